@@ -227,7 +227,9 @@ def face_from_box(rgb: np.ndarray, box: tuple[float, float, float, float]) -> Fa
     side = min(x1 - x0, y1 - y0)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     square = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-    return Face(box=square, score=float("nan"), landmarks=landmarks_in_box(rgb, square), manual=True)
+    return Face(
+        box=square, score=float("nan"), landmarks=landmarks_in_box(rgb, square), manual=True
+    )
 
 
 # --------------------------------------------------------------------------- alignment
@@ -286,7 +288,12 @@ def _valid_mask(matrix: np.ndarray, size: int, width: int, height: int) -> np.nd
     v, u = np.mgrid[0:size, 0:size]
     grid = np.stack([u.ravel(), v.ravel()], axis=1).astype(np.float64)
     xy = transform_points(grid, inverse)
-    inside = (xy[:, 0] >= -0.5) & (xy[:, 0] <= width - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] <= height - 0.5)
+    inside = (
+        (xy[:, 0] >= -0.5)
+        & (xy[:, 0] <= width - 0.5)
+        & (xy[:, 1] >= -0.5)
+        & (xy[:, 1] <= height - 0.5)
+    )
     return inside.reshape(size, size)
 
 
@@ -308,13 +315,19 @@ def align(rgb: np.ndarray, face: Face, size: int = HR_SIZE) -> AlignedFace:
     k = max(1, math.ceil(1.0 / zoom - 1e-6)) if zoom < 1 else 1
     k = min(k, 16)
     if k == 1:
-        pixels = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        pixels = cv2.warpAffine(
+            rgb, matrix, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+        )
     else:
         big = alignment_matrix(face, size * k)
-        large = cv2.warpAffine(rgb, big, (size * k, size * k), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        large = cv2.warpAffine(
+            rgb, big, (size * k, size * k), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+        )
         pixels = imaging.resize(large, size, size, "bicubic")
     pixels = np.ascontiguousarray(pixels)
-    return AlignedFace(pixels=pixels, matrix=matrix, size=size, valid=_valid_mask(matrix, size, w, h))
+    return AlignedFace(
+        pixels=pixels, matrix=matrix, size=size, valid=_valid_mask(matrix, size, w, h)
+    )
 
 
 def aligned_landmarks(pixels: np.ndarray) -> np.ndarray:
@@ -348,7 +361,9 @@ def feather_mask(size: int, margin: float = 0.08) -> np.ndarray:
     return np.outer(axis, axis).astype(np.float32)
 
 
-def paste_back(rgb: np.ndarray, aligned: AlignedFace, processed: np.ndarray, scale: int = 1) -> np.ndarray:
+def paste_back(
+    rgb: np.ndarray, aligned: AlignedFace, processed: np.ndarray, scale: int = 1
+) -> np.ndarray:
     """The still enlarged by ``scale`` (bicubic) with ``processed`` warped back into the face.
 
     ``processed`` is a square image in the canonical frame of ``aligned`` (any side: the SR
@@ -371,13 +386,17 @@ def paste_back(rgb: np.ndarray, aligned: AlignedFace, processed: np.ndarray, sca
     side = processed.shape[0]
     # Output pixel x' -> still x = (x' + 0.5) / scale - 0.5 -> aligned u = M x -> processed
     # p = (u + 0.5) * side / size - 0.5. Compose into one matrix from output to processed.
-    to_still = np.array([[1 / scale, 0, 0.5 / scale - 0.5], [0, 1 / scale, 0.5 / scale - 0.5], [0, 0, 1]])
+    to_still = np.array(
+        [[1 / scale, 0, 0.5 / scale - 0.5], [0, 1 / scale, 0.5 / scale - 0.5], [0, 0, 1]]
+    )
     m = np.vstack([aligned.matrix, [0, 0, 1]])
     r = side / aligned.size
     to_processed = np.array([[r, 0, 0.5 * r - 0.5], [0, r, 0.5 * r - 0.5], [0, 0, 1]])
     out_to_proc = (to_processed @ m @ to_still)[:2]
     # Only the face's bounding box in the output needs warping.
-    corners = np.array([[-0.5, -0.5], [side - 0.5, -0.5], [-0.5, side - 0.5], [side - 0.5, side - 0.5]])
+    corners = np.array(
+        [[-0.5, -0.5], [side - 0.5, -0.5], [-0.5, side - 0.5], [side - 0.5, side - 0.5]]
+    )
     out_pts = transform_points(corners, cv2.invertAffineTransform(out_to_proc))
     x0 = int(max(0, math.floor(out_pts[:, 0].min())))
     y0 = int(max(0, math.floor(out_pts[:, 1].min())))
@@ -389,8 +408,12 @@ def paste_back(rgb: np.ndarray, aligned: AlignedFace, processed: np.ndarray, sca
     roi_to_proc = (np.vstack([out_to_proc, [0, 0, 1]]) @ shift)[:2]
     flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
     size_roi = (x1 - x0, y1 - y0)
-    face = cv2.warpAffine(processed, roi_to_proc, size_roi, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    mask = cv2.warpAffine(feather_mask(side), roi_to_proc, size_roi, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    face = cv2.warpAffine(
+        processed, roi_to_proc, size_roi, flags=flags, borderMode=cv2.BORDER_REPLICATE
+    )
+    mask = cv2.warpAffine(
+        feather_mask(side), roi_to_proc, size_roi, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    )
     mask = np.clip(mask, 0.0, 1.0)[..., None]
     roi = canvas[y0:y1, x0:x1].astype(np.float32)
     blended = roi * (1 - mask) + face.astype(np.float32) * mask
