@@ -53,7 +53,7 @@ ALIGNED_BOX_UNIT = (0.192, 0.232, 0.790, 0.830)
 # but costs time with the square of the factor, so it is capped by the upsampled image's size.
 MAX_UPSAMPLED_PIXELS = 12_000_000
 MAX_UPSAMPLE = 3
-DEFAULT_MIN_SCORE = {"hog": 0.0, "cnn": 0.3}
+DEFAULT_MIN_SCORE = {"hog": 0.15, "cnn": 0.3}
 
 # Paste-back refuses to build an output larger than this (e.g. x8 of a 4K still).
 MAX_PASTE_PIXELS = 150_000_000
@@ -382,7 +382,7 @@ def paste_back(
     if scale == 1:
         canvas = rgb.copy()
     else:
-        canvas = cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_CUBIC)
+        canvas = imaging.upscale(rgb, scale, "bicubic").copy()  # PIL arrays are read-only
     side = processed.shape[0]
     # Output pixel x' -> still x = (x' + 0.5) / scale - 0.5 -> aligned u = M x -> processed
     # p = (u + 0.5) * side / size - 0.5. Compose into one matrix from output to processed.
