@@ -382,7 +382,7 @@ def paste_back(
     if scale == 1:
         canvas = rgb.copy()
     else:
-        canvas = imaging.upscale(rgb, scale, "bicubic").copy()  # PIL arrays are read-only
+        canvas = imaging.upscale(rgb, scale, "bicubic")
     side = processed.shape[0]
     # Output pixel x' -> still x = (x' + 0.5) / scale - 0.5 -> aligned u = M x -> processed
     # p = (u + 0.5) * side / size - 0.5. Compose into one matrix from output to processed.

@@ -23,7 +23,7 @@ def resize(rgb: np.ndarray, width: int, height: int, method: str = "bicubic") ->
     if method not in _METHODS:
         raise ValueError(f"unknown resampling method {method!r}; known: {sorted(_METHODS)}")
     image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
-    return np.asarray(image.resize((int(width), int(height)), _METHODS[method]))
+    return np.array(image.resize((int(width), int(height)), _METHODS[method]))  # writable copy
 
 
 def downscale(rgb: np.ndarray, factor: int) -> np.ndarray:
