@@ -1,0 +1,311 @@
+"""The enhancement pipeline: a still, a face, a model and a scale -> a :class:`Result`.
+
+For one face and one model: the face is aligned into the canonical frame at the LR size
+(128 // scale) with :func:`engine.faces.align` -- the same framing used to train and evaluate
+every model -- then super-resolved to 128x128 by the model's :meth:`LoadedModel.run`, pasted
+back into the whole still enlarged by the scale, and landmarked again so the app can show how
+far the output's facial geometry moved from the input's. Every result carries its timings and a
+provenance record.
+
+Only weights that passed :func:`engine.weights.load`'s checks are ever run: a model without
+installed weights raises :class:`engine.weights.MissingWeightsError`; random initialisations
+are never used. Inference is fp32 and deterministic (same input -> same bytes). Long runs are
+cancelled through a :class:`CancelToken` checked before every face and every model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine import device as devices
+from engine import faces as facelib
+from engine import provenance, registry, weights
+from engine.registry import ModelEntry
+from engine.weights import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """The user cancelled the run (not an error: callers show nothing alarming)."""
+
+
+class CancelToken:
+    """Thread-safe cancel flag plus a progress hook, passed into long engine calls.
+
+    The GUI thread calls :meth:`cancel`; the worker thread's engine calls :meth:`check` at every
+    face and model, which raises :class:`Cancelled`. Progress goes to ``on_progress`` (or to an
+    override of :meth:`set_progress` in a subclass); by default it is dropped.
+    """
+
+    def __init__(self, on_progress: Callable[[int, int, str], None] | None = None) -> None:
+        self._event = threading.Event()
+        self._on_progress = on_progress
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if :meth:`cancel` was called."""
+        if self._event.is_set():
+            raise Cancelled("cancelled")
+
+    def set_progress(self, done: int, total: int, message: str) -> None:
+        if self._on_progress is not None:
+            self._on_progress(done, total, message)
+
+
+@dataclass
+class Result:
+    """One enhanced face. Images are uint8 RGB; landmark coordinates are in the 128x128 SR frame."""
+
+    model_id: str
+    scale: int
+    face_index: int
+    lr: np.ndarray  # (128 // scale) square: the aligned LR face the model saw
+    sr: np.ndarray  # (128, 128, 3)
+    pasted: np.ndarray  # (H * scale, W * scale, 3): the whole still enlarged, SR face blended in
+    input_landmarks: np.ndarray  # (68, 2): the input face's landmarks mapped into the 128 frame
+    output_landmarks: np.ndarray | None  # (68, 2) found on ``sr``; None if dlib found none
+    timings: dict[str, float]  # milliseconds: align, model, paste, landmarks (+ load, total)
+    provenance: dict[str, Any]
+    aligned: facelib.AlignedFace | None = field(default=None, repr=False)  # the LR crop's frame
+    device: str = "cpu"
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
+
+
+class Enhancer:
+    """Runs models on faces; owns the loaded models (cached per model and scale).
+
+    Use one Enhancer per thread (the GUI's worker owns one). ``device`` is resolved by
+    :func:`engine.device.resolve` (CUDA if present, ``FFE_DEVICE`` overrides); ``weights_dir``
+    defaults to :data:`engine.weights.WEIGHTS_DIR` / ``$FFE_WEIGHTS_DIR``.
+    """
+
+    def __init__(self, device: str | None = None, weights_dir: str | None = None) -> None:
+        self.device = devices.resolve(device)
+        self.weights_dir = weights_dir
+        self._models: dict[tuple[str, int, str], tuple[LoadedModel, tuple | None]] = {}
+        self._lock = threading.Lock()
+        devices.make_deterministic()
+
+    # ----------------------------------------------------------------------- models
+
+    def models(self) -> list[tuple[ModelEntry, dict[int, str]]]:
+        """Every registered model with its status per scale ("installed", "missing", "invalid: ...")."""
+        return [
+            (entry, {s: weights.status(entry, s, self.weights_dir) for s in entry.scales})
+            for entry in registry.MODELS
+        ]
+
+    def model(self, model_id: str, scale: int, device: str | None = None) -> LoadedModel:
+        """The verified, loaded model (from the cache unless its weights file changed on disk).
+
+        Raises KeyError (unknown id), ValueError (scale not offered), MissingWeightsError or
+        WeightsError.
+        """
+        entry = registry.get(model_id)
+        scale = registry.check_scale(entry, scale)
+        device = device or self.device
+        signature = self._file_signature(entry, scale)
+        key = (entry.id, scale, device)
+        with self._lock:
+            cached = self._models.get(key)
+        if cached is not None and cached[1] == signature:
+            return cached[0]
+        loaded = weights.load(entry, scale, device, self.weights_dir)
+        with self._lock:
+            self._models[key] = (loaded, signature)
+        return loaded
+
+    def _file_signature(self, entry: ModelEntry, scale: int) -> tuple | None:
+        if entry.is_baseline:
+            return None
+        try:
+            st = weights.weights_path(entry, scale, self.weights_dir).stat()
+        except OSError:
+            return ("missing",)
+        return (st.st_mtime_ns, st.st_size)
+
+    def clear(self) -> None:
+        """Forget every loaded model (frees their memory once no Result refers to them)."""
+        with self._lock:
+            self._models.clear()
+
+    # ----------------------------------------------------------------------- running
+
+    def enhance(
+        self,
+        still: Any,
+        face: facelib.Face,
+        model_id: str,
+        scale: int,
+        token: CancelToken | None = None,
+        face_index: int = 0,
+        parameters: dict[str, Any] | None = None,
+    ) -> Result:
+        """Enhance one face of ``still`` (an :class:`engine.io.Still`) with one model.
+
+        ``parameters`` are extra settings to record in the provenance (e.g. the detector used).
+        """
+        token = token or CancelToken()
+        token.check()
+        start = time.perf_counter()
+        entry = registry.get(model_id)
+        scale = registry.check_scale(entry, scale)
+        timings: dict[str, float] = {}
+
+        t = time.perf_counter()
+        model = self.model(model_id, scale)  # before aligning: a missing model fails fast
+        timings["load"] = _ms(t)
+
+        t = time.perf_counter()
+        lr_size = facelib.HR_SIZE // scale
+        aligned = facelib.align(still.rgb, face, size=lr_size)
+        timings["align"] = _ms(t)
+
+        token.check()
+        notes: list[str] = []
+        t = time.perf_counter()
+        sr, model = self._run(model, aligned.pixels, notes)
+        timings["model"] = _ms(t)
+
+        t = time.perf_counter()
+        pasted = facelib.paste_back(still.rgb, aligned, sr, scale=scale)
+        timings["paste"] = _ms(t)
+
+        t = time.perf_counter()
+        try:
+            output_landmarks: np.ndarray | None = facelib.aligned_landmarks(sr)
+        except facelib.FaceError as exc:
+            log.info("no landmarks on the %s output: %s", model_id, exc)
+            output_landmarks = None
+        input_landmarks = facelib.transform_points(
+            face.landmarks, facelib.alignment_matrix(face, facelib.HR_SIZE)
+        ).astype(np.float32)
+        timings["landmarks"] = _ms(t)
+        timings["total"] = _ms(start)
+
+        params = {
+            "scale": scale,
+            "lr_size": lr_size,
+            "hr_size": facelib.HR_SIZE,
+            "input": entry.input,
+            "precision": "float32",
+            "deterministic": True,
+            "alignment": "engine.faces.align (5-point similarity to the canonical template)",
+            "paste_back": "bicubic enlargement of the still, feathered blend",
+        } | dict(parameters or {})
+        record = provenance.record(
+            still=still,
+            face=face,
+            face_index=face_index,
+            entry=entry,
+            scale=scale,
+            weights_file=model.path.name if model.path is not None else None,
+            weights_sha256=model.weights_sha256,
+            weights_metadata=model.metadata,
+            parameters=params,
+            device=devices.describe(model.device),
+            notes=notes,
+        )
+        return Result(
+            model_id=entry.id,
+            scale=scale,
+            face_index=face_index,
+            lr=aligned.pixels,
+            sr=sr,
+            pasted=pasted,
+            input_landmarks=input_landmarks,
+            output_landmarks=output_landmarks,
+            timings=timings,
+            provenance=record,
+            aligned=aligned,
+            device=model.device,
+        )
+
+    def _run(
+        self, model: LoadedModel, lr: np.ndarray, notes: list[str]
+    ) -> tuple[np.ndarray, LoadedModel]:
+        """Run ``model``; on CUDA out-of-memory free the cache and retry once on the CPU."""
+        if model.module is None or not str(model.device).startswith("cuda"):
+            return model.run(lr), model
+        import torch
+
+        try:
+            return model.run(lr), model
+        except torch.cuda.OutOfMemoryError:
+            log.warning(
+                "%s x%d: CUDA out of memory, retrying on the CPU", model.entry.id, model.scale
+            )
+            torch.cuda.empty_cache()
+            notes.append(f"CUDA out of memory on {model.device}; this face was computed on the CPU")
+            cpu_model = self.model(model.entry.id, model.scale, device="cpu")
+            return cpu_model.run(lr), cpu_model
+
+    def enhance_all(
+        self,
+        still: Any,
+        faces: Sequence[facelib.Face],
+        model_ids: Sequence[str],
+        scale: int,
+        token: CancelToken | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> list[Result]:
+        """Every face with every model, face by face; progress after each, cancellable between."""
+        token = token or CancelToken()
+        total = len(faces) * len(model_ids)
+        results: list[Result] = []
+        done = 0
+        for index, face in enumerate(faces):
+            token.check()
+            for model_id in model_ids:
+                token.check()
+                token.set_progress(
+                    done, total, f"face {index + 1}/{len(faces)}: {model_id} x{scale}"
+                )
+                results.append(self.enhance(still, face, model_id, scale, token, index, parameters))
+                done += 1
+        token.set_progress(done, total, "done")
+        return results
+
+
+def paste_all(still_rgb: np.ndarray, results: Sequence[Result]) -> np.ndarray:
+    """The still enlarged once with every result's SR face blended in (one model, one scale).
+
+    Each :attr:`Result.pasted` holds only its own face; this composes them: the first result's
+    image is the canvas and every other face is pasted into it with its alignment matrix
+    re-expressed in the enlarged image's pixel coordinates.
+    """
+    if not results:
+        raise ValueError("no results to paste")
+    scale = results[0].scale
+    if any(r.scale != scale for r in results):
+        raise ValueError("results of different scales cannot share one image")
+    canvas = results[0].pasted.copy()
+    # enlarged pixel x' -> still x = (x' + 0.5) / scale - 0.5 (pixel centres, as paste_back)
+    to_still = np.array(
+        [[1 / scale, 0, 0.5 / scale - 0.5], [0, 1 / scale, 0.5 / scale - 0.5], [0, 0, 1]]
+    )
+    for result in results[1:]:
+        if result.aligned is None:
+            raise ValueError("a result without its alignment cannot be pasted")
+        a = result.aligned
+        matrix = (np.vstack([a.matrix, [0, 0, 1]]) @ to_still)[:2]
+        moved = facelib.AlignedFace(pixels=a.pixels, matrix=matrix, size=a.size, valid=a.valid)
+        canvas = facelib.paste_back(canvas, moved, result.sr, scale=1)
+    return canvas

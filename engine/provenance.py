@@ -1,0 +1,182 @@
+"""Provenance records: what was enhanced, by which model and weights, how, where, when.
+
+A record is a plain JSON-serialisable dict, written beside every output and embedded in its PNG
+text chunks, so an enhanced face can always be traced back to the evidence file (by SHA-256),
+the face, the model and the exact weights file (by SHA-256), and is always labelled as an AI
+enhancement. :func:`canonical_json` / :func:`digest` give the stable byte form and hash of a
+record, which the tamper-evident case log chains together (each entry hashing the previous).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from engine import __version__
+
+SOFTWARE = "Forensic Face Enhancer"
+AI_LABEL = "AI-enhanced image - not original evidence"
+RECORD_VERSION = 1
+
+# PNG text keywords: "Software" and "Disclaimer" are registered PNG keywords, so common viewers
+# show them; the full record goes under our own keyword.
+PNG_KEY_SOFTWARE = "Software"
+PNG_KEY_LABEL = "Disclaimer"
+PNG_KEY_PROVENANCE = "ffe-provenance"
+
+
+def _version(*distributions: str) -> str | None:
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of the libraries that shape the pixels (read from package metadata, no imports)."""
+    return {
+        "python": platform.python_version(),
+        "torch": _version("torch"),
+        "numpy": _version("numpy"),
+        "dlib": _version("dlib-bin", "dlib"),
+        "pillow": _version("pillow", "Pillow"),
+        "opencv": _version("opencv-python-headless", "opencv-python"),
+        "safetensors": _version("safetensors"),
+    }
+
+
+def utc_now() -> str:
+    """The current time as UTC ISO 8601, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def record(
+    *,
+    still: Any,
+    face: Any,
+    face_index: int,
+    entry: Any,
+    scale: int,
+    weights_file: str | None,
+    weights_sha256: str | None,
+    parameters: dict[str, Any],
+    device: str,
+    weights_metadata: dict[str, str] | None = None,
+    notes: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The provenance of one enhanced face, as a plain dict.
+
+    ``still`` is an :class:`engine.io.Still`, ``face`` an :class:`engine.faces.Face`, ``entry`` a
+    :class:`engine.registry.ModelEntry`. ``outputs`` starts empty and is filled by
+    :func:`add_output` as files are written.
+    """
+    metadata = weights_metadata or {}
+    return {
+        "record_version": RECORD_VERSION,
+        "label": AI_LABEL,
+        "software": {"name": SOFTWARE, "version": __version__},
+        "time_utc": utc_now(),
+        "input": {
+            "path": str(still.path) if still.path is not None else None,
+            "name": getattr(still, "name", "") or None,
+            "sha256": still.sha256,
+            "original_mode": still.original_mode,
+            "format": still.format,
+            "width": still.width,
+            "height": still.height,
+        },
+        "face": {
+            "index": int(face_index),
+            "box": [round(float(v), 2) for v in face.box],
+            "manual": bool(face.manual),
+            "score": _finite_or_none(face.score),
+        },
+        "model": {
+            "id": entry.id,
+            "paper": entry.paper,
+            "title": entry.title,
+            "citation": entry.citation,
+            "variant": entry.variant,
+            "scale": int(scale),
+            "weights_file": weights_file,
+            "weights_sha256": weights_sha256,
+            "weights_created": metadata.get("created"),
+            "weights_training": _json_or_none(metadata.get("training")),
+        },
+        "parameters": dict(parameters),
+        "device": device,
+        "versions": library_versions(),
+        "notes": list(notes),
+        "outputs": [],
+    }
+
+
+def add_output(rec: dict[str, Any], role: str, path: str | Path, sha256: str) -> None:
+    """Note a written output file (``role`` e.g. "face", "full", "provenance") and its SHA-256."""
+    rec["outputs"].append({"role": role, "path": str(path), "sha256": sha256})
+
+
+def canonical_json(rec: dict[str, Any]) -> bytes:
+    """The record's stable byte form (sorted keys, no spaces, UTF-8): what gets hashed."""
+    return json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def digest(rec: dict[str, Any]) -> str:
+    """SHA-256 of :func:`canonical_json` (for the case log's hash chain)."""
+    return hashlib.sha256(canonical_json(rec)).hexdigest()
+
+
+def to_json(rec: dict[str, Any]) -> str:
+    """Readable JSON for a sidecar file."""
+    return json.dumps(rec, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def png_text(rec: dict[str, Any]) -> dict[str, str]:
+    """PNG text chunks for an output: software, the AI label, and the record as JSON."""
+    return {
+        PNG_KEY_SOFTWARE: f"{SOFTWARE} {__version__}",
+        PNG_KEY_LABEL: AI_LABEL,
+        PNG_KEY_PROVENANCE: json.dumps(rec, sort_keys=True, ensure_ascii=False),
+    }
+
+
+def _finite_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _json_or_none(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def bundle(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One document for several faces of one still enhanced together (the CLI's sidecar file,
+    the full pasted image's PNG text): shared header, every face's record, and the outputs."""
+    if not records:
+        raise ValueError("no provenance records to bundle")
+    first = records[0]
+    return {
+        "record_version": RECORD_VERSION,
+        "label": AI_LABEL,
+        "software": dict(first["software"]),
+        "time_utc": utc_now(),
+        "input": dict(first["input"]),
+        "faces": records,
+        "outputs": [],
+    }
