@@ -70,15 +70,24 @@ class WeightsError(ValueError):
 class MissingWeightsError(WeightsError):
     """The model has no weights file installed for this scale (never trained or not exported)."""
 
-    def __init__(self, entry: ModelEntry, scale: int, path: Path) -> None:
+    def __init__(self, entry: ModelEntry, scale: int, path: Path, reason: str = "") -> None:
         self.entry = entry
         self.scale = scale
+        reason = reason or f"{path.name} not found in {path.parent}"
         super().__init__(
-            path,
-            "file not found",
-            f"{entry.label} x{scale} has no trained weights installed "
-            f"({path.name} not found in {path.parent})",
+            path, reason, f"{entry.label} x{scale} has no trained weights installed ({reason})"
         )
+
+
+def _check_covers(metadata: dict[str, str], entry: ModelEntry, scale: int, path: Path) -> None:
+    """A file shared by several scales that was not trained for ``scale``: that scale is missing,
+    not broken (e.g. S1 trained for x2-x4 has no x8 yet)."""
+    if not entry.shared_weights or metadata.get("model_id") != entry.id:
+        return  # a file of another model is refused by check_metadata, with that reason
+    scales = _json_field(metadata, "scales", path)
+    if isinstance(scales, list) and scale not in scales:
+        covered = ", ".join(f"x{s}" for s in scales)
+        raise MissingWeightsError(entry, scale, path, f"{path.name} covers {covered} only")
 
 
 def get_weights_dir(weights_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -530,7 +539,11 @@ def status(entry: ModelEntry, scale: int, weights_dir: str | os.PathLike[str] | 
         known = cached_sha256(path)
         if known is not None:
             _check_hash(path, known, row)
-        check_metadata(read_metadata(path), entry, scale, path)
+        metadata = read_metadata(path)
+        _check_covers(metadata, entry, scale, path)
+        check_metadata(metadata, entry, scale, path)
+    except MissingWeightsError:
+        return "missing"
     except WeightsError as exc:
         return f"invalid: {exc.reason}"
     except OSError as exc:
@@ -572,6 +585,7 @@ def load(
     metadata = header.get("__metadata__")
     if not isinstance(metadata, dict):
         raise WeightsError(path, "it has no metadata: not a Forensic Face Enhancer weights file")
+    _check_covers(metadata, entry, scale, path)
     kwargs = check_metadata(metadata, entry, scale, path)
 
     from safetensors.torch import load as st_load

@@ -119,6 +119,14 @@ def test_shared_weights_serve_every_scale(tmp_path):
     assert weights.load(MFFCN, 8, "cpu", tmp_path).run(lr[:16, :16]).shape == (128, 128, 3)
 
 
+def test_shared_file_without_a_scale_reports_it_missing(tmp_path):
+    _save(MFFCN, 4, tmp_path, scales=[2, 3, 4])
+    assert weights.status(MFFCN, 3, tmp_path) == "installed"
+    assert weights.status(MFFCN, 8, tmp_path) == "missing"
+    with pytest.raises(MissingWeightsError, match=r"x8 has no trained .*covers x2, x3, x4 only"):
+        weights.load(MFFCN, 8, "cpu", tmp_path)
+
+
 def test_missing_file(tmp_path):
     assert weights.status(IDRN, 8, tmp_path) == "missing"
     with pytest.raises(MissingWeightsError, match="IDRN .* x8 has no trained weights installed"):
