@@ -196,3 +196,16 @@ def test_paste_all_composes_faces(still, face):
     assert np.array_equal(full[:, :half], results[0].pasted[:, :half])
     assert np.array_equal(full[:, half:], results[1].pasted[:, half:])
     assert not np.array_equal(results[0].pasted[:, half:], results[1].pasted[:, half:])
+
+
+def test_device_choice(monkeypatch):
+    from engine import device
+
+    monkeypatch.setenv("FFE_DEVICE", "cpu")
+    assert device.resolve() == "cpu" and Enhancer().device == "cpu"
+    with pytest.raises(ValueError, match="not supported|unknown device"):
+        device.resolve("tpu")
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("FFE_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="sees no CUDA GPU"):
+            Enhancer()
