@@ -1,1 +1,3 @@
+"""Dialogs: About (papers and citations)."""
 
+from __future__ import annotations

@@ -1,0 +1,1056 @@
+"""The main window: menus, toolbar, status bar, the faces dock and three pages.
+
+It holds the GUI state (the still, its faces, the results so far) and wires the views to the
+engine worker. Every heavy step is a job for :class:`app.worker.EngineClient`; this class only
+reacts to the worker's signals, so the window stays responsive while models run.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+import qtawesome as qta
+from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from app import errors
+from app.dialogs.about import AboutDialog
+from app.views.common import AI_LABEL, add_label_strip, output_label
+from app.views.compare_view import INPUT_METHODS, ComparePair, CompareView
+from app.views.face_list import FaceList
+from app.views.grid_view import GridView
+from app.views.image_view import ImageView
+from app.worker import (
+    EngineClient,
+    EngineInfo,
+    EnhanceOutcome,
+    ExportOutcome,
+    ModelFailure,
+    OpenOutcome,
+    default_enhancer,
+    same_file,
+)
+from engine import provenance, registry
+
+log = logging.getLogger(__name__)
+
+ORGANISATION = "ForensicFaceEnhancer"
+APPLICATION = "Forensic Face Enhancer"
+SCALES = (4, 8)
+MAX_RECENT = 10
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *.gif);;All files (*)"
+ICON_PATH = Path(__file__).resolve().parent.parent / "resources" / "icons" / "app.svg"
+
+PAGE_STILL, PAGE_COMPARE, PAGE_GRID = 0, 1, 2
+
+
+def default_settings() -> QSettings:
+    """The user's settings (INI file under the user's config folder)."""
+    return QSettings(
+        QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION
+    )
+
+
+def app_icon() -> QIcon:
+    return QIcon(str(ICON_PATH)) if ICON_PATH.is_file() else qta.icon("mdi6.face-recognition")
+
+
+def local_paths(urls: list[QUrl]) -> list[Path]:
+    """Local files among dropped URLs."""
+    return [Path(u.toLocalFile()) for u in urls if u.isLocalFile() and u.toLocalFile()]
+
+
+class MainWindow(QMainWindow):
+    """The application window. ``enhancer_factory`` exists for tests (a slow double for cancel)."""
+
+    def __init__(
+        self,
+        enhancer_factory=default_enhancer,
+        settings: QSettings | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else default_settings()
+        self.setWindowTitle(APPLICATION)
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.resize(1280, 820)
+
+        # GUI state. Results are cached per (face index, model id, scale): models are
+        # deterministic, so re-running one would only give the same bytes again.
+        self.still: Any = None
+        self.faces: list = []
+        self.face_index: int | None = None
+        self.results: dict[tuple[int, str, int], Any] = {}
+        self.current: Any = None  # the Result shown in the compare page
+        self.entries = list(registry.MODELS)
+        self.statuses: dict[str, dict[int, str]] = {}
+        self.device = ""
+        self._jobs: dict[int, tuple[str, int]] = {}  # job id -> (kind, still generation)
+        self._generation = 0
+        self._grid_job: int | None = None
+        self.model_id = str(self.settings.value("model", "bicubic"))
+        self.scale = int(self.settings.value("scale", 4))
+        if self.scale not in SCALES:
+            self.scale = 4
+
+        self.errors = errors.ErrorPresenter(self, self.statusBar())
+        self.client = EngineClient(enhancer_factory, self)
+        self.client.progress.connect(self._on_progress)
+        self.client.partial.connect(self._on_partial)
+        self.client.result.connect(self._on_result)
+        self.client.failed.connect(self._on_failed)
+        self.client.cancelled.connect(self._on_cancelled)
+        self.client.finished.connect(self._on_finished)
+
+        self._build_views()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._restore_settings()
+        self._refresh_models()
+        self._update_actions()
+        self._submit("init")
+
+    # ================================================================== construction
+    def _build_views(self) -> None:
+        self.image_view = ImageView()
+        self.image_view.faceClicked.connect(self.select_face)
+        self.image_view.boxDrawn.connect(self.face_from_box)
+        self.image_view.setAcceptDrops(False)  # drops go to the window
+        self.image_view.viewport().setAcceptDrops(False)
+        self.compare_view = CompareView()
+        self.grid_view = GridView()
+        self.grid_view.tileClicked.connect(self._tile_clicked)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.image_view, qta.icon("mdi6.image-outline"), "Still")
+        self.tabs.addTab(
+            self.compare_view, qta.icon("mdi6.compare-horizontal"), "Input vs enhanced"
+        )
+        self.tabs.addTab(self.grid_view, qta.icon("mdi6.view-grid-outline"), "All models")
+        self.tabs.currentChanged.connect(lambda _: self._update_actions())
+        self.setCentralWidget(self.tabs)
+
+        self.face_list = FaceList()
+        self.face_list.faceSelected.connect(self.select_face)
+        self.faces_dock = QDockWidget("Faces", self)
+        self.faces_dock.setObjectName("facesDock")
+        self.faces_dock.setWidget(self.face_list)
+        self.faces_dock.setMinimumWidth(170)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.faces_dock)
+
+    def _action(
+        self,
+        text: str,
+        icon: str | None = None,
+        shortcut=None,
+        slot=None,
+        checkable: bool = False,
+        tip: str = "",
+    ) -> QAction:
+        action = QAction(text, self)
+        if icon:
+            action.setIcon(qta.icon(icon))
+        if shortcut is not None:
+            if isinstance(shortcut, list):
+                action.setShortcuts(shortcut)
+            else:
+                action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        if slot is not None:
+            action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey  # noqa: N806
+        self.act_open = self._action(
+            "&Open\u2026",
+            "mdi6.folder-open-outline",
+            K.Open,
+            self.open_dialog,
+            tip="Open a still image",
+        )
+        self.act_export_face = self._action(
+            "Export enhanced &face\u2026",
+            "mdi6.content-save-outline",
+            "Ctrl+E",
+            lambda: self.export_dialog("face"),
+            tip="Save the enhanced face as PNG with its provenance",
+        )
+        self.act_export_full = self._action(
+            "Export f&ull image\u2026",
+            "mdi6.file-export-outline",
+            "Ctrl+Shift+E",
+            lambda: self.export_dialog("full"),
+            tip="Save the whole still, enlarged, with the enhanced face pasted in",
+        )
+        self.act_label_exports = self._action(
+            "Add visible AI &label to exports",
+            checkable=True,
+            tip="Append a red strip with the AI label below exported images",
+        )
+        self.act_quit = self._action("&Quit", "mdi6.exit-to-app", K.Quit, self.close)
+        self.act_enhance = self._action(
+            "&Enhance",
+            "mdi6.auto-fix",
+            [QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)],
+            self.enhance,
+            tip="Enhance the selected face with the chosen model (Enter)",
+        )
+        self.act_compare = self._action(
+            "&Compare all models",
+            "mdi6.view-grid-outline",
+            "Ctrl+G",
+            self.compare_all,
+            tip="Run the selected face through every model that has weights",
+        )
+        self.act_cancel = self._action(
+            "Cancel",
+            "mdi6.stop-circle-outline",
+            Qt.Key.Key_Escape,
+            self.cancel,
+            tip="Stop the running job (Esc)",
+        )
+        self.act_landmarks = self._action(
+            "&Landmarks overlay",
+            "mdi6.vector-polyline",
+            "L",
+            self.compare_view.set_landmarks_visible,
+            checkable=True,
+            tip="Show the 68 facial landmarks on input and output",
+        )
+        self.compare_view.landmarksToggled.connect(self.act_landmarks.setChecked)
+        self.act_draw = self._action(
+            "&Draw face box",
+            "mdi6.selection-drag",
+            "B",
+            self.image_view.set_draw_mode,
+            checkable=True,
+            tip="Drag a box around a face the detector missed",
+        )
+        self.act_fit = self._action(
+            "&Fit", "mdi6.fit-to-screen-outline", "Ctrl+0", lambda: self._zoom("fit")
+        )
+        self.act_actual = self._action(
+            "&Actual size (1:1)",
+            "mdi6.numeric-1-box-outline",
+            "Ctrl+1",
+            lambda: self._zoom("actual"),
+        )
+        self.act_zoom_in = self._action(
+            "Zoom &in", "mdi6.magnify-plus-outline", K.ZoomIn, lambda: self._zoom("in")
+        )
+        self.act_zoom_out = self._action(
+            "Zoom &out", "mdi6.magnify-minus-outline", K.ZoomOut, lambda: self._zoom("out")
+        )
+        self.act_page_still = self._action(
+            "Whole &still",
+            "mdi6.image-outline",
+            "F2",
+            lambda: self.show_page("still"),
+            checkable=True,
+        )
+        self.act_page_side = self._action(
+            "&Side by side",
+            "mdi6.compare-horizontal",
+            "F3",
+            lambda: self.show_page("side"),
+            checkable=True,
+        )
+        self.act_page_wipe = self._action(
+            "&Wipe", "mdi6.compare", "F4", lambda: self.show_page("wipe"), checkable=True
+        )
+        self.act_page_grid = self._action(
+            "&Grid of all models",
+            "mdi6.view-grid-outline",
+            "F5",
+            lambda: self.show_page("grid"),
+            checkable=True,
+        )
+        group = QActionGroup(self)
+        for action in (
+            self.act_page_still,
+            self.act_page_side,
+            self.act_page_wipe,
+            self.act_page_grid,
+        ):
+            group.addAction(action)
+        self.act_page_still.setChecked(True)
+        self.input_method_group = QActionGroup(self)
+        self.input_method_actions: dict[str, QAction] = {}
+        for method in INPUT_METHODS:
+            action = self._action(
+                f"Input enlarged with {method}",
+                checkable=True,
+                slot=lambda _=False, m=method: self.compare_view.set_input_method(m),
+            )
+            self.input_method_group.addAction(action)
+            self.input_method_actions[method] = action
+        self.input_method_actions["nearest"].setChecked(True)
+        self.compare_view.inputMethodChanged.connect(
+            lambda m: self.input_method_actions[m].setChecked(True)
+        )
+        self.compare_view.modeChanged.connect(lambda m: self._sync_page_actions())
+        self.act_refresh = self._action(
+            "&Recheck installed weights", "mdi6.refresh", slot=lambda: self._submit("init")
+        )
+        self.act_about = self._action(
+            "&About and papers\u2026", "mdi6.information-outline", slot=self.show_about
+        )
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.act_open)
+        self.recent_menu = file_menu.addMenu(qta.icon("mdi6.history"), "Open &Recent")
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_export_face)
+        file_menu.addAction(self.act_export_full)
+        file_menu.addAction(self.act_label_exports)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+
+        view_menu = bar.addMenu("&View")
+        for action in (self.act_fit, self.act_actual, self.act_zoom_in, self.act_zoom_out):
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.act_landmarks)
+        view_menu.addAction(self.act_draw)
+        view_menu.addSeparator()
+        for action in (
+            self.act_page_still,
+            self.act_page_side,
+            self.act_page_wipe,
+            self.act_page_grid,
+        ):
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        for action in self.input_method_actions.values():
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.faces_dock.toggleViewAction())
+
+        self.models_menu = bar.addMenu("&Models")
+        self.model_group = QActionGroup(self)
+        self.model_group.setExclusive(True)
+        self.model_actions: dict[str, QAction] = {}
+        for entry in self.entries:
+            action = QAction(entry.label, self, checkable=True)
+            action.setToolTip(entry.citation)
+            action.triggered.connect(lambda _=False, mid=entry.id: self.set_model(mid))
+            self.model_group.addAction(action)
+            self.models_menu.addAction(action)
+            self.model_actions[entry.id] = action
+        self.models_menu.setToolTipsVisible(True)
+        self.models_menu.addSeparator()
+        self.scale_group = QActionGroup(self)
+        self.scale_actions: dict[int, QAction] = {}
+        for scale in SCALES:
+            action = QAction(f"Scale \u00d7{scale}", self, checkable=True)
+            action.triggered.connect(lambda _=False, s=scale: self.set_scale(s))
+            self.scale_group.addAction(action)
+            self.models_menu.addAction(action)
+            self.scale_actions[scale] = action
+        self.models_menu.addSeparator()
+        self.models_menu.addAction(self.act_enhance)
+        self.models_menu.addAction(self.act_compare)
+        self.models_menu.addAction(self.act_refresh)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.act_about)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main", self)
+        bar.setObjectName("mainToolbar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(bar)
+        bar.addAction(self.act_open)
+        bar.addSeparator()
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("Model used by Enhance")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        for entry in self.entries:
+            self.model_combo.addItem(entry.label, entry.id)
+        self.model_combo.activated.connect(lambda i: self.set_model(self.model_combo.itemData(i)))
+        self.scale_combo = QComboBox()
+        self.scale_combo.setToolTip(
+            "Enlargement factor (the face is reduced to 128/scale pixels first)"
+        )
+        for scale in SCALES:
+            self.scale_combo.addItem(f"\u00d7{scale}", scale)
+        self.scale_combo.activated.connect(lambda i: self.set_scale(self.scale_combo.itemData(i)))
+        bar.addWidget(self.model_combo)
+        bar.addWidget(self.scale_combo)
+        bar.addAction(self.act_enhance)
+        bar.addAction(self.act_compare)
+        bar.addAction(self.act_cancel)
+        bar.addSeparator()
+        bar.addAction(self.act_landmarks)
+        bar.addAction(self.act_draw)
+        bar.addSeparator()
+        view_bar = QToolBar("View", self)
+        view_bar.setObjectName("viewToolbar")
+        self.addToolBar(view_bar)
+        for action in (self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual):
+            view_bar.addAction(action)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.model_label = QLabel()
+        self.device_label = QLabel("Device: starting\u2026")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setVisible(False)
+        self.cancel_button = QPushButton(qta.icon("mdi6.stop-circle-outline"), "Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setVisible(False)
+        status.addPermanentWidget(self.model_label)
+        status.addPermanentWidget(self.device_label)
+        status.addPermanentWidget(self.progress_bar)
+        status.addPermanentWidget(self.cancel_button)
+
+    # ================================================================== settings
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geometry = s.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = s.value("windowState")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self.act_landmarks.setChecked(s.value("landmarks", False, type=bool))
+        self.compare_view.set_landmarks_visible(self.act_landmarks.isChecked())
+        method = str(s.value("inputMethod", "nearest"))
+        if method in INPUT_METHODS:
+            self.compare_view.set_input_method(method)
+        mode = str(s.value("compareMode", "side"))
+        if mode in ("side", "wipe"):
+            self.compare_view.set_mode(mode)
+        self.act_label_exports.setChecked(s.value("labelExports", True, type=bool))
+        self._rebuild_recent_menu()
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("windowState", self.saveState())
+        s.setValue("model", self.model_id)
+        s.setValue("scale", self.scale)
+        s.setValue("landmarks", self.compare_view.landmarks_visible())
+        s.setValue("inputMethod", self.compare_view.input_method())
+        s.setValue("compareMode", self.compare_view.mode())
+        s.setValue("labelExports", self.act_label_exports.isChecked())
+        s.sync()
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recentFiles", [])
+        if isinstance(value, str):  # QSettings returns a lone string for a one-item list
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: Path) -> None:
+        name = str(path)
+        files = [f for f in self.recent_files() if f != name]
+        self.settings.setValue("recentFiles", [name, *files][:MAX_RECENT])
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for name in files:
+            action = self.recent_menu.addAction(Path(name).name)
+            action.setToolTip(name)
+            action.setStatusTip(name)
+            action.triggered.connect(lambda _=False, p=name: self.open_file(p))
+        if files:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self._clear_recent)
+        self.recent_menu.setEnabled(bool(files))
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recentFiles", [])
+        self._rebuild_recent_menu()
+
+    # ================================================================== models and scale
+    def entry(self, model_id: str):
+        return registry.get(model_id)
+
+    def model_state(self, model_id: str, scale: int) -> str:
+        """ "installed", "missing", "invalid: ...", "not offered" or "unknown" (not checked yet)."""
+        entry = self.entry(model_id)
+        if scale not in entry.scales:
+            return "not offered"
+        if entry.is_baseline:
+            return "installed"
+        return self.statuses.get(model_id, {}).get(scale, "unknown")
+
+    def runnable(self, model_id: str, scale: int | None = None) -> bool:
+        return self.model_state(model_id, self.scale if scale is None else scale) == "installed"
+
+    def runnable_models(self, scale: int | None = None) -> list[str]:
+        return [e.id for e in self.entries if self.runnable(e.id, scale)]
+
+    def _model_text(self, entry) -> str:
+        state = self.model_state(entry.id, self.scale)
+        suffix = {
+            "installed": "",
+            "missing": " (no trained weights)",
+            "unknown": " (checking weights\u2026)",
+            "not offered": f" (not offered at \u00d7{self.scale})",
+        }.get(state, " (weights invalid)")
+        return entry.label + suffix
+
+    def _refresh_models(self) -> None:
+        """Label and enable the model pickers for the current scale; fall back if needed."""
+        if (
+            not self.runnable(self.model_id)
+            and self.model_state(self.model_id, self.scale) != "unknown"
+        ):
+            previous = self.model_id
+            self.model_id = "bicubic"
+            if previous != "bicubic":
+                self.errors.status(
+                    f"{self.entry(previous).label} cannot run at \u00d7{self.scale}; using Bicubic"
+                )
+        for i, entry in enumerate(self.entries):
+            state = self.model_state(entry.id, self.scale)
+            text = self._model_text(entry)
+            tip = entry.citation if state == "installed" else f"{text}. {state}"
+            action = self.model_actions[entry.id]
+            action.setText(text)
+            action.setEnabled(state == "installed")
+            action.setToolTip(tip)
+            action.setChecked(entry.id == self.model_id)
+            self.model_combo.setItemText(i, text)
+            self.model_combo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+            item = self.model_combo.model().item(i)
+            item.setEnabled(state == "installed")
+        self.model_combo.setCurrentIndex(self.model_combo.findData(self.model_id))
+        self.scale_combo.setCurrentIndex(self.scale_combo.findData(self.scale))
+        self.scale_actions[self.scale].setChecked(True)
+        self.model_label.setText(
+            f"Model: {self.entry(self.model_id).label} \u00b7 \u00d7{self.scale}"
+        )
+        self._update_actions()
+
+    @Slot(str)
+    def set_model(self, model_id: str) -> None:
+        if not self.runnable(model_id):
+            self.errors.status(f"{self._model_text(self.entry(model_id))}: it cannot run")
+            self._refresh_models()
+            return
+        self.model_id = model_id
+        self._refresh_models()
+        self._show_cached()
+
+    @Slot(int)
+    def set_scale(self, scale: int) -> None:
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}")
+        self.scale = int(scale)
+        self._refresh_models()
+        self._show_cached()
+
+    # ================================================================== jobs
+    def _submit(self, kind: str, **args: Any) -> int:
+        job_id = self.client.submit(kind, **args)
+        self._jobs[job_id] = (kind, self._generation)
+        self._update_actions()
+        return job_id
+
+    def busy_kinds(self) -> set[str]:
+        return {kind for kind, _ in self._jobs.values()}
+
+    def _current(self, job_id: int) -> str | None:
+        """The job's kind if its answer still applies to the still on screen."""
+        kind, generation = self._jobs.get(job_id, (None, -1))
+        if kind is None or (kind not in ("init", "export") and generation != self._generation):
+            return None
+        return kind
+
+    @Slot(int, int, int, str)
+    def _on_progress(self, job_id: int, done: int, total: int, message: str) -> None:
+        if job_id not in self._jobs:
+            return
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(done)
+        self.progress_bar.setFormat(f"{done}/{total}")
+        self.statusBar().showMessage(message)
+
+    @Slot(int, object)
+    def _on_partial(self, job_id: int, payload: Any) -> None:
+        if self._current(job_id) != "enhance":
+            return
+        if isinstance(payload, ModelFailure):
+            tile = self.grid_view.tile(payload.model_id)
+            if tile is not None and job_id == self._grid_job:
+                tile.set_failed(payload.message.split("\n")[0])
+            return
+        self.results[(payload.face_index, payload.model_id, payload.scale)] = payload
+        if job_id == self._grid_job:
+            self._fill_tile(payload)
+
+    @Slot(int, object)
+    def _on_result(self, job_id: int, payload: Any) -> None:
+        kind = self._current(job_id)
+        if kind is None:
+            return
+        if isinstance(payload, EngineInfo):
+            self._engine_ready(payload)
+        elif isinstance(payload, OpenOutcome):
+            self._opened(payload)
+        elif kind == "box":
+            self._box_face(payload)
+        elif isinstance(payload, EnhanceOutcome):
+            self._enhanced(job_id, payload)
+        elif isinstance(payload, ExportOutcome):
+            self.errors.status(f"Saved {payload.path} (SHA-256 {payload.sha256[:16]}\u2026)", 15000)
+
+    @Slot(int, str)
+    def _on_failed(self, job_id: int, message: str) -> None:
+        kind = self._current(job_id)
+        if kind is None:
+            return
+        titles = {
+            "open": "Cannot open the image",
+            "box": "No face in that box",
+            "enhance": "Enhancement failed",
+            "export": "Export failed",
+        }
+        if kind == "init":
+            self.device_label.setText("Device: engine failed")
+            self.errors.dialog("The engine could not start", message)
+        else:
+            self.errors.dialog(titles.get(kind, "Error"), message)
+
+    @Slot(int)
+    def _on_cancelled(self, job_id: int) -> None:
+        if job_id == self._grid_job:
+            self.grid_view.mark_cancelled()
+        if job_id in self._jobs:
+            self.errors.status("Cancelled")
+
+    @Slot(int)
+    def _on_finished(self, job_id: int) -> None:
+        self._jobs.pop(job_id, None)
+        if job_id == self._grid_job:
+            self._grid_job = None
+        self._update_actions()
+
+    @Slot()
+    def cancel(self) -> None:
+        """Stop every running or queued job (the engine stops at its next check)."""
+        for job_id in list(self._jobs):
+            if self._jobs[job_id][0] != "init":
+                self.client.cancel(job_id)
+        if self._jobs:
+            self.statusBar().showMessage("Cancelling\u2026")
+
+    def _update_actions(self) -> None:
+        kinds = self.busy_kinds()
+        has_face = self.still is not None and self.face_index is not None
+        enhancing = "enhance" in kinds or "box" in kinds
+        self.act_enhance.setEnabled(has_face and not enhancing and self.runnable(self.model_id))
+        self.act_compare.setEnabled(has_face and not enhancing)
+        user_jobs = kinds - {"init"}
+        self.act_cancel.setEnabled(bool(user_jobs))
+        self.cancel_button.setVisible(bool(user_jobs))
+        self.progress_bar.setVisible(bool(user_jobs))
+        exporting = "export" in kinds
+        self.act_export_face.setEnabled(self.current is not None and not exporting)
+        self.act_export_full.setEnabled(self.current is not None and not exporting)
+        self.act_draw.setEnabled(self.still is not None)
+        zoomable = self.tabs.currentIndex() != PAGE_GRID
+        for action in (self.act_fit, self.act_actual, self.act_zoom_in, self.act_zoom_out):
+            action.setEnabled(zoomable)
+        self._sync_page_actions()
+
+    # ================================================================== engine ready
+    def _engine_ready(self, info: EngineInfo) -> None:
+        self.device = info.device
+        shown = "CPU" if info.device == "cpu" else f"CUDA \u00b7 {info.device}"
+        self.device_label.setText(f"Device: {shown}")
+        self.device_label.setToolTip(info.device)
+        self.statuses = {entry.id: dict(states) for entry, states in info.models}
+        self._refresh_models()
+        missing = [e.label for e in self.entries if not e.is_baseline and not self.runnable(e.id)]
+        if missing:
+            log.info("models without usable weights at x%d: %s", self.scale, ", ".join(missing))
+
+    # ================================================================== opening
+    @Slot()
+    def open_dialog(self) -> None:
+        folder = str(self.settings.value("lastOpenDir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open a still", folder, IMAGE_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str | Path) -> int:
+        """Load a still and find its faces in the worker; returns the job id."""
+        path = Path(path)
+        self.settings.setValue("lastOpenDir", str(path.parent))
+        # A new still makes every queued or running job for the old one pointless.
+        for job_id, (kind, _) in list(self._jobs.items()):
+            if kind in ("open", "box", "enhance"):
+                self.client.cancel(job_id)
+        self._generation += 1
+        self.statusBar().showMessage(f"Opening {path.name}\u2026")
+        return self._submit("open", path=str(path))
+
+    def _opened(self, outcome: OpenOutcome) -> None:
+        self.still = outcome.still
+        self.faces = list(outcome.faces)
+        self.results = {}
+        self.current = None
+        self.face_index = None
+        self.image_view.set_image(self.still.rgb)
+        self.compare_view.set_pair(None)
+        self.grid_view.clear()
+        self._show_faces()
+        if self.still.path is not None:
+            self._add_recent(Path(self.still.path))
+        name = self.still.name or "image"
+        self.setWindowTitle(f"{name} \u2014 {APPLICATION}")
+        self.show_page("still")
+        size = f"{self.still.width}\u00d7{self.still.height}"
+        if self.faces:
+            self.select_face(0)
+            self.act_draw.setChecked(False)
+            self.image_view.set_draw_mode(False)
+            self.errors.status(
+                f"{name} ({size}): {len(self.faces)} face(s) found. "
+                "Press Enter to enhance the selected face.",
+                15000,
+            )
+        else:
+            self.act_draw.setChecked(True)
+            self.image_view.set_draw_mode(True)
+            self.errors.status(
+                f"{name} ({size}): no face found. Drag a box around a face to enhance it.", 30000
+            )
+        self._update_actions()
+
+    def _show_faces(self) -> None:
+        self.image_view.set_faces([f.box for f in self.faces], [f.manual for f in self.faces])
+        self.face_list.set_faces(self.still.rgb if self.still is not None else None, self.faces)
+
+    @Slot(int)
+    def select_face(self, index: int) -> None:
+        if not 0 <= index < len(self.faces):
+            return
+        self.face_index = index
+        self.image_view.select_face(index)
+        self.face_list.select(index)
+        self._show_cached()
+        self._update_actions()
+
+    @Slot(tuple)
+    def face_from_box(self, box: tuple) -> int | None:
+        """A box drawn by hand -> engine.faces.face_from_box in the worker -> enhanced."""
+        if self.still is None:
+            return None
+        self.statusBar().showMessage("Placing landmarks in the drawn box\u2026")
+        return self._submit("box", still=self.still, box=tuple(float(v) for v in box))
+
+    def _box_face(self, face: Any) -> None:
+        self.faces.append(face)
+        self._show_faces()
+        self.act_draw.setChecked(False)
+        self.image_view.set_draw_mode(False)
+        self.select_face(len(self.faces) - 1)
+        self.enhance()
+
+    # ================================================================== enhancing
+    @Slot()
+    def enhance(self) -> int | None:
+        """Enhance the selected face with the chosen model (cached results are shown at once)."""
+        if self.still is None or self.face_index is None:
+            self.errors.status("Open a still and select a face first")
+            return None
+        if not self.runnable(self.model_id):
+            self.errors.status(f"{self._model_text(self.entry(self.model_id))}: it cannot run")
+            return None
+        if self._show_cached():
+            self.show_page("side" if self.compare_view.mode() == "side" else "wipe")
+            return None
+        return self._submit(
+            "enhance",
+            still=self.still,
+            face=self.faces[self.face_index],
+            face_index=self.face_index,
+            model_ids=[self.model_id],
+            scale=self.scale,
+        )
+
+    @Slot()
+    def compare_all(self) -> int | None:
+        """Every model with installed weights at this scale, plus bicubic and lanczos, in a grid."""
+        if self.still is None or self.face_index is None:
+            self.errors.status("Open a still and select a face first")
+            return None
+        model_ids = self.runnable_models()
+        self.grid_view.set_tiles(
+            [("input", "Input (aligned, nearest)")]
+            + [(mid, self.entry(mid).label) for mid in model_ids]
+        )
+        cached = [self.results.get((self.face_index, mid, self.scale)) for mid in model_ids]
+        for result in cached:
+            if result is not None:
+                self._fill_tile(result)
+        todo = [mid for mid, result in zip(model_ids, cached, strict=True) if result is None]
+        self.show_page("grid")
+        if not todo:
+            self._grid_job = None
+            return None
+        self._grid_job = self._submit(
+            "enhance",
+            still=self.still,
+            face=self.faces[self.face_index],
+            face_index=self.face_index,
+            model_ids=todo,
+            scale=self.scale,
+            keep_going=True,
+        )
+        return self._grid_job
+
+    def _enhanced(self, job_id: int, outcome: EnhanceOutcome) -> None:
+        for result in outcome.results:
+            self.results[(result.face_index, result.model_id, result.scale)] = result
+        if job_id == self._grid_job:
+            failed = len(outcome.errors)
+            self.errors.status(
+                f"Compared {len(outcome.results)} model(s)"
+                + (f"; {failed} failed (see their tiles)" if failed else ""),
+                15000,
+            )
+            return
+        if outcome.results:
+            self.show_result(outcome.results[-1])
+            self.show_page("side" if self.compare_view.mode() == "side" else "wipe")
+            t = outcome.results[-1].timings
+            self.errors.status(
+                f"Enhanced in {t.get('total', 0):.0f} ms (model {t.get('model', 0):.0f} ms)", 15000
+            )
+
+    def _show_cached(self) -> bool:
+        """Show the cached result of the current face, model and scale, if there is one."""
+        if self.face_index is None:
+            return False
+        result = self.results.get((self.face_index, self.model_id, self.scale))
+        if result is None:
+            self.current = None
+            self.compare_view.set_pair(None)
+            self._update_actions()
+            return False
+        self.show_result(result)
+        return True
+
+    def show_result(self, result: Any) -> None:
+        """Put one Result in the compare page."""
+        self.current = result
+        entry = self.entry(result.model_id)
+        self.compare_view.set_pair(
+            ComparePair(
+                lr=result.lr,
+                sr=result.sr,
+                input_landmarks=result.input_landmarks,
+                output_landmarks=result.output_landmarks,
+                model_name=entry.label,
+                label=output_label(entry.id, entry.paper),
+                scale=result.scale,
+                time_ms=result.timings.get("model"),
+            )
+        )
+        self._update_actions()
+
+    def _fill_tile(self, result: Any) -> None:
+        from engine import imaging
+
+        input_tile = self.grid_view.tile("input")
+        if input_tile is not None and not input_tile.has_image():
+            side = result.sr.shape[0]
+            shown = imaging.resize(result.lr, side, side, "nearest")
+            input_tile.set_image(
+                shown,
+                f"{result.lr.shape[1]}\u00d7{result.lr.shape[0]} px aligned input",
+                None,
+                clickable=False,
+            )
+        tile = self.grid_view.tile(result.model_id)
+        if tile is None:
+            return
+        entry = self.entry(result.model_id)
+        t = result.timings
+        tile.set_image(
+            result.sr,
+            f"\u00d7{result.scale} \u00b7 model {t.get('model', 0):.0f} ms "
+            f"\u00b7 total {t.get('total', 0):.0f} ms",
+            output_label(entry.id, entry.paper),
+        )
+
+    @Slot(str)
+    def _tile_clicked(self, model_id: str) -> None:
+        result = (
+            self.results.get((self.face_index, model_id, self.scale))
+            if self.face_index is not None
+            else None
+        )
+        if result is None:
+            return
+        self.show_result(result)
+        self.show_page("side")
+
+    # ================================================================== pages and zoom
+    def show_page(self, page: str) -> None:
+        """ "still", "side", "wipe" or "grid"."""
+        if page in ("side", "wipe"):
+            self.compare_view.set_mode(page)
+            self.tabs.setCurrentIndex(PAGE_COMPARE)
+        elif page == "grid":
+            self.tabs.setCurrentIndex(PAGE_GRID)
+        elif page == "still":
+            self.tabs.setCurrentIndex(PAGE_STILL)
+        else:
+            raise ValueError(f"unknown page {page!r}")
+        self._sync_page_actions()
+
+    def _sync_page_actions(self) -> None:
+        index = self.tabs.currentIndex()
+        if index == PAGE_STILL:
+            self.act_page_still.setChecked(True)
+        elif index == PAGE_GRID:
+            self.act_page_grid.setChecked(True)
+        elif self.compare_view.mode() == "wipe":
+            self.act_page_wipe.setChecked(True)
+        else:
+            self.act_page_side.setChecked(True)
+
+    def _zoom(self, how: str) -> None:
+        index = self.tabs.currentIndex()
+        target = (
+            self.image_view
+            if index == PAGE_STILL
+            else self.compare_view
+            if index == PAGE_COMPARE
+            else None
+        )
+        if target is None:
+            return
+        {
+            "fit": target.fit,
+            "actual": target.actual_size,
+            "in": target.zoom_in,
+            "out": target.zoom_out,
+        }[how]()
+
+    # ================================================================== export
+    def export_dialog(self, role: str) -> None:
+        if self.current is None or self.still is None:
+            self.errors.status("Enhance a face first")
+            return
+        result = self.current
+        stem = Path(self.still.name or "still").stem
+        suffix = "face" if role == "face" else "full"
+        name = f"{stem}_face{result.face_index + 1}_{result.model_id}_x{result.scale}_{suffix}.png"
+        folder = str(self.settings.value("lastExportDir", str(Path.home())))
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export enhanced face" if role == "face" else "Export full image",
+            str(Path(folder) / name),
+            "PNG image (*.png)",
+        )
+        if path:
+            self.export(role, path)
+
+    def export(self, role: str, path: str | Path) -> int | None:
+        """Write the current result ("face" or "full") as PNG (worker); never over the input."""
+        if self.current is None or self.still is None:
+            return None
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = (
+                path.with_suffix(path.suffix + ".png") if path.suffix else path.with_suffix(".png")
+            )
+        if same_file(path, self.still.path):
+            self.errors.dialog(
+                "Export refused",
+                f"{path} is the evidence file that was opened. "
+                "Outputs are never written over the input; choose another name.",
+            )
+            return None
+        self.settings.setValue("lastExportDir", str(path.parent))
+        result = self.current
+        entry = self.entry(result.model_id)
+        rgb = result.sr if role == "face" else result.pasted
+        label = output_label(entry.id, entry.paper)
+        visible = self.act_label_exports.isChecked()
+        if visible:
+            rgb = add_label_strip(rgb, [label, f"{entry.label} \u00d7{result.scale}"])
+        record = copy.deepcopy(result.provenance)
+        record["export"] = {
+            "role": role,
+            "visible_label": visible,
+            "label": label,
+            "app_label": AI_LABEL,
+            "note": (
+                "a red label strip was appended below the image"
+                if visible
+                else "no visible label; the label is in this file's PNG text"
+            ),
+        }
+        self.statusBar().showMessage(f"Saving {path.name}\u2026")
+        return self._submit(
+            "export",
+            path=str(path),
+            rgb=rgb,
+            text=provenance.png_text(record),
+            forbidden=str(self.still.path) if self.still.path is not None else None,
+        )
+
+    # ================================================================== help
+    def show_about(self) -> AboutDialog:
+        dialog = AboutDialog(self.entries, self.statuses, self.device or None, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    # ================================================================== window events
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if local_paths(event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = local_paths(event.mimeData().urls())
+        if paths:
+            event.acceptProposedAction()
+            self.open_file(paths[0])
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self._save_settings()
+        self.client.shutdown()
+        super().closeEvent(event)

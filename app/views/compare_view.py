@@ -1,0 +1,336 @@
+"""Input face beside the enhanced face (synchronised zoom and pan), or a split-slider wipe.
+
+Both images live in the same 128-pixel aligned frame: the low-resolution input is enlarged for
+display only (nearest neighbour by default, so its real pixels show; bicubic on request), the
+model's output is shown as it is. The same scene point is therefore the same place on the face
+in both views, which is what makes synchronised zoom and the landmark overlay comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QGraphicsItem,
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QSlider,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.views.common import LANDMARK_COLOURS, LANDMARK_REGIONS, rgb_to_pixmap
+from app.views.zoom_view import LandmarkItem, ViewSync, ZoomView
+from engine import imaging
+
+INPUT_METHODS = ("nearest", "bicubic")
+
+
+@dataclass(frozen=True)
+class ComparePair:
+    """What the compare view shows: one model's output for one face, with its input."""
+
+    lr: np.ndarray  # (s, s, 3) uint8 aligned low-resolution input
+    sr: np.ndarray  # (128, 128, 3) uint8 output
+    input_landmarks: np.ndarray | None  # (68, 2) in the output's frame
+    output_landmarks: np.ndarray | None  # (68, 2) in the output's frame, None if not found
+    model_name: str  # e.g. "RAFSR (Che et al. 2023)"
+    label: str  # the evidence label (AI_LABEL or INTERPOLATED_LABEL)
+    scale: int
+    time_ms: float | None = None
+
+
+def enlarge_input(lr: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray:
+    """The LR face enlarged to the output's (width, height) for display (PIL, no torch)."""
+    if method not in INPUT_METHODS:
+        raise ValueError(f"unknown display interpolation {method!r}")
+    return imaging.resize(lr, size[0], size[1], method)
+
+
+def _input_caption(pair: ComparePair, method: str) -> list[str]:
+    h, w = pair.lr.shape[:2]
+    return [
+        f"Input: aligned face {w}\u00d7{h} px",
+        f"enlarged \u00d7{pair.sr.shape[1] // w} ({method}) for display",
+    ]
+
+
+def _output_caption(pair: ComparePair) -> list[str]:
+    lines = [pair.label, f"{pair.model_name} \u00b7 \u00d7{pair.scale}"]
+    if pair.time_ms is not None:
+        lines[-1] += f" \u00b7 {pair.time_ms:.0f} ms"
+    return lines
+
+
+class _ClipRect(QGraphicsRectItem):
+    """An invisible rectangle that clips its children: one half of the wipe."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setPen(QPen(Qt.PenStyle.NoPen))
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape, True)
+
+
+class WipeView(ZoomView):
+    """Input on the left of a movable split, output on the right, same frame, one view."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._left = _ClipRect()
+        self._right = _ClipRect()
+        self._line = None
+        self._fraction = 0.5
+        self._size = (0, 0)
+
+    def set_images(
+        self,
+        left_rgb: np.ndarray,
+        right_rgb: np.ndarray,
+        left_landmarks: np.ndarray | None,
+        right_landmarks: np.ndarray | None,
+        landmarks_visible: bool,
+    ) -> None:
+        scene = self.scene()
+        scene.clear()
+        h, w = right_rgb.shape[:2]
+        self._size = (w, h)
+        frame = QRectF(0, 0, w, h)
+        self._left, self._right = _ClipRect(), _ClipRect()
+        for clip, rgb, points in (
+            (self._left, left_rgb, left_landmarks),
+            (self._right, right_rgb, right_landmarks),
+        ):
+            scene.addItem(clip)
+            pixmap = scene.addPixmap(rgb_to_pixmap(rgb))
+            pixmap.setParentItem(clip)
+            if points is not None and landmarks_visible:
+                LandmarkItem(points, frame, parent=clip)
+        pen = QPen(QColor("#ffffff"), 2)
+        pen.setCosmetic(True)
+        self._line = scene.addLine(0, 0, 0, h, pen)
+        self._line.setZValue(30)
+        scene.setSceneRect(frame)
+        self.set_fraction(self._fraction)
+        if self.fitting:
+            self.fit()
+
+    def set_fraction(self, fraction: float) -> None:
+        """Where the split is, 0 (all output) .. 1 (all input)."""
+        self._fraction = min(1.0, max(0.0, fraction))
+        w, h = self._size
+        x = self._fraction * w
+        self._left.setRect(QRectF(0, 0, x, h))
+        self._right.setRect(QRectF(x, 0, w - x, h))
+        if self._line is not None:
+            self._line.setLine(x, 0, x, h)
+
+    def fraction(self) -> float:
+        return self._fraction
+
+
+class CompareView(QWidget):
+    """Side-by-side (two synchronised views) or wipe (one view with a split slider)."""
+
+    modeChanged = Signal(str)
+    inputMethodChanged = Signal(str)
+    landmarksToggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._pair: ComparePair | None = None
+        self._mode = "side"
+        self._method = "nearest"
+        self._landmarks = False
+
+        # Controls row
+        self._side_button = QRadioButton("Side by side")
+        self._wipe_button = QRadioButton("Wipe")
+        self._side_button.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self._side_button)
+        group.addButton(self._wipe_button)
+        self._side_button.toggled.connect(lambda on: on and self.set_mode("side"))
+        self._wipe_button.toggled.connect(lambda on: on and self.set_mode("wipe"))
+        self._method_box = QComboBox()
+        self._method_box.addItems([m.capitalize() for m in INPUT_METHODS])
+        self._method_box.setToolTip("How the low-resolution input is enlarged for display")
+        self._method_box.currentIndexChanged.connect(
+            lambda i: self.set_input_method(INPUT_METHODS[i])
+        )
+        self._landmark_box = QCheckBox("Landmarks")
+        self._landmark_box.toggled.connect(self.set_landmarks_visible)
+        self._legend = QLabel(self._legend_html())
+        self._legend.setVisible(False)
+        self._note = QLabel()
+        self._note.setStyleSheet("color: #b36b00")
+        controls = QHBoxLayout()
+        controls.addWidget(self._side_button)
+        controls.addWidget(self._wipe_button)
+        controls.addSpacing(16)
+        controls.addWidget(QLabel("Input shown with:"))
+        controls.addWidget(self._method_box)
+        controls.addSpacing(16)
+        controls.addWidget(self._landmark_box)
+        controls.addWidget(self._legend)
+        controls.addStretch(1)
+        controls.addWidget(self._note)
+
+        # Side by side
+        self.input_view = ZoomView()
+        self.output_view = ZoomView()
+        self.input_view.set_placeholder("Select a face and press Enhance (Enter)")
+        self.output_view.set_placeholder("The enhanced face appears here")
+        self._sync = ViewSync(self.input_view, self.output_view)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.input_view)
+        splitter.addWidget(self.output_view)
+        splitter.setChildrenCollapsible(False)
+
+        # Wipe
+        self.wipe_view = WipeView()
+        self.wipe_slider = QSlider(Qt.Orientation.Horizontal)
+        self.wipe_slider.setRange(0, 1000)
+        self.wipe_slider.setValue(500)
+        self.wipe_slider.setToolTip(
+            "Drag to move the split: left of it the input, right of it the output"
+        )
+        self.wipe_slider.valueChanged.connect(lambda v: self.wipe_view.set_fraction(v / 1000))
+        wipe_page = QWidget()
+        wipe_layout = QVBoxLayout(wipe_page)
+        wipe_layout.setContentsMargins(0, 0, 0, 0)
+        wipe_layout.addWidget(self.wipe_view, 1)
+        wipe_layout.addWidget(self.wipe_slider)
+
+        self._stack = QStackedWidget()
+        self._stack.addWidget(splitter)
+        self._stack.addWidget(wipe_page)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(controls)
+        layout.addWidget(self._stack, 1)
+
+    @staticmethod
+    def _legend_html() -> str:
+        spans = [
+            f'<span style="color:{LANDMARK_COLOURS[name].name()}">\u25cf</span> {name}'
+            for name, _ in LANDMARK_REGIONS
+        ]
+        return "&nbsp;&nbsp;".join(spans)
+
+    # ------------------------------------------------------------------ state
+    def pair(self) -> ComparePair | None:
+        return self._pair
+
+    def mode(self) -> str:
+        return self._mode
+
+    def input_method(self) -> str:
+        return self._method
+
+    def landmarks_visible(self) -> bool:
+        return self._landmarks
+
+    def set_pair(self, pair: ComparePair | None) -> None:
+        """Show a model's output for a face (None: clear)."""
+        self._pair = pair
+        self._render()
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in ("side", "wipe"):
+            raise ValueError(f"unknown compare mode {mode!r}")
+        if mode == self._mode:
+            return
+        self._mode = mode
+        (self._side_button if mode == "side" else self._wipe_button).setChecked(True)
+        self._stack.setCurrentIndex(0 if mode == "side" else 1)
+        self._render()
+        self.modeChanged.emit(mode)
+
+    def set_input_method(self, method: str) -> None:
+        if method == self._method:
+            return
+        if method not in INPUT_METHODS:
+            raise ValueError(f"unknown display interpolation {method!r}")
+        self._method = method
+        self._method_box.setCurrentIndex(INPUT_METHODS.index(method))
+        self._render()
+        self.inputMethodChanged.emit(method)
+
+    def set_landmarks_visible(self, on: bool) -> None:
+        on = bool(on)
+        if on == self._landmarks:
+            return
+        self._landmarks = on
+        self._landmark_box.setChecked(on)
+        self._legend.setVisible(on)
+        self._render()
+        self.landmarksToggled.emit(on)
+
+    # ------------------------------------------------------------ zoom (of what is shown)
+    def active_views(self) -> list[ZoomView]:
+        return [self.input_view, self.output_view] if self._mode == "side" else [self.wipe_view]
+
+    def zoom_in(self) -> None:
+        self.active_views()[0].zoom_in()
+
+    def zoom_out(self) -> None:
+        self.active_views()[0].zoom_out()
+
+    def fit(self) -> None:
+        self.active_views()[0].fit()
+
+    def actual_size(self) -> None:
+        self.active_views()[0].actual_size()
+
+    # ------------------------------------------------------------------ drawing
+    def _render(self) -> None:
+        pair = self._pair
+        if pair is None:
+            for view in (self.input_view, self.output_view, self.wipe_view):
+                view.scene().clear()
+                view.set_caption([])
+            self._note.setText("")
+            return
+        h, w = pair.sr.shape[:2]
+        shown_input = enlarge_input(pair.lr, (w, h), self._method)
+        in_points = pair.input_landmarks if self._landmarks else None
+        out_points = pair.output_landmarks if self._landmarks else None
+        frame = QRectF(0, 0, w, h)
+        if self._landmarks and pair.output_landmarks is None:
+            self._note.setText("No landmarks could be placed on this output")
+        else:
+            self._note.setText("")
+        if self._mode == "side":
+            for view, rgb, points in (
+                (self.input_view, shown_input, in_points),
+                (self.output_view, pair.sr, out_points),
+            ):
+                keep_zoom = not view.fitting and view.scene().items()
+                centre = view.mapToScene(view.viewport().rect().center())
+                view.scene().clear()
+                view.scene().addPixmap(rgb_to_pixmap(rgb))
+                if points is not None:
+                    view.scene().addItem(LandmarkItem(points, frame))
+                view.scene().setSceneRect(frame)
+                if keep_zoom:
+                    view.centerOn(centre)
+                else:
+                    view.fit()
+            self.input_view.set_caption(_input_caption(pair, self._method), warning=False)
+            self.output_view.set_caption(_output_caption(pair), warning=True)
+        else:
+            self.wipe_view.set_images(shown_input, pair.sr, in_points, out_points, self._landmarks)
+            caption = _output_caption(pair)
+            caption.append(f"\u25c0 input ({self._method})  |  output \u25b6")
+            self.wipe_view.set_caption(caption, warning=True)

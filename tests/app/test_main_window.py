@@ -1,0 +1,235 @@
+"""The main window against the real engine: open, detect, enhance, compare, cancel, errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QImage, QMouseEvent
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
+
+from app.views.common import AI_LABEL, INTERPOLATED_LABEL
+from app.views.zoom_view import LandmarkItem
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+
+
+def error_dialog(window) -> QMessageBox | None:
+    boxes = [
+        b
+        for b in window.findChildren(QMessageBox)
+        if b.objectName() == "errorDialog" and b.isVisible()
+    ]
+    return boxes[-1] if boxes else None
+
+
+def test_open_sample_lists_faces(opened):
+    window = opened()
+    assert window.still is not None and window.still.width == 256
+    assert len(window.faces) >= 1
+    assert window.image_view.face_count() == len(window.faces)
+    assert window.face_list.count() == len(window.faces)
+    assert "score" in window.face_list.item(0).text()
+    assert window.face_index == 0
+    assert window.act_enhance.isEnabled()
+    assert str(SAMPLE) in window.recent_files()
+    assert "astronaut.png" in window.windowTitle()
+
+
+def test_enhance_with_bicubic_shows_result_and_label(opened, run_job):
+    window = opened()
+    window.set_scale(4)
+    window.set_model("bicubic")
+    run_job(window, window.enhance)
+    result = window.current
+    assert result is not None and result.model_id == "bicubic" and result.scale == 4
+    assert result.sr.shape == (128, 128, 3) and result.lr.shape == (32, 32, 3)
+    assert window.tabs.currentWidget() is window.compare_view
+    caption = window.compare_view.output_view.caption()
+    assert caption[0] == INTERPOLATED_LABEL  # bicubic is labelled, but not called AI
+    assert "Bicubic" in caption[1] and "\u00d74" in caption[1]
+    assert window.act_export_face.isEnabled()
+    # Landmarks: one overlay on the input and one on the output, in the same frame.
+    window.act_landmarks.trigger()
+    for view in (window.compare_view.input_view, window.compare_view.output_view):
+        assert sum(isinstance(i, LandmarkItem) for i in view.scene().items()) == 1
+    window.show_page("wipe")
+    assert window.compare_view.mode() == "wipe" and window.act_page_wipe.isChecked()
+    assert (
+        sum(isinstance(i, LandmarkItem) for i in window.compare_view.wipe_view.scene().items()) == 2
+    )
+
+
+def test_compare_all_fills_grid_and_tile_opens_side_by_side(opened, run_job):
+    window = opened()
+    window.set_scale(4)
+    run_job(window, window.compare_all)
+    runnable = window.runnable_models()
+    assert {"bicubic", "lanczos"} <= set(runnable)
+    tiles = window.grid_view.tiles()
+    assert [t.key for t in tiles] == ["input", *runnable]
+    assert all(t.has_image() for t in tiles)
+    assert "ms" in window.grid_view.tile("lanczos").detail()
+    assert window.grid_view.tile("lanczos").label() == INTERPOLATED_LABEL
+    window.grid_view.tile("lanczos").clicked.emit("lanczos")
+    assert window.current.model_id == "lanczos"
+    assert window.tabs.currentWidget() is window.compare_view
+
+
+def test_cancel_stops_a_running_enhancement(opened, qtbot, blocking_enhancer):
+    window = opened(enhancer_factory=blocking_enhancer)
+    ids: list[int] = []
+    with qtbot.waitSignal(
+        window.client.progress, timeout=60_000, check_params_cb=lambda job_id, *_: job_id in ids
+    ):
+        ids.append(window.enhance())
+    assert window.cancel_button.isVisible() and window.progress_bar.isVisible()
+    with qtbot.waitSignals(
+        [window.client.cancelled, window.client.finished],
+        timeout=10_000,
+        check_params_cbs=[lambda j: j == ids[0], lambda j: j == ids[0]],
+    ):
+        qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    assert window.current is None
+    assert not window.cancel_button.isVisible()
+    assert window.act_enhance.isEnabled()
+    assert window.errors.last_message == "Cancelled"
+    assert error_dialog(window) is None  # cancelling is not an error
+
+
+def test_bad_file_shows_an_error(make_window, qtbot, run_job, tmp_path):
+    bad = tmp_path / "evidence.jpg"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    window = make_window()
+    run_job(window, lambda: window.open_file(bad), timeout=180_000)
+    box = error_dialog(window)
+    assert box is not None
+    assert box.windowTitle() == "Cannot open the image"
+    assert "Cannot open evidence.jpg" in box.text()
+    assert window.still is None
+    assert str(bad) not in window.recent_files()
+    box.close()
+
+
+def test_hand_drawn_box_becomes_a_face_and_is_enhanced(opened, qtbot, run_job):
+    window = opened()
+    window.set_model("bicubic")
+    view = window.image_view
+    view.set_draw_mode(True)
+    view.fit()
+    before = len(window.faces)
+    box = window.faces[0].box
+    start = view.mapFromScene(QPointF(box[0] - 4, box[1] - 4))
+    end = view.mapFromScene(QPointF(box[2] + 4, box[3] + 4))
+    drawn: list = []
+    view.boxDrawn.connect(drawn.append)
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    # The box job and the enhancement it triggers: wait until a result for the new face is shown.
+    with qtbot.waitSignal(
+        window.client.result,
+        timeout=60_000,
+        check_params_cb=lambda _j, payload: hasattr(payload, "results"),
+    ):
+        for kind, pos, buttons in (
+            (QEvent.Type.MouseButtonPress, start, left),
+            (QEvent.Type.MouseMove, end, left),
+            (QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton),
+        ):
+            point = QPointF(pos)
+            event = QMouseEvent(
+                kind, point, view.viewport().mapToGlobal(point), left, buttons, none
+            )
+            QApplication.sendEvent(view.viewport(), event)
+    assert len(drawn) == 1
+    assert len(window.faces) == before + 1 and window.faces[-1].manual
+    assert window.face_index == before
+    assert "drawn by hand" in window.face_list.item(before).text()
+    assert window.current is not None and window.current.face_index == before
+    assert not view.draw_mode()
+
+
+def test_export_face_and_full_image_never_over_input(opened, run_job, tmp_path):
+    evidence = tmp_path / "evidence.png"
+    shutil.copyfile(SAMPLE, evidence)
+    before = evidence.read_bytes()
+    window = opened(evidence)
+    window.set_model("bicubic")
+    run_job(window, window.enhance)
+    face_png = tmp_path / "out" / "face.png"
+    face_png.parent.mkdir()
+    run_job(window, lambda: window.export("face", face_png))
+    with Image.open(face_png) as image:
+        assert image.width == 128 and image.height > 128  # the label strip below the face
+        assert image.text["Disclaimer"].startswith("AI-enhanced")
+        record = image.text["ffe-provenance"]
+    assert '"sha256": "' in record and window.still.sha256 in record
+    assert '"role": "face"' in record
+    full_png = tmp_path / "out" / "full.png"
+    run_job(window, lambda: window.export("full", full_png))
+    with Image.open(full_png) as image:
+        assert image.width == 256 * 4
+    # Refused: the evidence file itself, even spelled differently.
+    assert window.export("face", tmp_path / "out" / ".." / "evidence.png") is None
+    box = error_dialog(window)
+    assert box is not None and "never written over the input" in box.text()
+    box.close()
+    assert evidence.read_bytes() == before
+
+
+def test_screenshot_is_not_empty(opened, tmp_path):
+    window = opened()
+    path = tmp_path / "window.png"
+    assert window.grab().save(str(path))
+    assert path.stat().st_size > 1000
+    image = QImage(str(path))
+    assert image.width() > 600 and image.height() > 400
+    # not one flat colour: the still and its face outline were drawn
+    colours = {
+        image.pixel(x, y) for x in range(0, image.width(), 37) for y in range(0, image.height(), 37)
+    }
+    assert len(colours) > 20
+
+
+def test_models_without_weights_are_marked_and_disabled(make_window, qtbot, tmp_path):
+    from engine.enhance import Enhancer
+
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    window = make_window(enhancer_factory=lambda: Enhancer(weights_dir=str(empty)))
+    qtbot.waitUntil(lambda: bool(window.device), timeout=180_000)
+    window.set_scale(4)
+    for entry in window.entries:
+        action = window.model_actions[entry.id]
+        if entry.is_baseline:
+            assert action.isEnabled() and action.text() == entry.label
+        else:
+            assert not action.isEnabled()
+            assert action.text().endswith("(no trained weights)")
+    assert window.runnable_models() == ["bicubic", "lanczos"]
+    window.set_model("s2_rafsr")
+    assert window.model_id != "s2_rafsr"
+    assert window.device_label.text().startswith("Device: ")
+
+
+def test_settings_survive_a_restart(make_window, qtbot, settings):
+    window = make_window()
+    window.set_scale(8)
+    window.set_model("lanczos")
+    window.compare_view.set_input_method("bicubic")
+    window.close()
+    again = make_window(settings=settings)
+    assert again.scale == 8 and again.model_id == "lanczos"
+    assert again.compare_view.input_method() == "bicubic"
+    assert again.input_method_actions["bicubic"].isChecked()
+
+
+def test_about_lists_every_paper_with_citation(window):
+    dialog = window.show_about()
+    text = dialog.papers.toPlainText()
+    for entry in window.entries:
+        assert entry.citation in text
+    assert any(AI_LABEL in label.text() for label in dialog.findChildren(QLabel))
+    dialog.close()
