@@ -113,7 +113,9 @@ class LandmarkHead(nn.Module):
         )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        heat = self.body(features)
+        # Soft-argmax in float32 even under bf16 autocast: bf16 keeps ~3 significant digits,
+        # i.e. up to half a pixel of the 128 frame.
+        heat = self.body(features).float()
         n, k, h, w = heat.shape
         prob = torch.softmax(heat.flatten(2), dim=-1).view(n, k, h, w)
         # Cell centres of the feature grid in [0, 1] frame coordinates.

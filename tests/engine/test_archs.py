@@ -418,3 +418,18 @@ def test_discriminator_paper_config() -> None:
     assert [m.stride[0] for m in convs] == [1, 2] * 4
     with torch.no_grad():
         assert d(torch.rand(2, 3, HR, HR)).shape == (2, 1)
+
+
+@pytest.mark.parametrize(("name", "scale"), [("s0", 4), ("s1", 4), ("s2", 8), ("s3", 8), ("s4", 3)])
+def test_bf16_autocast_channels_last_training_step(name: str, scale: int) -> None:
+    """The training recipe (bf16 autocast on CPU, channels_last) runs and yields finite grads."""
+    model = build_small(name, scale, image_residual=True) if name != "s1" else build_small(name, 4)
+    model = model.to(memory_format=torch.channels_last)
+    x = small_input(name, scale).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outs = run_all_outputs(model, x)
+    sum(o.float().square().mean() for o in outs).backward()
+    assert all(torch.isfinite(o.float()).all() for o in outs)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    if name == "s0":
+        assert outs[1].dtype == torch.float32  # landmarks keep full precision
