@@ -119,6 +119,10 @@ class PausableToken(CancelToken):
         super().cancel()
         self._running.set()
 
+    def wait_running(self, timeout: float | None = None) -> bool:
+        """Wait until not paused (at most ``timeout`` seconds); True if running."""
+        return self._running.wait(timeout)
+
     def check(self) -> None:
         """Raise :class:`Cancelled` if cancelled; wait here while paused."""
         super().check()
@@ -235,10 +239,16 @@ def _check_folders(in_dir: Path | str, out_dir: Path | str) -> tuple[Path, Path]
             f"the output folder {out_root} is inside the input folder {in_root}; choose a "
             "folder outside it so that results are never mixed with the evidence"
         )
+    if out_root in in_root.parents:
+        # Results mirror the input's sub-folders, so some could land inside the input folder.
+        raise BatchError(
+            f"the input folder {in_root} is inside the output folder {out_root}; choose an "
+            "output folder outside it so that results are never mixed with the evidence"
+        )
     return in_root, out_root
 
 
-def _prepare_output(out_root: Path, in_root: Path) -> int:
+def _prepare_output(out_root: Path) -> int:
     """Create the output folder, prove it writable, remove leftover temporary files.
 
     Returns how many temporary files were removed. Raises BatchError if the folder cannot be
@@ -262,10 +272,8 @@ def _prepare_output(out_root: Path, in_root: Path) -> int:
             f"the output folder {out_root} is not writable ({exc.strerror or exc})"
         ) from None
     removed = 0
-    for folder, dirnames, filenames in os.walk(out_root):
+    for folder, _, filenames in os.walk(out_root):  # the input is not in here (checked)
         here = Path(folder)
-        # The input folder may lie inside the output folder: never touch anything in it.
-        dirnames[:] = [d for d in dirnames if (here / d).resolve() != in_root]
         for name in filenames:
             if _TEMP_NAME.match(name):
                 try:
@@ -617,9 +625,7 @@ class _Run:
             for index, (path, rel) in enumerate(self.files):
                 if self.stop.is_set():
                     return
-                try:
-                    self.token.check()  # a paused run pauses its look-ahead too
-                except Cancelled:
+                if not self._wait_while_paused():
                     return
                 item = self._prepare(index, path, rel)
                 while not self.stop.is_set():
@@ -637,6 +643,13 @@ class _Run:
                     break
                 except queue.Full:
                     continue
+
+    def _wait_while_paused(self) -> bool:
+        """Producer side of pause: wait while paused; False when the run is ending."""
+        while not self.stop.is_set() and not self.token.cancelled:
+            if not isinstance(self.token, PausableToken) or self.token.wait_running(0.1):
+                return True
+        return False
 
     def _items(self):
         """Groups of prepared items, in file order: the next one (waiting for it), plus any
@@ -915,6 +928,8 @@ class _Run:
 
     def _finish(self, item: _Item, rows: list[SummaryRow], skipped: bool = False) -> None:
         """Record one finished file: rows, counters, summary file, events."""
+        if not skipped:
+            self._remove_stale(item, rows)
         for row in rows:
             self.rows[(row.file, row.model)] = row
         r = self.result
@@ -935,11 +950,25 @@ class _Run:
                 r.ok += 1
                 r.faces += len(item.faces)
                 status = OK
-        self._save_summary()
+        if not skipped:  # a skipped file changes nothing the previous summary did not say
+            self._save_summary()
         self._emit("file", item, status)
         if status in (ERROR, NO_FACE):
             message = next((row.error for row in rows if row.error), "no face found")
             self._emit("fault", item, status, message)
+
+    def _remove_stale(self, item: _Item, rows: list[SummaryRow]) -> None:
+        """Delete outputs an earlier run listed for this file that this run did not write again
+        (e.g. a face no longer found in a changed input), so the summary matches the disk.
+        Only paths inside the output folder are touched."""
+        new = {p for row in rows for p in row.outputs}
+        old = {
+            p for m in self.models if (row := self.previous.get((item.rel, m))) for p in row.outputs
+        }
+        for rel in sorted(old - new):
+            path = (self.out_root / rel).resolve()
+            if self.out_root in path.parents and path.name != SUMMARY_NAME:
+                self._remove([path])
 
     def _ordered_rows(self) -> list[SummaryRow]:
         return sorted(
@@ -1029,7 +1058,8 @@ class _Run:
             r.elapsed_s = time.perf_counter() - self.start
             r.timings = {k: round(v, 3) for k, v in self.timings.items()}
             r.rows = self._ordered_rows()
-        if not self._save_summary():
+            saved = self._save_summary()  # also when interrupted by an unexpected error
+        if not saved:
             raise io.OutputError(self.summary_path, "the summary could not be written")
         self._emit("cancelled" if r.cancelled else "done")
         return r
@@ -1080,7 +1110,7 @@ def run_batch(
         models = {m: enhancer.model(m, scale) for m in ids}
     except (ValueError, OSError) as exc:  # WeightsError/MissingWeightsError, bad device
         raise BatchError(str(exc)) from None
-    _prepare_output(out_root, in_root)
+    _prepare_output(out_root)
     files = list_inputs(in_root, recursive)
     log.info(
         "batch: %d file(s) from %s to %s, models %s x%d",

@@ -15,6 +15,7 @@ import io as stdio
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -202,7 +203,7 @@ def test_output_inside_or_equal_to_input_is_refused_before_writing(tmp_path, fac
     src = tmp_path / "in"
     _save(src / "a.png", face80)
     before = _tree(src)
-    for out in (src, src / "results", src / "." / "deep" / ".."):
+    for out in (src, src / "results", src / "." / "deep" / "..", tmp_path):
         with pytest.raises(BatchError, match="input folder"):
             run_batch(src, out, ["bicubic"], 4)
     assert _tree(src) == before and sorted(p.name for p in src.iterdir()) == ["a.png"]
@@ -303,15 +304,41 @@ def test_cancel_then_resume_skips_finished_files(tmp_path, face80):
     assert _tree(src) == before
 
 
-def test_resume_redoes_a_file_whose_outputs_were_deleted(tmp_path, face80):
+def test_resume_redoes_missing_outputs_and_removes_stale_ones(tmp_path, face80):
     src = tmp_path / "in"
     _save(src / "a.png", face80)
+    _save(src / "two.png", np.concatenate([face80, face80], axis=1))
     out = tmp_path / "out"
     run_batch(src, out, ["bicubic"], 4, lookahead=False)
+    assert (out / "two_face1_bicubic_x4.png").is_file()
     (out / "a_bicubic_x4_full.png").unlink()
+    _save(src / "two.png", np.concatenate([face80, face80[:, :, ::-1] // 8], axis=1))  # 1 face
+
     again = run_batch(src, out, ["bicubic"], 4, lookahead=False)
-    assert (again.ok, again.skipped) == (1, 0)
+
+    assert (again.ok, again.skipped, again.faces) == (2, 0, 2)
+    assert not (out / "two_face1_bicubic_x4.png").exists()  # the face that is gone
     _assert_summary_matches_disk(out)
+
+
+def test_pause_holds_the_run_until_resumed(tmp_path, face80):
+    src = tmp_path / "in"
+    for name in ("a.png", "b.png", "c.png"):
+        _save(src / name, face80)
+    token = PausableToken()
+    times: list[float] = []
+
+    def on_event(event: batch.BatchEvent) -> None:
+        if event.kind == "file":
+            times.append(time.monotonic())
+            if event.files_done == 1:
+                token.pause()
+                threading.Timer(0.6, token.resume).start()
+
+    summary = run_batch(src, tmp_path / "out", ["bicubic"], 4, token=token, on_event=on_event)
+
+    assert summary.ok == 3 and not summary.cancelled
+    assert times[1] - times[0] >= 0.6
 
 
 def test_pausable_token_blocks_while_paused_and_cancel_ends_the_pause():
