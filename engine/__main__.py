@@ -1,11 +1,12 @@
-"""Command line: ``python -m engine models`` and ``python -m engine enhance`` (also ``ffe``).
+"""Command line: ``python -m engine models | enhance | batch`` (also installed as ``ffe``).
 
 ``models`` lists every model with its weights status per scale. ``enhance`` runs one model on
 every face of an image (or one face, or a hand-given box) and writes, into a separate folder,
 the SR face of each face, the whole image enlarged with the faces pasted in, and a provenance
 JSON; the PNGs carry the provenance and the AI label in their text chunks. Inputs are never
 touched: the output folder may not be the input's own folder (unless ``--allow-input-dir``)
-and existing files are not overwritten (unless ``--overwrite``).
+and existing files are not overwritten (unless ``--overwrite``). ``batch`` (folders) is
+defined in :mod:`engine.batch`.
 
 Exit status: 0 success, 2 bad input or usage (unreadable image, no face, unknown model, missing
 or invalid weights, refused output folder or existing files), 1 when writing fails.
@@ -66,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     enhance.add_argument("--overwrite", action="store_true", help="replace existing output files")
     enhance.set_defaults(func=_cmd_enhance)
+
+    from engine import batch  # folder runs: arguments and handler live with the batch code
+
+    batch.add_parser(commands)
     return parser
 
 

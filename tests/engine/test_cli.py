@@ -121,6 +121,7 @@ def test_exit_codes_for_bad_input(tmp_path, image, empty_weights, capsys):
     assert not Path(out).exists() or not any(Path(out).iterdir())
     assert main(["enhance", str(image)]) == 2  # argparse: --model missing
     assert main(["--help"]) == 0
+    assert main(["batch", "--help"]) == 0  # the folder command is wired in too
 
 
 def test_console_script_points_at_main():
