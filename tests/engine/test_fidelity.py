@@ -1,0 +1,171 @@
+"""Fidelity checks: faithful outputs pass, outputs that are not the evidence's face are flagged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import faces, fidelity, imaging
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "resources" / "samples" / "astronaut.png"
+REFERENCE = Path(__file__).with_name("data") / "astronaut_landmarks.json"
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """The sample face aligned at 128 (HR) and 32 (the x4 LR input), with its landmarks."""
+    rgb = np.asarray(Image.open(SAMPLE).convert("RGB"))
+    ref = json.loads(REFERENCE.read_text())
+    face = faces.Face(
+        box=tuple(ref["box"]), score=1.0, landmarks=np.asarray(ref["landmarks"], np.float32)
+    )
+    hr = faces.align(rgb, face, 128).pixels
+    lr = faces.align(rgb, face, 32).pixels
+    landmarks = faces.transform_points(face.landmarks, faces.alignment_matrix(face, 128))
+    return hr, lr, landmarks
+
+
+def narrower_jaw(hr: np.ndarray) -> np.ndarray:
+    """A different face made from the sample: lower face pinched in and pulled up."""
+    yy, xx = np.mgrid[0:128, 0:128].astype(np.float32)
+    w = np.clip((yy - 60) / 50, 0, 1)
+    map_x = 64 + (xx - 64) / (1 + 0.35 * w)
+    map_y = yy - 10 * w
+    return cv2.remap(hr, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def noise_face(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+
+
+# --------------------------------------------------------------------------- (a) consistency
+
+
+def test_faithful_outputs_reproduce_the_evidence(sample):
+    hr, lr, _ = sample
+    bicubic = fidelity.data_consistency(lr, imaging.upscale(lr, 4))
+    truth = fidelity.data_consistency(lr, hr)
+    assert bicubic.status == "pass" and bicubic.value > fidelity.CONSISTENCY_MIN_DB
+    assert truth.status == "pass" and truth.value > 45  # the HR the LR was made from
+    assert truth.difference.shape == lr.shape and truth.difference.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda hr: hr[:, ::-1].copy(),  # mirrored
+        lambda hr: np.roll(hr, 6, axis=1),  # misplaced by 6 px (1.5 LR pixels)
+        narrower_jaw,  # a different face shape
+        lambda hr: noise_face(),
+    ],
+    ids=["mirrored", "shifted", "other-face", "noise"],
+)
+def test_outputs_that_are_not_the_evidence_are_flagged(sample, make):
+    hr, lr, _ = sample
+    check = fidelity.data_consistency(lr, make(hr))
+    assert check.status == "warn" and check.value < 20
+    assert check.max_difference > 60
+    assert "evidence" in check.meaning
+
+
+def test_consistency_handles_x3_sizes():
+    lr = np.full((42, 42, 3), 90, np.uint8)
+    check = fidelity.data_consistency(lr, np.full((128, 128, 3), 90, np.uint8))
+    assert check.value == float("inf") and check.status == "pass"
+    assert check.to_dict()["value"] is None  # JSON has no infinity
+    json.dumps(check.to_dict())
+
+
+# --------------------------------------------------------------------------- (b) drift
+
+
+def test_drift_is_zero_for_identical_landmarks(sample):
+    *_, landmarks = sample
+    check = fidelity.landmark_drift(landmarks, landmarks.copy())
+    assert check.value == 0.0 and check.status == "pass"
+
+
+def test_drift_is_measured_in_eye_distances(sample):
+    *_, landmarks = sample
+    iod = fidelity.inter_ocular(landmarks)
+    moved = landmarks + np.array([0.15 * iod, 0.0])
+    check = fidelity.landmark_drift(landmarks, moved)
+    assert check.value == pytest.approx(0.15) and check.status == "warn"
+
+
+def test_drift_is_unavailable_without_output_landmarks(sample):
+    *_, landmarks = sample
+    check = fidelity.landmark_drift(landmarks, None)
+    assert check.status == "unavailable" and check.value is None and not check.passed
+
+
+# --------------------------------------------------------------------------- (c) descriptors
+
+
+def test_descriptor_of_the_same_image_is_identical(sample):
+    hr, _, landmarks = sample
+    a = fidelity.face_descriptor(hr, landmarks)
+    b = fidelity.face_descriptor(hr.copy(), landmarks)
+    assert a.shape == (128,) and np.linalg.norm(a - b) == 0.0
+    other = fidelity.face_descriptor(noise_face(1), landmarks)
+    assert np.linalg.norm(a - other) > fidelity.DLIB_SAME_PERSON
+
+
+def test_agreement_threshold_depends_on_scale():
+    assert fidelity.agreement_threshold(2) == fidelity.agreement_threshold(4) == 0.55
+    assert fidelity.agreement_threshold(3) == 0.55
+    assert fidelity.agreement_threshold(8) == 0.75
+
+
+@pytest.fixture(scope="module")
+def report(sample):
+    hr, lr, landmarks = sample
+    outputs = {
+        "bicubic": imaging.upscale(lr, 4),
+        "truth": hr,
+        "other_face": narrower_jaw(hr),
+        "noise": noise_face(),
+    }
+    return fidelity.check_all(lr, outputs, landmarks)
+
+
+def test_check_all_passes_faithful_and_flags_the_rest(report):
+    assert report.scale == 4
+    for model_id in ("bicubic", "truth"):
+        assert not report.model(model_id).flagged, report.model(model_id).to_dict()
+    other = report.model("other_face")
+    assert other.consistency.status == "warn" and other.drift.status == "warn"
+    noise = report.model("noise")
+    assert noise.flagged and noise.agreement.status == "warn"
+    assert noise.agreement.value > fidelity.DLIB_SAME_PERSON
+
+
+def test_distance_matrix_is_symmetric_with_the_input_first(report):
+    matrix = np.array(report.distances)
+    assert report.labels == [fidelity.REFERENCE_ID, "bicubic", "truth", "other_face", "noise"]
+    assert np.allclose(matrix, matrix.T) and np.all(np.diag(matrix) == 0)
+    # the bicubic baseline *is* the enlarged input: distance exactly 0
+    assert matrix[0, 1] == 0.0
+
+
+def test_report_is_json_serialisable(report):
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["thresholds"]["consistency_min_db"] == fidelity.CONSISTENCY_MIN_DB
+    assert data["models"]["noise"]["flagged"] is True
+    assert set(data["models"]["truth"]) >= {"consistency", "drift", "agreement"}
+    assert data["models"]["truth"]["consistency"]["meaning"]
+
+
+def test_given_output_landmarks_are_used(sample):
+    hr, lr, landmarks = sample
+    shifted = landmarks + np.array([10.0, 0.0])
+    report = fidelity.check_all(lr, {"truth": hr}, landmarks, {"truth": shifted})
+    assert report.model("truth").drift.value == pytest.approx(
+        10.0 / fidelity.inter_ocular(landmarks)
+    )
