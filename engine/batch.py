@@ -821,11 +821,13 @@ class _Run:
                         "too large; the faces were written"
                     )
                 else:
+                    t = time.perf_counter()
                     full = paste_faces(
                         item.still.rgb,
                         self.scale,
                         list(zip(item.aligned, item.sr[model_id], strict=True)),
                     )
+                    self._add_time("write", t)  # "write" = paste-back, encoding and writing
                     rel = f"{stem}_{tag}_full.png"
                     document = provenance.bundle(model_records)
                     sha = self._save(rel, full, provenance.png_text(document), written)
@@ -990,7 +992,7 @@ class _Run:
         need_model = []
         for item in group:
             if item.skip_rows is not None:
-                rows = [replace(row, status=SKIPPED_DONE, error="") for row in item.skip_rows]
+                rows = [replace(row, status=SKIPPED_DONE) for row in item.skip_rows]
                 self._finish(item, rows, skipped=True)
             elif item.error:
                 rows = [
