@@ -686,8 +686,6 @@ def enhance_fields(
     if getattr(result, "pasted", None) is not None:
         details["pasted_pixels_sha256"] = pixels_sha256(result.pasted)
         details["pasted_shape"] = list(result.pasted.shape)
-    if record:
-        details["provenance_sha256"] = hashlib.sha256(canonical_bytes(record)).hexdigest()
     return {
         "input_path": str(still.path) if still.path is not None else None,
         "input_sha256": still.sha256,

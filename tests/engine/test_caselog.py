@@ -240,3 +240,85 @@ def test_pixels_sha256_is_the_hash_of_the_raw_bytes():
     rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
     assert caselog.pixels_sha256(rgb) == hashlib.sha256(rgb.tobytes()).hexdigest()
     assert caselog.pixels_sha256(np.asfortranarray(rgb)) == caselog.pixels_sha256(rgb)
+
+
+# --------------------------------------------------------------------------- reproduce
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "resources" / "samples" / "astronaut.png"
+REFERENCE = Path(__file__).with_name("data") / "astronaut_landmarks.json"
+
+
+@pytest.fixture(scope="module")
+def enhancer():
+    from engine.enhance import Enhancer
+
+    return Enhancer(device="cpu")
+
+
+@pytest.fixture
+def logged_run(tmp_path, enhancer):
+    """The sample copied as evidence, its face enhanced (bicubic x4), exported and logged."""
+    from engine import io, provenance
+    from engine.faces import Face
+
+    evidence = tmp_path / "evidence.png"
+    evidence.write_bytes(SAMPLE.read_bytes())
+    still = io.load(evidence)
+    ref = json.loads(REFERENCE.read_text())
+    face = Face(
+        box=tuple(ref["box"]), score=0.9, landmarks=np.asarray(ref["landmarks"], np.float32)
+    )
+    result = enhancer.enhance(still, face, "bicubic", 4)
+    out = tmp_path / "face.png"
+    sha = io.save_png(out, result.sr, provenance.png_text(result.provenance))
+    log = CaseLog(tmp_path / "case_log.jsonl", examiner="J. Doe")
+    fields = caselog.enhance_fields(
+        still, face, result, [caselog.output_record(out, sha, result.sr, "face")]
+    )
+    entry = log.append("enhance", **fields)
+    return log, entry, evidence
+
+
+def test_an_enhancement_reproduces_bit_identically(logged_run, enhancer):
+    from engine import io
+
+    log, entry, _ = logged_run
+    assert entry["details"]["pixels_sha256"] == entry["outputs"][0]["pixels_sha256"]
+    assert len(entry["parameters"]["face"]["landmarks"]) == 68
+    report = caselog.reproduce(log.entries()[0], enhancer, io.load)
+    assert report.ok, report.messages
+    assert report.input_ok and report.weights_ok and report.pixels_ok and report.files_ok
+    assert report.max_abs_difference == 0
+    assert report.reproduced_pixels_sha256 == entry["details"]["pixels_sha256"]
+
+
+def test_reproduce_refuses_a_changed_input(logged_run, enhancer):
+    from engine import io
+
+    log, entry, evidence = logged_run
+    rgb = io.load(evidence).rgb.copy()
+    rgb[0, 0, 0] ^= 1  # one level in one pixel: a valid image, no longer the evidence
+    io.save_png(evidence, rgb)
+    report = caselog.reproduce(entry, enhancer, io.load)
+    assert not report.ok and report.input_ok is False and report.pixels_ok is None
+
+
+def test_reproduce_reports_different_pixels_and_changed_outputs(logged_run, enhancer):
+    from engine import io
+
+    log, entry, _ = logged_run
+    forged = json.loads(json.dumps(entry))
+    forged["details"]["pixels_sha256"] = "0" * 64
+    Path(forged["outputs"][0]["path"]).write_bytes(b"replaced")
+    report = caselog.reproduce(forged, enhancer, io.load)
+    assert not report.ok and report.input_ok and report.pixels_ok is False
+    assert report.files_ok is False
+    assert any("changed" in m for m in report.messages)
+
+
+def test_only_enhance_entries_can_be_reproduced(log, enhancer):
+    from engine import io
+
+    report = caselog.reproduce(log.entries()[0], enhancer, io.load)
+    assert not report.ok and "only 'enhance'" in report.messages[0]
