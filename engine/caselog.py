@@ -238,7 +238,8 @@ class VerifyReport:
         """One or two sentences for a person."""
         if self.ok:
             text = (
-                f"Case log intact: {self.entries} entries, hash chain verified "
+                f"Case log intact: {self.entries} entr{'y' if self.entries == 1 else 'ies'}, "
+                "hash chain verified "
                 f"(head {self.head_sha256})."
             )
         else:

@@ -1,0 +1,348 @@
+"""The case report: one self-contained HTML page an analyst can hand over with the results.
+
+It states what the evidence file is (name, SHA-256, size, colour mode), every enhancement made
+from it (model, paper citation, weights SHA-256, parameters, fidelity checks with their meaning,
+thumbnails and the full provenance record), whether the case log's hash chain is intact, and --
+first, so nobody misses it -- what AI enhancement can and cannot show.
+
+Images are embedded as base64 PNG ``data:`` URIs, so the page needs no other file. The markup is
+deliberately plain (h1-h3, p, table, img, pre; no CSS grid, no scripts) because the app also
+renders it to PDF through Qt's ``QTextDocument``, which supports only simple HTML and does load
+``data:`` images.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from engine import __version__
+
+SOFTWARE = "Forensic Face Enhancer"
+THUMB = 128  # side of the face thumbnails, px
+STILL_THUMB = 480  # longest side of the evidence thumbnail, px
+
+STATEMENT_TITLE = "What AI enhancement can and cannot show"
+STATEMENT = (
+    "AI enhancement does not recover the face that the camera failed to record. A "
+    "super-resolution model fills in detail it learned from other people's faces: each enhanced "
+    "image is one plausible face that is consistent with the low-resolution input, and many "
+    "other faces are equally consistent with it. An enhanced image is therefore not evidence of "
+    "identity: it must not be used on its own to identify or exclude a person, and it should not "
+    "be shown to a witness for identification. The original file, identified below by its "
+    "SHA-256, is the evidence. What enhancement can do is make the coarse structure that the "
+    "evidence does contain easier to see and compare; the input is also shown with each of its "
+    "pixels as a square block, which is exactly what was recorded. The fidelity checks show where "
+    "an output contradicts the evidence; passing them does not show that the invented detail is "
+    "correct. Every enhanced image is labelled as AI-generated and can be reproduced from the "
+    "original with the model, weights and parameters recorded here."
+)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    """Attribute or mapping key: callers may pass engine objects or plain dicts."""
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def png_data_uri(rgb: np.ndarray) -> str:
+    """An (H, W, 3) or (H, W) uint8 image as a ``data:image/png;base64,...`` URI."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _img(rgb: np.ndarray | None, alt: str) -> str:
+    if rgb is None:
+        return "<p>(no image)</p>"
+    h, w = np.asarray(rgb).shape[:2]
+    return f'<img src="{png_data_uri(rgb)}" width="{w}" height="{h}" alt="{_e(alt)}">'
+
+
+def blocks(rgb: np.ndarray, side: int = THUMB) -> np.ndarray:
+    """Enlarge with nearest neighbour so every input pixel shows as a square block (no smoothing
+    that could suggest detail)."""
+    h = rgb.shape[0]
+    factor = max(1, side // h)
+    return np.repeat(np.repeat(np.asarray(rgb), factor, axis=0), factor, axis=1)
+
+
+def _still_thumbnail(rgb: np.ndarray) -> np.ndarray:
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    image.thumbnail((STILL_THUMB, STILL_THUMB), Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+def _table(rows: Sequence[tuple[str, str]]) -> str:
+    """Two-column key/value table; values are already escaped HTML."""
+    body = "".join(
+        f"<tr><th align='left' valign='top'>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows
+    )
+    return f"<table border='1' cellspacing='0' cellpadding='4'>{body}</table>"
+
+
+def _code(text: Any) -> str:
+    return f"<code>{_e(text)}</code>"
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _evidence_section(still: Any) -> str:
+    width, height = _get(still, "width"), _get(still, "height")
+    rgb = _get(still, "rgb")
+    if (width is None or height is None) and rgb is not None:
+        height, width = np.asarray(rgb).shape[:2]
+    path = _get(still, "path")
+    rows = [
+        (
+            "File name",
+            _e(_get(still, "name") or (path and str(path).replace("\\", "/").split("/")[-1])),
+        ),
+        ("Path", _e(path)),
+        ("SHA-256", _code(_get(still, "sha256"))),
+        ("Size", _e(f"{width} x {height} pixels")),
+        ("Colour mode (as stored)", _e(_get(still, "original_mode"))),
+        ("Format", _e(_get(still, "format"))),
+    ]
+    parts = ["<h2>Evidence</h2>", _table(rows)]
+    if rgb is not None:
+        parts.append("<p>The evidence image (reduced for display):</p>")
+        parts.append(f"<p>{_img(_still_thumbnail(np.asarray(rgb)), 'evidence image')}</p>")
+    return "\n".join(parts)
+
+
+def _model_info(model_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """Title, authors and citation from the registry; the provenance record as a fallback."""
+    model = dict(record.get("model") or {})
+    try:
+        from engine import registry
+
+        entry = registry.get(model_id)
+        model.update(
+            label=entry.label,
+            paper=entry.paper,
+            title=entry.title,
+            authors=entry.authors,
+            citation=entry.citation,
+            variant=entry.variant,
+        )
+    except (KeyError, ImportError):
+        pass
+    return model
+
+
+def _fidelity_for(fidelity: Any, face_index: int, model_id: str) -> list[dict[str, Any]]:
+    """The three check dicts of one model's output, or [] when none were computed."""
+    if fidelity is None:
+        return []
+    report = fidelity
+    if isinstance(fidelity, Mapping) and "models" not in fidelity:
+        report = fidelity.get(face_index)  # {face_index: FidelityReport}
+        if report is None:
+            return []
+    data = report.to_dict() if hasattr(report, "to_dict") else report
+    model = (data.get("models") or {}).get(model_id)
+    if model is None:
+        return []
+    return [model[name] for name in ("consistency", "drift", "agreement") if name in model]
+
+
+def _difference_image(fidelity: Any, face_index: int, model_id: str) -> np.ndarray | None:
+    report = fidelity
+    if isinstance(fidelity, Mapping) and "models" not in fidelity:
+        report = fidelity.get(face_index)
+    models = getattr(report, "models", None)
+    if not isinstance(models, Mapping) or model_id not in models:
+        return None
+    return getattr(models[model_id].consistency, "difference", None)
+
+
+_CHECK_NAMES = {
+    "consistency": "Data consistency (PSNR, output shrunk back vs input)",
+    "drift": "Landmark drift",
+    "agreement": "Agreement between models (dlib face descriptor)",
+}
+
+
+def _format_value(check: Mapping[str, Any]) -> str:
+    value = check.get("value")
+    if value is None:
+        return _e(check.get("detail") or "not available")
+    unit = check.get("unit") or ""
+    return _e(f"{value:.3f} {unit}".strip())
+
+
+def _fidelity_table(checks: list[dict[str, Any]]) -> str:
+    if not checks:
+        return "<p>No fidelity checks were computed for this output.</p>"
+    head = "<tr><th>Check</th><th>Value</th><th>Threshold</th><th>Result</th><th>Meaning</th></tr>"
+    rows = []
+    for c in checks:
+        status = str(c.get("status", "")).upper()
+        if status == "WARN":
+            status = "<b>WARNING</b>"
+        rows.append(
+            "<tr>"
+            f"<td>{_e(_CHECK_NAMES.get(c.get('name'), c.get('name')))}</td>"
+            f"<td>{_format_value(c)}</td>"
+            f"<td>{_e(c.get('threshold'))}</td>"
+            f"<td>{status if status.startswith('<b>') else _e(status)}</td>"
+            f"<td>{_e(c.get('meaning'))}"
+            + (f" ({_e(c['detail'])})" if c.get("detail") and c.get("value") is not None else "")
+            + "</td></tr>"
+        )
+    return f"<table border='1' cellspacing='0' cellpadding='4'>{head}{''.join(rows)}</table>"
+
+
+def _result_section(number: int, result: Any, fidelity: Any) -> str:
+    model_id = _get(result, "model_id")
+    scale = _get(result, "scale")
+    face_index = int(_get(result, "face_index", 0) or 0)
+    record = _get(result, "provenance") or {}
+    model = _model_info(model_id, record)
+    weights = model.get("weights_sha256")
+    params = record.get("parameters") or {}
+    param_text = "<br>".join(
+        f"{_e(k)} = {_e(json.dumps(v, ensure_ascii=False))}" for k, v in sorted(params.items())
+    )
+    rows = [
+        ("Model", _e(f"{model.get('label') or model_id} ({model_id})")),
+        ("Paper", _e(model.get("paper"))),
+        ("Title", _e(model.get("title"))),
+        ("Authors", _e(model.get("authors"))),
+        ("Citation", _e(model.get("citation"))),
+        ("Variant", _e(model.get("variant"))),
+        ("Scale", _e(f"x{scale}")),
+        (
+            "Weights file",
+            _e(model.get("weights_file") or "none (interpolation: no learned weights)"),
+        ),
+        ("Weights SHA-256", _code(weights) if weights else _e("none")),
+        ("Device", _e(record.get("device"))),
+        ("Parameters", param_text or _e("none recorded")),
+    ]
+    lr = _get(result, "lr")
+    sr = _get(result, "sr")
+    diff = _difference_image(fidelity, face_index, model_id)
+    cells = [
+        ("Input face as recorded (each block is one pixel)", None if lr is None else blocks(lr)),
+        ("Enhanced output (AI-generated)", sr),
+    ]
+    if diff is not None:
+        cells.append(("Difference, output shrunk back vs input (x4)", blocks(diff)))
+    images = (
+        "<table cellpadding='4'><tr>"
+        + "".join(
+            f"<td align='center' valign='top'>{_img(img, cap)}<br>{_e(cap)}</td>"
+            for cap, img in cells
+        )
+        + "</tr></table>"
+    )
+    provenance_json = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False)
+    return "\n".join(
+        [
+            f"<h3>{number}. Face {face_index + 1}: {_e(model.get('label') or model_id)} x{_e(scale)}</h3>",
+            _table(rows),
+            images,
+            "<p><b>Fidelity checks</b></p>",
+            _fidelity_table(_fidelity_for(fidelity, face_index, model_id)),
+            "<p><b>Provenance record</b></p>",
+            # pre-wrap: long citations must wrap on a PDF page (QTextDocument honours it)
+            f"<pre style='white-space: pre-wrap'>{_e(provenance_json)}</pre>",
+        ]
+    )
+
+
+def _log_section(verification: Any) -> str:
+    parts = ["<h2>Case log</h2>"]
+    if verification is None:
+        parts.append("<p>The case log was not verified for this report.</p>")
+        return "\n".join(parts)
+    data = verification.to_dict() if hasattr(verification, "to_dict") else dict(verification)
+    ok = bool(data.get("ok"))
+    verdict = "INTACT" if ok else "NOT INTACT"
+    rows = [
+        ("File", _e(data.get("path"))),
+        ("Verdict", f"<b>{verdict}</b>"),
+        ("Entries", _e(data.get("entries"))),
+        ("Chain head (SHA-256 of the last entry)", _code(data.get("head_sha256"))),
+        ("Summary", _e(data.get("summary"))),
+    ]
+    parts.append(_table(rows))
+    problems = data.get("problems") or []
+    if problems:
+        items = "".join(
+            f"<li>line {_e(p.get('line'))}: {_e(p.get('kind'))}: {_e(p.get('message'))}</li>"
+            for p in problems[:50]
+        )
+        parts.append(f"<ul>{items}</ul>")
+    parts.append(
+        "<p>Record the chain head above outside the log (for example in the case file): a later "
+        "check that finds the same head shows that no entry up to it was altered.</p>"
+    )
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def build_html(
+    still_info: Any,
+    results: Sequence[Any],
+    fidelity: Any,
+    log_verification: Any,
+    *,
+    examiner: str | None = None,
+    case_reference: str | None = None,
+    generated_utc: str | None = None,
+) -> str:
+    """The whole report as one HTML string.
+
+    ``still_info`` is an :class:`engine.io.Still` (or a dict with name, path, sha256, width,
+    height, original_mode, format and optionally rgb); ``results`` are
+    :class:`engine.enhance.Result` objects (or dicts with model_id, scale, face_index, lr, sr,
+    provenance); ``fidelity`` is a :class:`engine.fidelity.FidelityReport` (or its ``to_dict()``)
+    for one face, a dict ``{face_index: report}``, or None; ``log_verification`` is a
+    :class:`engine.caselog.VerifyReport` (or its ``to_dict()``) or None.
+    """
+    when = generated_utc or datetime.now(UTC).isoformat(timespec="seconds")
+    meta = [("Generated (UTC)", _e(when)), ("Software", _e(f"{SOFTWARE} {__version__}"))]
+    if examiner:
+        meta.append(("Examiner", _e(examiner)))
+    if case_reference:
+        meta.append(("Case reference", _e(case_reference)))
+    sections = [
+        "<!DOCTYPE html>",
+        "<html><head><meta charset='utf-8'>",
+        f"<title>{_e(SOFTWARE)} - case report</title></head><body>",
+        f"<h1>{_e(SOFTWARE)}: case report</h1>",
+        _table(meta),
+        f"<h2>{_e(STATEMENT_TITLE)}</h2>",
+        f"<p>{_e(STATEMENT)}</p>",
+        _evidence_section(still_info),
+        "<h2>Enhancements</h2>",
+    ]
+    if not results:
+        sections.append("<p>No enhancement was made.</p>")
+    for number, result in enumerate(results, start=1):
+        sections.append(_result_section(number, result, fidelity))
+    sections.append(_log_section(log_verification))
+    sections.append("</body></html>")
+    return "\n".join(sections) + "\n"

@@ -1,0 +1,138 @@
+"""Case report: self-contained simple HTML with hashes, citations, checks, images and the statement."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import caselog, faces, fidelity, imaging, registry, report
+from engine import io as eio
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "resources" / "samples" / "astronaut.png"
+REFERENCE = Path(__file__).with_name("data") / "astronaut_landmarks.json"
+WEIGHTS_SHA = "7" * 64
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    """A still, two results (a baseline and a paper model), their fidelity and a verified log."""
+    still = eio.load(SAMPLE)
+    ref = json.loads(REFERENCE.read_text())
+    face = faces.Face(
+        box=tuple(ref["box"]), score=1.0, landmarks=np.asarray(ref["landmarks"], np.float32)
+    )
+    lr = faces.align(still.rgb, face, 32).pixels
+    hr = faces.align(still.rgb, face, 128).pixels
+    landmarks = faces.transform_points(face.landmarks, faces.alignment_matrix(face, 128))
+    outputs = {"bicubic": imaging.upscale(lr, 4), "s2_rafsr": hr[:, ::-1].copy()}
+    results = []
+    for model_id, sr in outputs.items():
+        weights = None if model_id == "bicubic" else WEIGHTS_SHA
+        record = {
+            "model": {"id": model_id, "weights_sha256": weights, "weights_file": None},
+            "parameters": {"scale": 4, "note": "<b>not markup</b>"},
+            "device": "cpu",
+            "input": {"sha256": still.sha256},
+        }
+        results.append(
+            {
+                "model_id": model_id,
+                "scale": 4,
+                "face_index": 0,
+                "lr": lr,
+                "sr": sr,
+                "provenance": record,
+            }
+        )
+    checks = fidelity.check_all(lr, outputs, landmarks)
+    log = caselog.CaseLog(tmp_path_factory.mktemp("log") / "case_log.jsonl", examiner="x")
+    log.append("open", input_path=str(SAMPLE), input_sha256=still.sha256)
+    return still, results, checks, log.verify()
+
+
+@pytest.fixture(scope="module")
+def page(case):
+    still, results, checks, verification = case
+    return report.build_html(still, results, checks, verification, examiner="J. Doe")
+
+
+def test_report_names_the_evidence_and_the_weights(page, case):
+    still = case[0]
+    assert still.sha256 in page and "astronaut.png" in page
+    assert "256 x 256 pixels" in page and ">RGB<" in page
+    assert WEIGHTS_SHA in page
+    assert "none (interpolation: no learned weights)" in page
+
+
+def test_report_cites_the_papers_from_the_registry(page):
+    for model_id in ("s2_rafsr", "bicubic"):
+        entry = registry.get(model_id)
+        assert html.escape(entry.citation) in page
+        assert html.escape(entry.title) in page
+
+
+def test_report_carries_the_statement_first(page):
+    assert html.escape(report.STATEMENT) in page
+    assert page.index(report.STATEMENT_TITLE) < page.index("<h2>Evidence</h2>")
+    text = report.STATEMENT
+    assert "not evidence of identity" in text and "The original file" in text
+
+
+def test_report_shows_checks_with_meanings(page, case):
+    checks = case[2]
+    assert "Data consistency" in page and "Landmark drift" in page and "Agreement" in page
+    assert html.escape(checks.model("bicubic").consistency.meaning) in page
+    assert "<b>WARNING</b>" in page  # the mirrored face fails consistency
+    assert f"{checks.model('s2_rafsr').consistency.value:.3f} dB" in page
+
+
+def test_report_embeds_decodable_images_and_provenance(page):
+    uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(uris) >= 1 + 2 * 3  # evidence + (input, output, difference) per result
+    sizes = {Image.open(io.BytesIO(base64.b64decode(u))).size for u in uris}
+    assert (128, 128) in sizes
+    assert "&lt;b&gt;not markup&lt;/b&gt;" in page  # parameters are escaped, not rendered
+    assert "<pre" in page and "&quot;weights_sha256&quot;" in page
+
+
+def test_report_states_the_log_verdict(page, case):
+    verification = case[3]
+    assert "INTACT" in page and verification.head_sha256 in page
+    broken = caselog.VerifyReport(
+        path="log",
+        ok=False,
+        entries=3,
+        problems=(caselog.Problem(2, "edited", "entry 2's content does not match its hash"),),
+    )
+    still, results, checks, _ = case
+    other = report.build_html(still, results[:1], checks.to_dict(), broken)
+    assert "NOT INTACT" in other and "line 2: edited" in other
+
+
+def test_report_uses_only_simple_html(page):
+    lowered = page.lower()
+    for forbidden in ("<script", "display:grid", "display: grid", "<style", "<link", "http://"):
+        assert forbidden not in lowered
+    assert lowered.startswith("<!doctype html>") and lowered.rstrip().endswith("</html>")
+
+
+def test_report_without_results_or_checks(case):
+    still = case[0]
+    page = report.build_html(
+        {"name": "x.png", "sha256": "ab" * 32, "width": 4, "height": 3, "original_mode": "L"},
+        [],
+        None,
+        None,
+    )
+    assert "No enhancement was made" in page and "was not verified" in page
+    assert "ab" * 32 in page and "4 x 3 pixels" in page
+    assert still.sha256 not in page
