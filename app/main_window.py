@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from app import errors
 from app.dialogs.about import AboutDialog
-from app.views.common import AI_LABEL, add_label_strip, output_label
+from app.views.common import AI_LABEL, add_label_strip, ms_text, output_label
 from app.views.compare_view import INPUT_METHODS, ComparePair, CompareView
 from app.views.face_list import FaceList
 from app.views.grid_view import GridView
@@ -388,7 +388,10 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         self.model_combo = QComboBox()
         self.model_combo.setToolTip("Model used by Enhance")
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_combo.setMinimumContentsLength(30)
         for entry in self.entries:
             self.model_combo.addItem(entry.label, entry.id)
         self.model_combo.activated.connect(lambda i: self.set_model(self.model_combo.itemData(i)))
@@ -519,6 +522,16 @@ class MainWindow(QMainWindow):
             "not offered": f" (not offered at \u00d7{self.scale})",
         }.get(state, " (weights invalid)")
         return entry.label + suffix
+
+    def _unavailable_reason(self, entry) -> str:
+        state = self.model_state(entry.id, self.scale)
+        if state == "missing":
+            return f"no trained weights at \u00d7{self.scale}"
+        if state == "not offered":
+            return f"not offered at \u00d7{self.scale}"
+        if state == "unknown":
+            return "weights not checked yet"
+        return f"weights unusable: {state.removeprefix('invalid: ')}"
 
     def _refresh_models(self) -> None:
         """Label and enable the model pickers for the current scale; fall back if needed."""
@@ -809,10 +822,14 @@ class MainWindow(QMainWindow):
             self.errors.status("Open a still and select a face first")
             return None
         model_ids = self.runnable_models()
+        unavailable = [e for e in self.entries if e.id not in model_ids]
         self.grid_view.set_tiles(
             [("input", "Input (aligned, nearest)")]
             + [(mid, self.entry(mid).label) for mid in model_ids]
+            + [(e.id, e.label) for e in unavailable]
         )
+        for entry in unavailable:  # shown, so the analyst sees what is not there and why
+            self.grid_view.tile(entry.id).set_unavailable(self._unavailable_reason(entry))
         cached = [self.results.get((self.face_index, mid, self.scale)) for mid in model_ids]
         for result in cached:
             if result is not None:
@@ -838,8 +855,9 @@ class MainWindow(QMainWindow):
             self.results[(result.face_index, result.model_id, result.scale)] = result
         if job_id == self._grid_job:
             failed = len(outcome.errors)
+            shown = sum(1 for tile in self.grid_view.tiles()[1:] if tile.has_image())
             self.errors.status(
-                f"Compared {len(outcome.results)} model(s)"
+                f"Compared {shown} model(s) at \u00d7{outcome.scale}"
                 + (f"; {failed} failed (see their tiles)" if failed else ""),
                 15000,
             )
@@ -849,7 +867,7 @@ class MainWindow(QMainWindow):
             self.show_page("side" if self.compare_view.mode() == "side" else "wipe")
             t = outcome.results[-1].timings
             self.errors.status(
-                f"Enhanced in {t.get('total', 0):.0f} ms (model {t.get('model', 0):.0f} ms)", 15000
+                f"Enhanced in {ms_text(t.get('total'))} (model {ms_text(t.get('model'))})", 15000
             )
 
     def _show_cached(self) -> bool:
@@ -903,8 +921,8 @@ class MainWindow(QMainWindow):
         t = result.timings
         tile.set_image(
             result.sr,
-            f"\u00d7{result.scale} \u00b7 model {t.get('model', 0):.0f} ms "
-            f"\u00b7 total {t.get('total', 0):.0f} ms",
+            f"\u00d7{result.scale} \u00b7 model {ms_text(t.get('model'))} "
+            f"\u00b7 total {ms_text(t.get('total'))}",
             output_label(entry.id, entry.paper),
         )
 

@@ -17,6 +17,7 @@ ever touched by this one thread.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
@@ -177,7 +178,13 @@ class EngineWorker(QObject):
         except Exception:  # a test double may report a device torch does not know
             described = device
         faces.load_models()  # dlib's models load now rather than on the first open
-        return EngineInfo(device=described, models=list(enhancer.models()))
+        models = list(enhancer.models())
+        # torch, dlib and Qt leave about a million long-lived objects. A full (generation 2)
+        # garbage collection walks them all while holding the GIL: 300-500 ms measured on this
+        # machine, during which the GUI thread freezes. Freezing them moves them out of the
+        # collector's reach (they live as long as the process anyway); see scripts/ui_latency.py.
+        gc.freeze()
+        return EngineInfo(device=described, models=models)
 
     def _job_open(self, job: Job) -> OpenOutcome:
         from engine import faces, io

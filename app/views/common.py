@@ -41,6 +41,17 @@ def output_label(model_id: str, paper: str | None = None) -> str:
     return AI_LABEL
 
 
+def ms_text(ms: float | None) -> str:
+    """Milliseconds for people: "0.4 ms", "12 ms", "1.3 s"."""
+    if ms is None:
+        return "?"
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return f"{ms / 1000:.1f} s"
+
+
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
     """(H, W, 3) uint8 RGB -> a QImage that owns its pixels (safe after ``rgb`` is freed)."""
     array = np.ascontiguousarray(rgb, dtype=np.uint8)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.views.common import LANDMARK_COLOURS, LANDMARK_REGIONS, rgb_to_pixmap
+from app.views.common import LANDMARK_COLOURS, LANDMARK_REGIONS, ms_text, rgb_to_pixmap
 from app.views.zoom_view import LandmarkItem, ViewSync, ZoomView
 from engine import imaging
 
@@ -68,7 +68,7 @@ def _input_caption(pair: ComparePair, method: str) -> list[str]:
 def _output_caption(pair: ComparePair) -> list[str]:
     lines = [pair.label, f"{pair.model_name} \u00b7 \u00d7{pair.scale}"]
     if pair.time_ms is not None:
-        lines[-1] += f" \u00b7 {pair.time_ms:.0f} ms"
+        lines[-1] += f" \u00b7 {ms_text(pair.time_ms)}"
     return lines
 
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QVBoxLay
 
 from app.views.common import rgb_to_pixmap
 
+WAITING = "waiting\u2026"
 TILE_IMAGE = 200  # screen pixels: 128 px outputs enlarged by about 1.5
 
 
@@ -26,7 +27,7 @@ class Tile(QFrame):
         self.key = key
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setObjectName("tile")
-        self._image = QLabel("waiting\u2026")
+        self._image = QLabel(WAITING)
         self._image.setFixedSize(TILE_IMAGE, TILE_IMAGE)
         self._image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._image.setStyleSheet("background: #202124; color: #aaaaaa")
@@ -34,6 +35,7 @@ class Tile(QFrame):
         self._title.setWordWrap(True)
         self._detail = QLabel("")
         self._label = QLabel("")
+        self._label.setWordWrap(True)
         self._label.setStyleSheet("color: white; background: #b41414; padding: 1px 4px")
         self._label.setVisible(False)
         layout = QVBoxLayout(self)
@@ -65,13 +67,20 @@ class Tile(QFrame):
             self.setCursor(Qt.CursorShape.PointingHandCursor)
             self.setToolTip("Click to compare with the input, side by side")
 
+    def set_unavailable(self, reason: str) -> None:
+        """A model that cannot run (e.g. no trained weights): shown, greyed, never clickable."""
+        self._image.setText(reason)
+        self._image.setWordWrap(True)
+        self._title.setEnabled(False)
+        self._clickable = False
+
     def set_failed(self, message: str) -> None:
         self._image.setText("failed")
         self._detail.setText(message)
         self._detail.setWordWrap(True)
 
     def set_cancelled(self) -> None:
-        if self._image.pixmap() is None or self._image.pixmap().isNull():
+        if not self.has_image() and self._image.text() == WAITING:
             self._image.setText("cancelled")
 
     def has_image(self) -> bool:

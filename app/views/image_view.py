@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QGraphicsPixmapItem,
     QGraphicsRectItem,
-    QGraphicsSimpleTextItem,
     QGraphicsView,
     QWidget,
 )
@@ -32,6 +32,38 @@ MIN_BOX = 4  # still pixels; engine.faces refuses smaller boxes too
 CLICK_SLOP = 4  # screen pixels a press may move and still count as a click
 
 
+class FaceTag(QGraphicsItem):
+    """The face's number on a coloured tab just above the box's top-left corner.
+
+    Drawn in screen pixels (ItemIgnoresTransformations), so it is readable at every zoom.
+    """
+
+    def __init__(self, text: str, font: QFont) -> None:
+        super().__init__()
+        self._text = text
+        self._font = font
+        self._colour = FACE_COLOUR
+        metrics = QFontMetricsF(font)
+        self._rect = QRectF(
+            0, -metrics.height() - 4, metrics.horizontalAdvance(text) + 10, metrics.height() + 4
+        )
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setZValue(6)
+
+    def set_colour(self, colour: QColor) -> None:
+        self._colour = colour
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return self._rect
+
+    def paint(self, painter, option, widget=None) -> None:
+        painter.fillRect(self._rect, self._colour)
+        painter.setFont(self._font)
+        painter.setPen(QColor("#000000"))
+        painter.drawText(self._rect, int(Qt.AlignmentFlag.AlignCenter), self._text)
+
+
 class ImageView(ZoomView):
     """The still, zoomable, with one outlined, numbered rectangle per face."""
 
@@ -41,7 +73,7 @@ class ImageView(ZoomView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._pixmap_item: QGraphicsPixmapItem | None = None
-        self._face_items: list[tuple[QGraphicsRectItem, QGraphicsSimpleTextItem, bool]] = []
+        self._face_items: list[tuple[QGraphicsRectItem, FaceTag, bool]] = []
         self._boxes: list[tuple[float, float, float, float]] = []
         self._selected: int | None = None
         self._draw_mode = False
@@ -89,12 +121,8 @@ class ImageView(ZoomView):
         for i, (x0, y0, x1, y1) in enumerate(self._boxes):
             rect_item = self.scene().addRect(QRectF(x0, y0, x1 - x0, y1 - y0))
             rect_item.setZValue(5)
-            text_item = QGraphicsSimpleTextItem(str(i + 1))
-            text_item.setFont(font)
-            # The number keeps its screen size whatever the zoom.
-            text_item.setFlag(QGraphicsSimpleTextItem.GraphicsItemFlag.ItemIgnoresTransformations)
+            text_item = FaceTag(str(i + 1), font)
             text_item.setPos(x0, y0)
-            text_item.setZValue(6)
             self.scene().addItem(text_item)
             self._face_items.append((rect_item, text_item, manual[i]))
         self._restyle()
@@ -120,7 +148,7 @@ class ImageView(ZoomView):
             pen = QPen(colour, 3 if i == self._selected else 2)
             pen.setCosmetic(True)  # same width on screen at every zoom
             rect_item.setPen(pen)
-            text_item.setBrush(QBrush(colour))
+            text_item.set_colour(colour)
 
     # ------------------------------------------------------------------ drawing a box
     def set_draw_mode(self, on: bool) -> None:

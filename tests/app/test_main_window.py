@@ -70,8 +70,13 @@ def test_compare_all_fills_grid_and_tile_opens_side_by_side(opened, run_job):
     runnable = window.runnable_models()
     assert {"bicubic", "lanczos"} <= set(runnable)
     tiles = window.grid_view.tiles()
-    assert [t.key for t in tiles] == ["input", *runnable]
-    assert all(t.has_image() for t in tiles)
+    assert [t.key for t in tiles] == ["input", *runnable] + [
+        e.id for e in window.entries if e.id not in runnable
+    ]
+    shown = tiles[: 1 + len(runnable)]
+    assert all(t.has_image() for t in shown)
+    for tile in tiles[len(shown) :]:  # models that cannot run are listed, greyed, with the reason
+        assert not tile.has_image() and not tile._clickable
     assert "ms" in window.grid_view.tile("lanczos").detail()
     assert window.grid_view.tile("lanczos").label() == INTERPOLATED_LABEL
     window.grid_view.tile("lanczos").clicked.emit("lanczos")

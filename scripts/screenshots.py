@@ -1,0 +1,102 @@
+"""Make the README's screenshots: open the sample, enhance, grab the window three ways.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+
+Writes ``main_window.png`` (the still with its face outlined), ``side_by_side_landmarks.png``
+(input vs the best installed model, landmarks on) and ``compare_grid.png`` (every runnable
+model). The model shown side by side is the first learned model with installed weights at x4,
+or bicubic when none is installed yet (the screenshot then says so in its caption). Runs the
+real engine; settings go to a temporary folder, never the user's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from app.main_window import MainWindow  # noqa: E402
+
+SAMPLE = REPO / "resources" / "samples" / "astronaut.png"
+
+
+def wait_until(predicate, timeout_s: float = 300.0) -> None:
+    """Run the event loop until ``predicate()`` is true (checked every 20 ms)."""
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: predicate() and loop.quit())
+    deadline = QTimer()
+    deadline.setSingleShot(True)
+    deadline.timeout.connect(loop.quit)
+    timer.start()
+    deadline.start(int(timeout_s * 1000))
+    if not predicate():
+        loop.exec()
+    timer.stop()
+    if not predicate():
+        raise TimeoutError("the app did not reach the expected state in time")
+
+
+def settle(ms: int = 150) -> None:
+    """Let pending paint and layout events run before a grab."""
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--image", type=Path, default=SAMPLE)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings=settings)
+        window.resize(1400, 860)
+        window.show()
+        wait_until(lambda: bool(window.device))
+        window.open_file(args.image)
+        wait_until(lambda: window.still is not None and not window.busy_kinds() - {"init"})
+        if not window.faces:
+            raise SystemExit(f"no face found in {args.image}")
+        window.set_scale(4)
+        learned = [m for m in window.runnable_models() if not window.entry(m).is_baseline]
+        window.set_model(learned[0] if learned else "bicubic")
+        window.image_view.fit()
+        settle()
+        window.grab().save(str(args.out / "main_window.png"))
+
+        window.enhance()
+        wait_until(lambda: window.current is not None)
+        window.show_page("side")
+        window.compare_view.set_landmarks_visible(True)
+        settle()
+        window.grab().save(str(args.out / "side_by_side_landmarks.png"))
+
+        window.compare_all()
+        wait_until(lambda: not window.busy_kinds() - {"init"})
+        window.show_page("grid")
+        settle()
+        window.grab().save(str(args.out / "compare_grid.png"))
+        window.close()
+    app.processEvents()
+    for name in ("main_window.png", "side_by_side_landmarks.png", "compare_grid.png"):
+        path = args.out / name
+        sys.stdout.write(f"{path} {path.stat().st_size} bytes\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
