@@ -783,13 +783,17 @@ def reproduce(
         landmarks=np.asarray(logged_face["landmarks"], dtype=np.float32),
         manual=bool(logged_face.get("manual", False)),
     )
-    result = enhancer.enhance(
-        still,
-        face,
-        entry["model_id"],
-        int(entry["scale"]),
-        face_index=int(params.get("face_index", 0)),
-    )
+    try:
+        result = enhancer.enhance(
+            still,
+            face,
+            entry["model_id"],
+            int(entry["scale"]),
+            face_index=int(params.get("face_index", 0)),
+        )
+    except Exception as exc:  # noqa: BLE001 - missing weights, unknown model...: say so
+        msgs.append(f"the re-run failed: {exc}")
+        return report
     record = getattr(result, "provenance", None) or {}
     report.device_now = record.get("device")
     weights_now = record.get("model", {}).get("weights_sha256")

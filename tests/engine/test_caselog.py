@@ -322,3 +322,14 @@ def test_only_enhance_entries_can_be_reproduced(log, enhancer):
 
     report = caselog.reproduce(log.entries()[0], enhancer, io.load)
     assert not report.ok and "only 'enhance'" in report.messages[0]
+
+
+def test_a_rerun_that_cannot_run_is_reported(logged_run, enhancer):
+    from engine import io
+
+    _, entry, _ = logged_run
+    forged = json.loads(json.dumps(entry))
+    forged["model_id"] = "no_such_model"
+    report = caselog.reproduce(forged, enhancer, io.load)
+    assert not report.ok and report.input_ok
+    assert "re-run failed" in report.messages[-1] and "no_such_model" in report.messages[-1]
