@@ -269,14 +269,8 @@ def _verify_bytes(path: Path, data: bytes, head: dict[str, Any] | None) -> Verif
         *lines, tail = data.split(b"\n")
         partial = tail if tail else None  # a last line without its newline: half-written
 
-    parsed: list[dict[str, Any] | None] = []
-    for raw in lines:
-        try:
-            entry = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            entry = None
-        parsed.append(entry if isinstance(entry, dict) else None)
-    all_seqs = {e.get("seq") for e in parsed if e is not None}
+    parsed = [_parse_line(raw) for raw in lines]
+    all_seqs = {e["seq"] for e in parsed if e is not None and type(e.get("seq")) is int}
 
     prev_line: bytes | None = None
     expected_seq = 1
@@ -304,13 +298,17 @@ def _verify_bytes(path: Path, data: bytes, head: dict[str, Any] | None) -> Verif
                 )
             elif not isinstance(seq, int) or seq != expected_seq:
                 if isinstance(seq, int) and seq > expected_seq:
-                    absent = [s for s in range(expected_seq, seq) if s not in all_seqs]
-                    if absent:
-                        span = f"{absent[0]}" if len(absent) == 1 else f"{absent[0]}-{absent[-1]}"
+                    # Entries expected_seq .. seq-1 should come first; if some appear nowhere in
+                    # the file they were removed, otherwise the lines were moved.
+                    present = sum(1 for s in all_seqs if expected_seq <= s < seq)
+                    if present < seq - expected_seq:
+                        span = (
+                            f"entry {expected_seq} is"
+                            if seq - expected_seq == 1
+                            else f"entries {expected_seq}-{seq - 1} are"
+                        )
                         problems.append(
-                            Problem(
-                                number, "removed", f"entry {span} is missing before entry {seq}"
-                            )
+                            Problem(number, "removed", f"{span} missing before entry {seq}")
                         )
                     else:
                         problems.append(
@@ -603,6 +601,19 @@ class CaseLog:
         except (OSError, ValueError):
             return {"entries": None}
         return head if isinstance(head, dict) else {"entries": None}
+
+
+def _parse_line(raw: bytes) -> dict[str, Any] | None:
+    """One stored line as a dict, None if it is not a JSON object (NaN/Infinity refused)."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not valid in a case log")
+
+    try:
+        entry = json.loads(raw.decode("utf-8"), parse_constant=refuse)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def _user_name() -> str:

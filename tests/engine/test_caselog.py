@@ -126,6 +126,26 @@ def test_removed_entry_is_detected(log):
     assert "entry 3 is missing" in report.problems[0].message
 
 
+def test_several_removed_entries_are_named(log):
+    rows = lines(log)
+    write_lines(log, rows[:1] + rows[3:])
+    report = log.verify()
+    assert report.reason == "removed" and "entries 2-3 are missing" in report.problems[0].message
+
+
+@pytest.mark.parametrize(
+    "change",
+    [('"seq":3', '"seq":1000000000000'), ('"seq":3', '"seq":[3]'), ('"scale":4', '"scale":NaN')],
+)
+def test_hostile_values_are_reported_not_crashed_on(log, change):
+    rows = lines(log)
+    assert change[0].encode() in rows[2]
+    rows[2] = rows[2].replace(change[0].encode(), change[1].encode())
+    write_lines(log, rows)
+    report = log.verify()
+    assert not report.ok and report.first_bad_line == 3
+
+
 def test_removed_last_entry_is_detected_through_the_head_file(log):
     write_lines(log, lines(log)[:-1])
     report = log.verify()
@@ -333,3 +353,14 @@ def test_a_rerun_that_cannot_run_is_reported(logged_run, enhancer):
     report = caselog.reproduce(forged, enhancer, io.load)
     assert not report.ok and report.input_ok
     assert "re-run failed" in report.messages[-1] and "no_such_model" in report.messages[-1]
+
+
+def test_a_forged_huge_seq_is_reported_quickly(log):
+    rows = lines(log)
+    entry = json.loads(rows[2])
+    entry["seq"] = 10**15
+    entry["hash"] = caselog.entry_hash(entry)
+    rows[2] = caselog.canonical_bytes(entry)
+    write_lines(log, rows)
+    report = log.verify()
+    assert report.first_bad_line == 3 and report.reason == "removed"
