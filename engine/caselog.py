@@ -880,7 +880,10 @@ def _max_difference(path: Path, rgb: np.ndarray, report: ReproduceReport) -> int
 
 
 def verify_main(path: str | os.PathLike[str]) -> int:
-    """``python -m engine verify-log PATH``: print the verdict; exit 0 intact, 1 broken, 2 missing."""
+    """``python -m engine verify-log PATH``: print the verdict.
+
+    Returns the exit status: 0 intact, 1 broken, 2 no such log.
+    """
     report = CaseLog(path).verify()
     out = sys.stdout
     out.write(report.summary() + "\n")

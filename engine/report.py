@@ -258,7 +258,8 @@ def _result_section(number: int, result: Any, fidelity: Any) -> str:
     provenance_json = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False)
     return "\n".join(
         [
-            f"<h3>{number}. Face {face_index + 1}: {_e(model.get('label') or model_id)} x{_e(scale)}</h3>",
+            f"<h3>{number}. Face {face_index + 1}: "
+            f"{_e(model.get('label') or model_id)} x{_e(scale)}</h3>",
             _table(rows),
             images,
             "<p><b>Fidelity checks</b></p>",

@@ -1,4 +1,4 @@
-"""Case report: self-contained simple HTML with hashes, citations, checks, images and the statement."""
+"""Case report: self-contained simple HTML with hashes, citations, checks, images, statement."""
 
 from __future__ import annotations
 
