@@ -38,6 +38,7 @@ def _engine_classes() -> dict[str, tuple[type, ...]]:
         ("face", "engine.faces", "FaceError"),
         ("weights", "engine.weights", "WeightsError"),
         ("cancelled", "engine.enhance", "Cancelled"),
+        ("batch", "engine.batch", "BatchError"),
     ):
         try:
             cls = getattr(__import__(module, fromlist=[name]), name)
@@ -79,6 +80,13 @@ def describe(exc: BaseException) -> ErrorMessage:
             text,
             "If the face was not found or was placed badly, switch on \u201cDraw face box\u201d "
             "and drag a rectangle around the face.",
+        )
+    if isinstance(exc, classes.get("batch", ())):
+        return ErrorMessage(
+            "The batch run cannot start",
+            text,
+            "Nothing was written. Check the folders (the output must be outside the input "
+            "folder) and that every chosen model has trained weights at this scale.",
         )
     if isinstance(exc, classes.get("weights", ())):
         return ErrorMessage(

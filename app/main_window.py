@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from app import errors
 from app.dialogs.about import AboutDialog
+from app.dialogs.batch import BatchDialog
 from app.views.common import AI_LABEL, add_label_strip, ms_text, output_label
 from app.views.compare_view import INPUT_METHODS, ComparePair, CompareView
 from app.views.face_list import FaceList
@@ -104,6 +105,8 @@ class MainWindow(QMainWindow):
         self._jobs: dict[int, tuple[str, int]] = {}  # job id -> (kind, still generation)
         self._generation = 0
         self._grid_job: int | None = None
+        self._batch_job: int | None = None
+        self.batch_dialog: BatchDialog | None = None
         self.model_id = str(self.settings.value("model", "bicubic"))
         self.scale = int(self.settings.value("scale", 4))
         if self.scale not in SCALES:
@@ -314,6 +317,13 @@ class MainWindow(QMainWindow):
         self.act_refresh = self._action(
             "&Recheck installed weights", "mdi6.refresh", slot=lambda: self._submit("init")
         )
+        self.act_batch = self._action(
+            "&Batch process folder\u2026",
+            "mdi6.folder-multiple-image",
+            "Ctrl+B",
+            self.open_batch,
+            tip="Enhance every face in a folder of stills with chosen models",
+        )
         self.act_about = self._action(
             "&About and papers\u2026", "mdi6.information-outline", slot=self.show_about
         )
@@ -327,6 +337,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.act_export_face)
         file_menu.addAction(self.act_export_full)
         file_menu.addAction(self.act_label_exports)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_batch)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
 
@@ -597,7 +609,8 @@ class MainWindow(QMainWindow):
     def _current(self, job_id: int) -> str | None:
         """The job's kind if its answer still applies to the still on screen."""
         kind, generation = self._jobs.get(job_id, (None, -1))
-        if kind is None or (kind not in ("init", "export") and generation != self._generation):
+        independent = ("init", "export", "batch")  # not tied to the still on screen
+        if kind is None or (kind not in independent and generation != self._generation):
             return None
         return kind
 
@@ -609,10 +622,16 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(done)
         self.progress_bar.setFormat(f"{done}/{total}")
         self.statusBar().showMessage(message)
+        if job_id == self._batch_job and self.batch_dialog is not None:
+            self.batch_dialog.on_progress(done, total, message)
 
     @Slot(int, object)
     def _on_partial(self, job_id: int, payload: Any) -> None:
-        if self._current(job_id) != "enhance":
+        kind = self._current(job_id)
+        if kind == "batch" and self.batch_dialog is not None:
+            self.batch_dialog.on_fault(payload)
+            return
+        if kind != "enhance":
             return
         if isinstance(payload, ModelFailure):
             tile = self.grid_view.tile(payload.model_id)
@@ -638,6 +657,15 @@ class MainWindow(QMainWindow):
             self._enhanced(job_id, payload)
         elif isinstance(payload, ExportOutcome):
             self.errors.status(f"Saved {payload.path} (SHA-256 {payload.sha256[:16]}\u2026)", 15000)
+        elif kind == "batch":
+            if self.batch_dialog is not None:
+                self.batch_dialog.finished(payload)
+            head = "Batch cancelled" if payload.cancelled else "Batch done"
+            self.errors.status(
+                f"{head}: {payload.files_done}/{payload.files_total} files, {payload.errors} "
+                f"error(s); summary in {payload.summary_path or payload.out_dir}",
+                30000,
+            )
 
     @Slot(int, str)
     def _on_failed(self, job_id: int, message: str) -> None:
@@ -653,6 +681,9 @@ class MainWindow(QMainWindow):
         if kind == "init":
             self.device_label.setText("Device: engine failed")
             self.errors.dialog("The engine could not start", message)
+        elif kind == "batch" and self.batch_dialog is not None:
+            self.batch_dialog.finished(None, message)  # shown in the dialog the run belongs to
+            self.errors.status("The batch run did not start: see the batch window")
         else:
             self.errors.dialog(titles.get(kind, "Error"), message)
 
@@ -660,6 +691,8 @@ class MainWindow(QMainWindow):
     def _on_cancelled(self, job_id: int) -> None:
         if job_id == self._grid_job:
             self.grid_view.mark_cancelled()
+        if job_id == self._batch_job and self.batch_dialog is not None:
+            self.batch_dialog.finished(None, "Cancelled before it started.")
         if job_id in self._jobs:
             self.errors.status("Cancelled")
 
@@ -668,6 +701,8 @@ class MainWindow(QMainWindow):
         self._jobs.pop(job_id, None)
         if job_id == self._grid_job:
             self._grid_job = None
+        if job_id == self._batch_job:
+            self._batch_job = None
         self._update_actions()
 
     @Slot()
@@ -682,9 +717,14 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         kinds = self.busy_kinds()
         has_face = self.still is not None and self.face_index is not None
-        enhancing = "enhance" in kinds or "box" in kinds
+        # A batch run holds the worker for a long time: jobs queued behind it would look hung.
+        batching = "batch" in kinds
+        enhancing = "enhance" in kinds or "box" in kinds or batching
         self.act_enhance.setEnabled(has_face and not enhancing and self.runnable(self.model_id))
         self.act_compare.setEnabled(has_face and not enhancing)
+        self.act_open.setEnabled(not batching)
+        self.recent_menu.setEnabled(not batching and bool(self.recent_files()))
+        self.act_draw.setEnabled(self.still is not None and not batching)
         user_jobs = kinds - {"init"}
         self.act_cancel.setEnabled(bool(user_jobs))
         self.cancel_button.setVisible(bool(user_jobs))
@@ -692,7 +732,6 @@ class MainWindow(QMainWindow):
         exporting = "export" in kinds
         self.act_export_face.setEnabled(self.current is not None and not exporting)
         self.act_export_full.setEnabled(self.current is not None and not exporting)
-        self.act_draw.setEnabled(self.still is not None)
         zoomable = self.tabs.currentIndex() != PAGE_GRID
         for action in (self.act_fit, self.act_actual, self.act_zoom_in, self.act_zoom_out):
             action.setEnabled(zoomable)
@@ -706,6 +745,8 @@ class MainWindow(QMainWindow):
         self.device_label.setToolTip(info.device)
         self.statuses = {entry.id: dict(states) for entry, states in info.models}
         self._refresh_models()
+        if self.batch_dialog is not None and not self.batch_dialog.is_running():
+            self.batch_dialog.refresh_models()
         missing = [e.label for e in self.entries if not e.is_baseline and not self.runnable(e.id)]
         if missing:
             log.info("models without usable weights at x%d: %s", self.scale, ", ".join(missing))
@@ -1044,6 +1085,34 @@ class MainWindow(QMainWindow):
             text=provenance.png_text(record),
             forbidden=str(self.still.path) if self.still.path is not None else None,
         )
+
+    # ================================================================== batch
+    def open_batch(self) -> BatchDialog:
+        """Show the (single, non-modal) batch window."""
+        if self.batch_dialog is None:
+            self.batch_dialog = BatchDialog(
+                self.entries, self.model_state, SCALES, self.settings, self
+            )
+            self.batch_dialog.startRequested.connect(self.start_batch)
+            self.batch_dialog.pauseToggled.connect(
+                lambda paused: self._batch_job and self.client.pause(self._batch_job, paused)
+            )
+            self.batch_dialog.cancelRequested.connect(
+                lambda: self._batch_job and self.client.cancel(self._batch_job)
+            )
+        self.batch_dialog.show()
+        self.batch_dialog.raise_()
+        return self.batch_dialog
+
+    @Slot(dict)
+    def start_batch(self, request: dict) -> int | None:
+        """Run engine.batch in the worker with a pausable token; progress goes to the dialog."""
+        if self._batch_job is not None:
+            return None
+        self._batch_job = self._submit("batch", pausable=True, **request)
+        if self.batch_dialog is not None:
+            self.batch_dialog.started()
+        return self._batch_job
 
     # ================================================================== help
     def show_about(self) -> AboutDialog:

@@ -120,6 +120,15 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str] | None) -> bo
     return pa.resolve() == pb.resolve()
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return (
+        f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+        if minutes >= 60
+        else f"{minutes}:{secs:02d}"
+    )
+
+
 def default_enhancer():
     """The real engine (imports torch: called in the worker thread only)."""
     from engine.enhance import Enhancer
@@ -233,6 +242,33 @@ class EngineWorker(QObject):
         job.token.set_progress(total, total, "Done")
         return outcome
 
+    def _job_batch(self, job: Job) -> Any:
+        """A folder run (engine.batch); faults go out as ``partial`` payloads as they happen."""
+        from engine import batch
+
+        def on_event(event) -> None:
+            if event.kind == "fault":
+                self.partial.emit(job.id, event)
+                return
+            eta = "" if event.eta_s is None else f", about {_clock(event.eta_s)} left"
+            job.token.set_progress(
+                event.files_done,
+                max(1, event.files_total),
+                f"Batch: {event.files_done}/{event.files_total} files, "
+                f"{event.faces_done} faces{eta}",
+            )
+
+        return batch.run_batch(
+            job.args["in_dir"],
+            job.args["out_dir"],
+            job.args["model_ids"],
+            job.args["scale"],
+            recursive=job.args.get("recursive", True),
+            token=job.token,
+            on_event=on_event,
+            enhancer=self.enhancer,
+        )
+
     def _job_export(self, job: Job) -> ExportOutcome:
         from engine import io
 
@@ -294,16 +330,25 @@ class EngineClient(QObject):
         self.thread.start()
 
     # ------------------------------------------------------------------ jobs
-    def submit(self, kind: str, **args: Any) -> int:
-        """Queue a job for the worker; returns its id (the signals carry it back)."""
+    def submit(self, kind: str, *, pausable: bool = False, **args: Any) -> int:
+        """Queue a job for the worker; returns its id (the signals carry it back).
+
+        ``pausable`` gives the job an ``engine.batch.PausableToken`` (see :meth:`pause`).
+        """
         if not self.thread.isRunning():
             raise RuntimeError("the engine worker has been shut down")
+        if not hasattr(EngineWorker, f"_job_{kind}"):
+            raise ValueError(f"unknown job kind {kind!r}")
         job_id = next(self._ids)
-        token = CancelToken(
-            on_progress=_ThrottledProgress(
-                lambda done, total, message: self.worker.progress.emit(job_id, done, total, message)
-            )
+        progress = _ThrottledProgress(
+            lambda done, total, message: self.worker.progress.emit(job_id, done, total, message)
         )
+        if pausable:
+            from engine.batch import PausableToken
+
+            token: CancelToken = PausableToken(on_progress=progress)
+        else:
+            token = CancelToken(on_progress=progress)
         self._tokens[job_id] = token
         self._kinds[job_id] = kind
         self._submit.emit(Job(id=job_id, kind=kind, args=args, token=token))
@@ -314,6 +359,12 @@ class EngineClient(QObject):
         token = self._tokens.get(job_id)
         if token is not None:
             token.cancel()
+
+    def pause(self, job_id: int, paused: bool) -> None:
+        """Pause or resume a pausable job (thread-safe; it stops at its next check)."""
+        token = self._tokens.get(job_id)
+        if token is not None and hasattr(token, "pause"):
+            token.pause() if paused else token.resume()
 
     def cancel_all(self) -> None:
         for token in list(self._tokens.values()):

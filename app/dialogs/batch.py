@@ -1,0 +1,302 @@
+"""File > Batch process folder: every face of every image in a folder, through chosen models.
+
+The dialog only collects the settings and shows what the worker reports; the run itself is
+``engine.batch.run_batch`` in the engine worker (the main window submits it). The engine
+refuses an output folder that is, contains or lies inside the input folder, writes every output
+atomically, keeps a ``summary.csv`` with one row per (file, model) and resumes a folder it has
+already partly done; faults (damaged files, no face, a full disk) are listed here as they come.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.views.common import ms_text
+
+
+def clock(seconds: float | None) -> str:
+    """ "mm:ss" or "h:mm:ss"; "--:--" when unknown."""
+    if seconds is None:
+        return "--:--"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class BatchDialog(QDialog):
+    """Non-modal: the analyst can look at other results while it runs. Closing it does not stop
+    the run (the status bar keeps its progress and Cancel button); reopening shows it again."""
+
+    startRequested = Signal(dict)  # in_dir, out_dir, model_ids, scale, recursive
+    pauseToggled = Signal(bool)
+    cancelRequested = Signal()
+
+    def __init__(
+        self,
+        entries: Sequence,
+        state: Callable[[str, int], str],
+        scales: Sequence[int],
+        settings: QSettings,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Batch process folder")
+        self.resize(640, 620)
+        self._entries = list(entries)
+        self._state = state
+        self._settings = settings
+        self._running = False
+        self._out_dir: Path | None = None
+
+        self.in_edit = QLineEdit(str(settings.value("batchIn", "")))
+        self.out_edit = QLineEdit(str(settings.value("batchOut", "")))
+        self.in_edit.setPlaceholderText("Folder with the stills (never modified)")
+        self.out_edit.setPlaceholderText("Folder for the results (outside the input folder)")
+        in_browse = QPushButton("Browse\u2026")
+        out_browse = QPushButton("Browse\u2026")
+        in_browse.clicked.connect(lambda: self._browse(self.in_edit, "Folder with the stills"))
+        out_browse.clicked.connect(lambda: self._browse(self.out_edit, "Folder for the results"))
+        self.recursive_box = QCheckBox("Include sub-folders")
+        self.recursive_box.setChecked(settings.value("batchRecursive", True, type=bool))
+        self.scale_box = QComboBox()
+        for scale in scales:
+            self.scale_box.addItem(f"\u00d7{scale}", scale)
+        saved_scale = int(settings.value("batchScale", scales[0]))
+        self.scale_box.setCurrentIndex(max(0, self.scale_box.findData(saved_scale)))
+        self.scale_box.currentIndexChanged.connect(lambda _: self.refresh_models())
+        self.model_list = QListWidget()
+        self.model_list.itemChanged.connect(lambda _: self._update_buttons())
+
+        form = QFormLayout()
+        row = QHBoxLayout()
+        row.addWidget(self.in_edit, 1)
+        row.addWidget(in_browse)
+        form.addRow("Input folder:", row)
+        row = QHBoxLayout()
+        row.addWidget(self.out_edit, 1)
+        row.addWidget(out_browse)
+        form.addRow("Output folder:", row)
+        form.addRow("", self.recursive_box)
+        form.addRow("Scale:", self.scale_box)
+        form.addRow("Models:", self.model_list)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status = QLabel("Choose the folders and models, then Start.")
+        self.status.setWordWrap(True)
+        self.faults = QListWidget()
+        self.faults.setToolTip("Files that could not be processed, and why (also in summary.csv)")
+
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.cancel_button = QPushButton("Cancel run")
+        self.open_button = QPushButton("Open output folder")
+        close_button = QPushButton("Close")
+        self.start_button.clicked.connect(self._start)
+        self.pause_button.toggled.connect(self._pause)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.open_button.clicked.connect(self._open_output)
+        close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.cancel_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(close_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(QLabel("Faults:"))
+        layout.addWidget(self.faults, 1)
+        layout.addLayout(buttons)
+        self.in_edit.textChanged.connect(lambda _: self._update_buttons())
+        self.out_edit.textChanged.connect(lambda _: self._update_buttons())
+        self.refresh_models()
+
+    # ------------------------------------------------------------------ settings
+    def scale(self) -> int:
+        return int(self.scale_box.currentData())
+
+    def chosen_models(self) -> list[str]:
+        chosen = []
+        for i in range(self.model_list.count()):
+            item = self.model_list.item(i)
+            if (
+                item.checkState() == Qt.CheckState.Checked
+                and item.flags() & Qt.ItemFlag.ItemIsEnabled
+            ):
+                chosen.append(item.data(Qt.ItemDataRole.UserRole))
+        return chosen
+
+    def set_chosen_models(self, model_ids: Sequence[str]) -> None:
+        for i in range(self.model_list.count()):
+            item = self.model_list.item(i)
+            on = item.data(Qt.ItemDataRole.UserRole) in model_ids
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    def refresh_models(self) -> None:
+        """List the models for the chosen scale; those that cannot run are shown disabled."""
+        saved = self._settings.value("batchModels", ["bicubic"])
+        previous = (
+            self.chosen_models()
+            if self.model_list.count()
+            else ([saved] if isinstance(saved, str) else list(saved or []))
+        )
+        self.model_list.blockSignals(True)
+        self.model_list.clear()
+        for entry in self._entries:
+            state = self._state(entry.id, self.scale())
+            text = entry.label
+            if state != "installed":
+                text += {
+                    "missing": " (no trained weights)",
+                    "not offered": f" (not offered at \u00d7{self.scale()})",
+                    "unknown": " (checking weights\u2026)",
+                }.get(state, " (weights invalid)")
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, entry.id)
+            item.setToolTip(entry.citation)
+            flags = Qt.ItemFlag.ItemIsUserCheckable
+            if state == "installed":
+                flags |= Qt.ItemFlag.ItemIsEnabled
+            item.setFlags(flags)
+            on = state == "installed" and entry.id in previous
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            self.model_list.addItem(item)
+        self.model_list.blockSignals(False)
+        self._update_buttons()
+
+    def _browse(self, edit: QLineEdit, title: str) -> None:
+        folder = QFileDialog.getExistingDirectory(self, title, edit.text() or str(Path.home()))
+        if folder:
+            edit.setText(folder)
+
+    def _update_buttons(self) -> None:
+        ready = bool(
+            self.in_edit.text().strip() and self.out_edit.text().strip() and self.chosen_models()
+        )
+        self.start_button.setEnabled(ready and not self._running)
+        self.pause_button.setEnabled(self._running)
+        self.cancel_button.setEnabled(self._running)
+        self.open_button.setEnabled(self._out_dir is not None and self._out_dir.is_dir())
+        for widget in (
+            self.in_edit,
+            self.out_edit,
+            self.scale_box,
+            self.model_list,
+            self.recursive_box,
+        ):
+            widget.setEnabled(not self._running)
+
+    # ------------------------------------------------------------------ run
+    def request(self) -> dict:
+        """The run the dialog describes (also what :attr:`startRequested` carries)."""
+        return {
+            "in_dir": self.in_edit.text().strip(),
+            "out_dir": self.out_edit.text().strip(),
+            "model_ids": self.chosen_models(),
+            "scale": self.scale(),
+            "recursive": self.recursive_box.isChecked(),
+        }
+
+    def _start(self) -> None:
+        request = self.request()
+        s = self._settings
+        s.setValue("batchIn", request["in_dir"])
+        s.setValue("batchOut", request["out_dir"])
+        s.setValue("batchModels", request["model_ids"])
+        s.setValue("batchScale", request["scale"])
+        s.setValue("batchRecursive", request["recursive"])
+        self.startRequested.emit(request)
+
+    def _pause(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.status.setText(
+            "Paused (the current image finishes first)" if paused else "Running\u2026"
+        )
+        self.pauseToggled.emit(paused)
+
+    def _open_output(self) -> None:
+        if self._out_dir is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._out_dir)))
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def started(self) -> None:
+        """The main window accepted the run and gave it to the worker."""
+        self._running = True
+        self._out_dir = Path(self.out_edit.text().strip()).expanduser()
+        self.faults.clear()
+        self.progress.setRange(0, 0)  # busy until the file count is known
+        self.status.setText("Listing the files and loading the models\u2026")
+        self.pause_button.setChecked(False)
+        self._update_buttons()
+
+    def on_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+        if not self.pause_button.isChecked():
+            self.status.setText(message)
+
+    def on_fault(self, event) -> None:
+        """A BatchEvent of kind "fault": one file (or the summary) had a problem."""
+        where = f"{event.file}: " if event.file else ""
+        item = QListWidgetItem(f"{event.status or 'fault'} \u2014 {where}{event.message}")
+        item.setToolTip(event.message)
+        self.faults.addItem(item)
+
+    def finished(self, summary=None, message: str | None = None) -> None:
+        """The run ended: ``summary`` (an engine BatchSummary) or the error ``message``."""
+        self._running = False
+        self.pause_button.setChecked(False)
+        self.progress.setRange(0, 1)
+        if summary is None:
+            self.progress.setValue(0)
+            text = message or "Cancelled before it started."
+            self.status.setText(f"<b>The run did not start or stopped:</b> {html.escape(text)}")
+        else:
+            self.progress.setRange(0, max(1, summary.files_total))
+            self.progress.setValue(summary.files_done)
+            head = "Cancelled" if summary.cancelled else "Done"
+            where = html.escape(str(summary.summary_path or summary.out_dir))
+            self.status.setText(
+                f"<b>{head}</b>: {summary.files_done}/{summary.files_total} files in "
+                f"{clock(summary.elapsed_s)}; {summary.faces} faces; {summary.ok} ok, "
+                f"{summary.no_face} without a face, {summary.errors} errors, {summary.skipped} "
+                f"already done (resumed).<br>Summary: {where}"
+                + (
+                    f"<br>Model time {ms_text(summary.timings.get('model', 0) * 1000)}"
+                    if summary.timings
+                    else ""
+                )
+            )
+            self._out_dir = Path(summary.out_dir)
+        self._update_buttons()

@@ -1,0 +1,90 @@
+"""File > Batch process folder: the dialog drives engine.batch in the worker."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+
+
+def test_batch_run_writes_outputs_lists_faults_and_leaves_inputs(
+    make_window, qtbot, run_job, tmp_path
+):
+    inputs = tmp_path / "case"
+    (inputs / "sub").mkdir(parents=True)
+    shutil.copyfile(SAMPLE, inputs / "a.png")
+    shutil.copyfile(SAMPLE, inputs / "sub" / "b.png")
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    before = {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()}
+    out = tmp_path / "results"
+
+    window = make_window()
+    qtbot.waitUntil(lambda: bool(window.device), timeout=180_000)
+    dialog = window.open_batch()
+    assert window.act_batch.isEnabled()
+    dialog.in_edit.setText(str(inputs))
+    dialog.out_edit.setText(str(out))
+    dialog.scale_box.setCurrentIndex(dialog.scale_box.findData(4))
+    dialog.set_chosen_models(["bicubic"])
+    assert dialog.chosen_models() == ["bicubic"]
+    assert dialog.start_button.isEnabled()
+
+    def click_start() -> int:
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+        return window._batch_job
+
+    run_job(window, click_start, timeout=120_000)
+
+    assert "Done" in dialog.status.text()
+    assert dialog.faults.count() >= 1
+    assert any("broken.jpg" in dialog.faults.item(i).text() for i in range(dialog.faults.count()))
+    with open(out / "summary.csv", newline="") as fh:
+        rows = {row["file"]: row for row in csv.DictReader(fh)}
+    assert rows["a.png"]["status"] == "ok" and rows["sub/b.png"]["status"] == "ok"
+    assert rows["broken.jpg"]["status"] == "error"
+    assert (out / "a_bicubic_x4_full.png").is_file()
+    assert {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()} == before
+    assert window.act_open.isEnabled() and not dialog.is_running()
+    assert dialog.open_button.isEnabled()
+    dialog.close()
+
+
+def test_batch_refuses_output_inside_input(make_window, qtbot, run_job, tmp_path):
+    inputs = tmp_path / "case"
+    inputs.mkdir()
+    shutil.copyfile(SAMPLE, inputs / "a.png")
+    window = make_window()
+    qtbot.waitUntil(lambda: bool(window.device), timeout=180_000)
+    dialog = window.open_batch()
+    dialog.in_edit.setText(str(inputs))
+    dialog.out_edit.setText(str(inputs / "results"))
+    dialog.set_chosen_models(["bicubic"])
+    run_job(window, lambda: window.start_batch(dialog.request()))
+    assert "inside the input folder" in dialog.status.text()
+    assert not (inputs / "results").exists()
+    assert not dialog.is_running() and dialog.start_button.isEnabled()
+    dialog.close()
+
+
+def test_batch_lists_models_without_weights_disabled(make_window, qtbot, tmp_path):
+    from engine.enhance import Enhancer
+
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    window = make_window(enhancer_factory=lambda: Enhancer(weights_dir=str(empty)))
+    qtbot.waitUntil(lambda: bool(window.device), timeout=180_000)
+    dialog = window.open_batch()
+    items = {
+        dialog.model_list.item(i).data(Qt.ItemDataRole.UserRole): dialog.model_list.item(i)
+        for i in range(dialog.model_list.count())
+    }
+    assert items["bicubic"].flags() & Qt.ItemFlag.ItemIsEnabled
+    assert not items["s2_rafsr"].flags() & Qt.ItemFlag.ItemIsEnabled
+    assert items["s2_rafsr"].text().endswith("(no trained weights)")
+    dialog.set_chosen_models(["bicubic", "s2_rafsr"])
+    assert dialog.chosen_models() == ["bicubic"]  # a model that cannot run is never sent
+    dialog.close()
