@@ -1,0 +1,136 @@
+"""A few trainer steps on a tiny network (loss falls, checkpoint, resume, export the engine
+loads), then the benchmark on a tiny folder with the baselines and that exported model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine import imaging, registry, weights
+from training import data, evaluate, train, vgg
+from training.config import TrainConfig, load_config
+
+from .conftest import variants
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> dict:
+    """A synthetic face cache, a 40-step tiny RAFSR run exported into a temporary weights dir."""
+    root = tmp_path_factory.mktemp("train")
+    cache = root / "faces"
+    cache.mkdir()
+    crops = [np.asarray(Image.fromarray(v[20:220, 20:220]).resize((128, 128))) for v in
+             variants(astronaut, 6)]
+    for split in data.SPLITS:
+        n = len(crops)
+        np.save(cache / f"{split}_hr.npy", np.stack(crops))
+        np.save(cache / f"{split}_landmarks.npy", np.full((n, 68, 2), 64, np.float32))
+        valid = np.ones((n, 128, 128), np.uint8)
+        valid[:, :, :10] = 0  # a padded strip, left out of the loss
+        np.save(cache / f"{split}_valid.npy", valid)
+        np.save(cache / f"{split}_parsing.npy", np.zeros((n, 128, 128), np.uint8))
+    cfg = TrainConfig(
+        name="tiny_rafsr_x4", model_id="s2_rafsr", scale=4,
+        kwargs={"channels": 8, "n_ram": 1, "image_residual": True},
+        data=str(cache), batch_size=4, steps=20, log_every=5, val_every=10, val_size=4,
+        optimizer={"name": "adam", "lr": 2e-3, "betas": [0.9, 0.99], "eps": 1e-8},
+        checkpoint_minutes=5.0, run_dir=str(root / "run"), export_dir=str(root / "weights"),
+        notes=["tiny test network"])
+    torch.manual_seed(0)
+    summary = train.train(cfg)
+    return {"cfg": cfg, "summary": summary, "root": root, "crops": crops}
+
+
+def test_training_lowers_the_loss_and_exports(trained: dict) -> None:
+    summary, root = trained["summary"], trained["root"]
+    history = json.loads((root / "run" / "summary.json").read_text())
+    assert history["steps"] == 20 and summary["images_seen"] == 80
+    losses = [h["loss"] for h in torch.load(root / "run" / "checkpoint.pt",
+                                            weights_only=True)["history"] if "loss" in h]
+    assert losses[-1] < losses[0]
+    assert not list((root / "run").glob("*.tmp"))  # checkpoints are written atomically
+    assert (root / "run" / "loss.png").exists() and (root / "run" / "train.log").exists()
+    out = root / "weights"
+    assert {p.name for p in out.iterdir()} >= {
+        "s2_rafsr_x4.safetensors", "manifest.json", "s2_rafsr_x4.md", "s2_rafsr_x4_loss.png"}
+    card = (out / "s2_rafsr_x4.md").read_text()
+    assert "non-commercial research only" in card and "tiny test network" in card
+    assert "20 steps" in card
+    entry = registry.get("s2_rafsr")
+    assert weights.status(entry, 4, out) == "installed"
+    model = weights.load(entry, 4, "cpu", out)
+    assert model.metadata["model_id"] == "s2_rafsr"
+    assert json.loads(model.metadata["kwargs"])["channels"] == 8
+    assert json.loads(model.metadata["training"])["steps"] == 20
+    sr = model.run(imaging.downscale(trained["crops"][0], 4))
+    assert sr.shape == (128, 128, 3) and sr.dtype == np.uint8
+    # The exported file holds the EMA weights the trainer validated with.
+    ema = torch.load(root / "run" / "checkpoint.pt", weights_only=True)["ema"]
+    for k, v in model.module.state_dict().items():
+        assert torch.allclose(v, ema[k].float())
+
+
+def test_resume_continues_from_the_checkpoint(trained: dict) -> None:
+    cfg = load_config(Path(trained["cfg"].run_dir) / "config.json")
+    cfg.steps = 24
+    summary = train.train(cfg, resume=True, export=False)
+    assert summary["steps"] == 24
+    log = (Path(cfg.run_dir) / "train.log").read_text()
+    assert "resumed from" in log and "at step 20" in log
+
+
+def test_lr_schedule() -> None:
+    sched = {"name": "cosine", "min_lr": 1e-6}
+    assert train.lr_at(0.0, 0, 1e-4, sched) == pytest.approx(1e-4)
+    assert train.lr_at(0.5, 50, 1e-4, sched) == pytest.approx((1e-4 + 1e-6) / 2)
+    assert train.lr_at(1.0, 99, 1e-4, sched) == pytest.approx(1e-6)
+    assert train.lr_at(0.3, 61, 1e-4, {"name": "step", "every": 30, "gamma": 0.9}) == \
+        pytest.approx(1e-4 * 0.81)
+
+
+def test_config_rejects_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="unknown config keys"):
+        TrainConfig.from_dict({"name": "x", "model_id": "s2_rafsr", "scale": 4, "lr": 1})
+    shipped = Path(train.REPO) / "training" / "configs" / "s2_rafsr_x4.json"
+    cfg = load_config(shipped)
+    assert cfg.model_id == "s2_rafsr" and cfg.losses == {"l1": 1.0}
+    assert cfg.optimizer["lr"] == 1e-4 and cfg.optimizer["betas"] == [0.9, 0.99]
+
+
+def test_evaluate_baselines_and_exported_model(trained: dict, tmp_path: Path, astronaut,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors.torch import save_file
+
+    vgg_dir = tmp_path / "vgg"  # a random-weight LPIPS so the test needs no downloads
+    vgg_dir.mkdir()
+    torch.manual_seed(0)
+    net = vgg.LPIPS()
+    save_file({k: v.abs().contiguous() if k.startswith("lins") else v.contiguous()
+               for k, v in net.state_dict().items()}, str(vgg_dir / vgg.LPIPS_FILE))
+    monkeypatch.setattr(vgg, "VGG_DIR", vgg_dir)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, v in enumerate(variants(astronaut, 2)):
+        Image.fromarray(v).save(photos / f"face{i}.png")
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(photos / "wall.png")
+    report = evaluate.evaluate(photos, 4, "all", weights_dir=trained["root"] / "weights")
+    assert report["faces"] == 2 and report["skipped"] == ["wall.png"]
+    results = report["results"]
+    assert list(results) == ["bicubic", "lanczos", "s2_rafsr"]
+    for metrics in results.values():
+        assert set(evaluate.KEYS) <= set(metrics) and metrics["count"] == 2
+        for k in evaluate.KEYS:
+            assert np.isfinite(metrics[k]), k
+    assert results["bicubic"]["psnr"] > 22 and 0 < results["bicubic"]["ssim"] < 1
+    assert results["bicubic"]["identity_distance"] < 0.6  # still the same person
+    md = evaluate.markdown(report)
+    assert "| s2_rafsr |" in md and "1 photos skipped" in md
+    out = tmp_path / "r.json"
+    assert evaluate.main(["--images", str(photos), "--scale", "4", "--models", "bicubic",
+                          "--json", str(out), "--aligned", "--limit", "1"]) == 0
+    assert json.loads(out.read_text())["bicubic"]["count"] == 1

@@ -1,0 +1,72 @@
+"""Training configuration: one JSON file per model and scale, read into a typed dataclass.
+
+Why a dataclass: the keys a config may hold are written down once (here), unknown keys are an
+error rather than silently ignored, and the whole config is copied into the run folder and into
+the exported weights' metadata, so a weights file says how it was trained. ``kwargs`` are the
+network's constructor arguments on top of the registry's defaults (the paper's configuration).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; defaults follow the papers where they say."""
+
+    name: str  # run name, e.g. "s2_rafsr_x4": runs/<name>/, resources/weights/<name>.md
+    model_id: str  # engine.registry id
+    scale: int
+    paper: str = ""  # short reference for the model card
+    kwargs: dict[str, Any] = field(default_factory=dict)  # constructor overrides
+    # data
+    data: str = "cache/faces"
+    degrade: str = "bicubic"  # or "surveillance" (training.data.degrade)
+    scales: list[int] | None = None  # several: a random one per batch (S1's multi-scale model)
+    hflip: bool = True
+    batch_size: int = 16
+    # optimisation
+    optimizer: dict[str, Any] = field(default_factory=lambda: {
+        "name": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0})
+    schedule: dict[str, Any] = field(default_factory=lambda: {
+        "name": "cosine", "min_lr": 1e-6, "warmup_steps": 0})
+    losses: dict[str, float] = field(default_factory=lambda: {"l1": 1.0})
+    perceptual: dict[str, Any] = field(default_factory=lambda: {
+        "layers": ["conv5_4"], "criterion": "l1", "pretrained": True})
+    discriminator: dict[str, Any] | None = None  # {"kwargs": {...}, "lr": 1e-4, "betas": [...]}
+    ema_decay: float = 0.999
+    grad_clip: float | None = None
+    # run control
+    steps: int | None = None
+    minutes: float | None = None
+    seed: int = 0
+    autocast: str = "off"  # "bf16" (CPU/CUDA autocast) or "off"
+    channels_last: bool = False
+    threads: int | None = None  # torch.set_num_threads; None = torch's default
+    log_every: int = 50
+    val_every: int = 1000
+    val_size: int = 300
+    checkpoint_minutes: float = 5.0
+    run_dir: str = ""  # default runs/<name>
+    export_dir: str = ""  # default engine.weights' folder (resources/weights or $FFE_WEIGHTS_DIR)
+    notes: list[str] = field(default_factory=list)  # deviations from the paper, for the card
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a JSON config file (keys as in :class:`TrainConfig`)."""
+    return TrainConfig.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,111 @@
+"""Loss functions of the five papers, written once and shared by every training config.
+
+All image tensors are float (N, 3, H, W) RGB in [0, 1]. `mask` arguments are (N, 1, H, W) in
+{0, 1}: 0 marks pixels the aligned crop padded past the photo border, which carry no real
+content and must not be learned (see training/data.py). A mask of None means "all valid".
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _masked_mean(err: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of a per-pixel error map over the valid pixels only (every channel counted)."""
+    if mask is None:
+        return err.mean()
+    mask = mask.to(err.dtype).expand_as(err)
+    return (err * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean absolute error, over valid pixels when a mask is given (S2 RAFSR's loss)."""
+    return _masked_mean((pred - target).abs(), mask)
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error, over valid pixels when a mask is given (S1, S3, S4)."""
+    return _masked_mean((pred - target) ** 2, mask)
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrix (N, C, C) of features (N, C, H, W), normalised by C*H*W (texture statistics)."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation: mean absolute difference of neighbouring pixels (0 if flat)."""
+    dh = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().mean()
+    dw = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean()
+    return dh + dw
+
+
+class PerceptualLoss(nn.Module):
+    """Feature-space distance on a frozen VGG (perceptual) plus optional Gram (texture) term.
+
+    `vgg` is any module returning a dict name -> features for the layers listed in `layers`
+    (training.vgg.VGG19Features: pretrained for training, random for tests). `criterion` is
+    "l1" (MFFCN: L1 on conv5_4 features) or "mse" (SRGAN-style). `texture_weight` adds the
+    MSE between Gram matrices of the same features (MFFCN's texture loss).
+    """
+
+    def __init__(self, vgg: nn.Module, layers: tuple[str, ...], criterion: str = "l1",
+                 texture_weight: float = 0.0) -> None:
+        super().__init__()
+        if criterion not in ("l1", "mse"):
+            raise ValueError(f"criterion must be 'l1' or 'mse', not {criterion!r}")
+        self.vgg = vgg
+        self.layers = tuple(layers)
+        self.criterion = criterion
+        self.texture_weight = float(texture_weight)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Returns {"perceptual": ..., "texture": ...} (texture only when its weight > 0)."""
+        fp = self.vgg(pred)
+        with torch.no_grad():
+            ft = self.vgg(target)
+        dist = F.l1_loss if self.criterion == "l1" else F.mse_loss
+        out = {"perceptual": sum(dist(fp[k], ft[k]) for k in self.layers) / len(self.layers)}
+        if self.texture_weight > 0:
+            out["texture"] = sum(F.mse_loss(gram(fp[k].float()), gram(ft[k].float()))
+                                 for k in self.layers) / len(self.layers)
+        return out
+
+
+def adversarial_d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss: BCE-with-logits, real -> 1, generated -> 0 (SRGAN, S0 and S3 m2)."""
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def adversarial_g(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Generator's adversarial loss: BCE-with-logits pushing generated logits towards "real"."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def parsing_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Face-parsing prior loss (S3). `logits` (N, K, H, W); `labels` (N, H, W) int class ids.
+
+    "mse" is the paper's choice: MSE between the softmax maps and the one-hot ground truth.
+    "ce" is plain cross-entropy, offered because it trains the prior faster.
+    """
+    labels = labels.long()
+    if kind == "ce":
+        return F.cross_entropy(logits.float(), labels)
+    if kind != "mse":
+        raise ValueError(f"kind must be 'mse' or 'ce', not {kind!r}")
+    onehot = F.one_hot(labels, logits.shape[1]).permute(0, 3, 1, 2).to(logits.dtype)
+    return F.mse_loss(logits.softmax(dim=1), onehot)
+
+
+def landmark_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Landmark regression loss (S0's auxiliary task): MSE of (N, 68, 2) coordinates.
+
+    Both in [0, 1] units of the HR frame (pixel coordinates / HR size), so the loss does not
+    depend on the resolution.
+    """
+    return F.mse_loss(pred, target)

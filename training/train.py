@@ -1,0 +1,619 @@
+"""Train one model of the registry from a JSON config, then export it for the app.
+
+    python -m training.train training/configs/s2_rafsr_x4.json [--resume] [--minutes M]
+                             [--steps N] [--bench]
+
+The loop in :func:`train` reads top to bottom: build the network from the registry, sample a
+batch of aligned HR faces from the cache (training/data.py), make the LR input with the
+project's degradation, compute the configured losses, step the optimiser, keep an exponential
+moving average (EMA) of the weights, log, validate, checkpoint (atomically, every few minutes;
+``--resume`` continues from it), and at the end export the EMA weights with
+:func:`engine.weights.save` plus a model card and a loss-curve PNG beside them.
+
+The learning-rate schedule is a cosine over the run's budget: ``--steps`` (step-based) or
+``--minutes`` (wall-clock based, so a run on a shared CPU still finishes on time); with both,
+whichever ends first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import logging
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine import imaging, registry, weights
+from training import losses as L
+from training.config import TrainConfig, load_config
+from training.data import FaceSet
+from training.metrics import psnr, ssim
+
+log = logging.getLogger("training.train")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _path(p: str | Path) -> Path:
+    p = Path(p)
+    return p if p.is_absolute() else REPO / p
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def make_optimizer(params, spec: dict[str, Any]) -> torch.optim.Optimizer:
+    """Adam (S0, S1, S2, S4) or RMSprop (S3) from a config dict."""
+    name = spec.get("name", "adam").lower()
+    lr = float(spec["lr"])
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(spec.get("betas", (0.9, 0.999))),
+                                eps=float(spec.get("eps", 1e-8)),
+                                weight_decay=float(spec.get("weight_decay", 0.0)))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=float(spec.get("alpha", 0.99)),
+                                   eps=float(spec.get("eps", 1e-8)))
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def lr_at(progress: float, step: int, base: float, schedule: dict[str, Any]) -> float:
+    """Learning rate at `progress` in [0, 1] of the budget (cosine, step decay or constant)."""
+    warm = int(schedule.get("warmup_steps", 0))
+    if warm and step < warm:
+        return base * (step + 1) / warm
+    name = schedule.get("name", "cosine")
+    if name == "constant":
+        return base
+    if name == "cosine":
+        low = float(schedule.get("min_lr", 0.0))
+        return low + (base - low) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    if name == "step":  # IDRN: x gamma every `every` steps
+        return base * float(schedule.get("gamma", 0.9)) ** (step // int(schedule["every"]))
+    raise ValueError(f"unknown schedule {name!r}")
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+    """EMA of the weights, with the usual warm-up so early EMA is not stuck at the init."""
+    d = min(decay, (1 + step) / (10 + step))
+    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+        pe.lerp_(pm.detach(), 1 - d)
+    for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
+        be.copy_(bm)
+
+
+def autocast_ctx(mode: str, device: str):
+    if mode == "bf16":
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+    if mode != "off":
+        raise ValueError(f"autocast must be 'bf16' or 'off', not {mode!r}")
+    return contextlib.nullcontext()
+
+
+def forward(model: torch.nn.Module, x: torch.Tensor, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """Run the network the way its losses need: S0 with landmarks, S3 with all branches."""
+    w = cfg.losses
+    if w.get("landmark", 0) > 0:
+        sr, lm = model.forward_with_landmarks(x)
+        return {"sr": sr, "landmarks": lm}
+    if w.get("parsing", 0) > 0 or w.get("coarse_mse", 0) > 0:
+        coarse, parsing, sr = model.forward_all(x)
+        return {"sr": sr, "coarse": coarse, "parsing": parsing}
+    return {"sr": model(x)}
+
+
+def compute_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg: TrainConfig,
+                   perceptual: L.PerceptualLoss | None,
+                   disc: torch.nn.Module | None) -> dict[str, torch.Tensor]:
+    """Each configured loss term (unweighted), in float32; padded pixels are left out."""
+    w, hr, mask = cfg.losses, batch["hr"], batch["mask"]
+    sr = out["sr"].float()
+    terms: dict[str, torch.Tensor] = {}
+    if w.get("l1", 0) > 0:
+        terms["l1"] = L.l1(sr, hr, mask)
+    if w.get("mse", 0) > 0:
+        terms["mse"] = L.mse(sr, hr, mask)
+    if w.get("coarse_mse", 0) > 0:
+        terms["coarse_mse"] = L.mse(out["coarse"].float(), hr, mask)
+    if w.get("tv", 0) > 0:
+        terms["tv"] = L.total_variation(sr)
+    # Feature-space losses see the padded area replaced by the target, so it contributes nothing.
+    filled = sr * mask + hr * (1 - mask)
+    if perceptual is not None and (w.get("perceptual", 0) > 0 or w.get("texture", 0) > 0):
+        terms.update(perceptual(filled, hr))
+    if w.get("landmark", 0) > 0:
+        terms["landmark"] = L.landmark_loss(out["landmarks"].float(), batch["landmarks"])
+    if w.get("parsing", 0) > 0:
+        terms["parsing"] = L.parsing_loss(out["parsing"].float(), batch["parsing"], "mse")
+    if disc is not None and w.get("adversarial", 0) > 0:
+        terms["adversarial"] = L.adversarial_g(disc(filled).float())
+    return terms
+
+
+def total_loss(terms: dict[str, torch.Tensor], weights_: dict[str, float]) -> torch.Tensor:
+    return sum(float(weights_[k]) * v for k, v in terms.items())
+
+
+def val_batch(val_set: FaceSet, cfg: TrainConfig, scale: int,
+              model_input: Callable[[np.ndarray], np.ndarray]) -> dict:
+    """The fixed validation batch (first `val_size` faces, bicubic LR, no flips) + bicubic scores."""
+    n = min(cfg.val_size, len(val_set))
+    batch = val_set.batch(np.arange(n), scale, "bicubic", None, None, model_input)
+    hr_u8 = np.asarray(val_set.hr[:n])
+    valid = np.asarray(val_set.valid[:n]).astype(bool)
+    lr_u8 = [imaging.downscale(np.ascontiguousarray(h), scale) for h in hr_u8]
+    bic = [imaging.upscale(lr, scale, "bicubic") for lr in lr_u8]
+    batch["hr_u8"], batch["valid"] = hr_u8, valid
+    batch["bicubic_psnr"] = float(np.mean([psnr(b, h, v) for b, h, v in zip(bic, hr_u8, valid, strict=True)]))
+    batch["bicubic_ssim"] = float(np.mean([ssim(b, h) for b, h in zip(bic, hr_u8, strict=True)]))
+    return batch
+
+
+@torch.inference_mode()
+def validate(model: torch.nn.Module, batch: dict, device: str, chunk: int = 50) -> dict[str, float]:
+    """Mean PSNR (valid pixels, uint8-rounded output, float32 inference) and SSIM on a val batch."""
+    model.eval()
+    outs = []
+    for i in range(0, batch["x"].shape[0], chunk):
+        y = model(batch["x"][i:i + chunk].to(device)).float().clamp(0, 1)
+        outs.append((y * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+    sr = np.concatenate(outs) if outs else np.zeros((0, 128, 128, 3), np.uint8)
+    p = float(np.mean([psnr(s, h, v) for s, h, v in zip(sr, batch["hr_u8"], batch["valid"], strict=True)]))
+    s = float(np.mean([ssim(a, b) for a, b in zip(sr, batch["hr_u8"], strict=True)]))
+    return {"psnr": p, "ssim": s, "gain": p - batch["bicubic_psnr"],
+            "bicubic_psnr": batch["bicubic_psnr"], "bicubic_ssim": batch["bicubic_ssim"]}
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """torch.save to a temporary file, then an atomic rename: a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def clean_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """float32, contiguous, CPU copy of a state dict (no channels_last strides, no prefixes)."""
+    return {k.removeprefix("module."): v.detach().float().cpu().contiguous().clone()
+            if v.is_floating_point() else v.detach().cpu().contiguous().clone()
+            for k, v in module.state_dict().items()}
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def train(cfg: TrainConfig, resume: bool = False, export: bool = True) -> dict[str, Any]:
+    """Run one training job as configured; returns a summary (also written to summary.json)."""
+    if not cfg.steps and not cfg.minutes:
+        raise ValueError("give a budget: steps and/or minutes")
+    run_dir = _path(cfg.run_dir or f"runs/{cfg.name}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        return _train(cfg, run_dir, resume, export)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[str, Any]:
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    entry = registry.get(cfg.model_id)
+    kwargs = registry.default_kwargs(entry, cfg.scale) | dict(cfg.kwargs)
+    scales = list(cfg.scales or [cfg.scale])
+
+    def model_input(lr: np.ndarray) -> np.ndarray:
+        return weights.model_input(entry, lr)
+
+    model = registry.build(entry, cfg.scale, **cfg.kwargs).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = make_optimizer(model.parameters(), cfg.optimizer)
+    base_lr = float(cfg.optimizer["lr"])
+    perceptual = None
+    if cfg.losses.get("perceptual", 0) > 0 or cfg.losses.get("texture", 0) > 0:
+        from training.vgg import load_vgg19
+
+        p = cfg.perceptual
+        vgg = load_vgg19(tuple(p["layers"]), pretrained=p.get("pretrained", True)).to(device)
+        perceptual = L.PerceptualLoss(vgg, tuple(p["layers"]), p.get("criterion", "l1"),
+                                      texture_weight=cfg.losses.get("texture", 0.0))
+    disc = opt_d = None
+    if cfg.losses.get("adversarial", 0) > 0:
+        from engine.archs.discriminators import SRGANDiscriminator
+
+        dspec = cfg.discriminator or {}
+        disc = SRGANDiscriminator(**dspec.get("kwargs", {})).to(device)
+        opt_d = make_optimizer(disc.parameters(), dspec.get("optimizer", cfg.optimizer))
+
+    data_dir = _path(cfg.data)
+    train_set, val_set = FaceSet(data_dir, "train"), FaceSet(data_dir, "val")
+    if len(train_set) == 0:
+        raise ValueError(f"no training faces in {data_dir}")
+    val = val_batch(val_set, cfg, cfg.scale, model_input)
+    log.info("model %s x%d %s: %.2fM parameters; %d train / %d val faces; device %s; "
+             "autocast %s; channels_last %s; threads %d", entry.id, cfg.scale, kwargs,
+             sum(p.numel() for p in model.parameters()) / 1e6, len(train_set), len(val_set),
+             device, cfg.autocast, cfg.channels_last, torch.get_num_threads())
+
+    step, elapsed, history = 0, 0.0, []
+    ckpt_path = run_dir / "checkpoint.pt"
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        if disc is not None and "disc" in state:
+            disc.load_state_dict(state["disc"])
+            opt_d.load_state_dict(state["opt_d"])
+        step, elapsed, history = state["step"], state["elapsed"], state["history"]
+        rng.bit_generator.state = state["rng_numpy"]
+        torch.set_rng_state(state["rng_torch"])
+        log.info("resumed from %s at step %d (%.1f min)", ckpt_path, step, elapsed / 60)
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, {
+            "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+            **({"disc": disc.state_dict(), "opt_d": opt_d.state_dict()} if disc else {}),
+            "step": step, "elapsed": time.time() - t0, "history": history,
+            "rng_numpy": rng.bit_generator.state, "rng_torch": torch.get_rng_state(),
+            "config": cfg.to_dict()})
+
+    budget_s = cfg.minutes * 60 if cfg.minutes else None
+    t0 = time.time() - elapsed  # wall clock of the whole run, resumes included
+    last_ckpt = last_log = time.time()
+    seen_since_log, loss_sum, loss_n = 0, 0.0, 0
+    while True:
+        elapsed = time.time() - t0
+        done_steps = bool(cfg.steps) and step >= cfg.steps
+        done_time = budget_s is not None and elapsed >= budget_s
+        if done_steps or done_time:
+            break
+        progress = max(step / cfg.steps if cfg.steps else 0.0,
+                       elapsed / budget_s if budget_s else 0.0)
+        lr = lr_at(progress, step, base_lr, cfg.schedule)
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+        # A batch: random faces, random mirror, one scale for the batch, the LR made now.
+        idx = rng.integers(0, len(train_set), cfg.batch_size)
+        flip = rng.random(cfg.batch_size) < 0.5 if cfg.hflip else None
+        scale = int(rng.choice(scales))
+        batch = train_set.batch(idx, scale, cfg.degrade, flip, rng, model_input)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        x = batch["x"]
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+
+        model.train()
+        with autocast_ctx(cfg.autocast, device):
+            out = forward(model, x, cfg)
+        if disc is not None:  # discriminator step first, on a detached generator output
+            with autocast_ctx(cfg.autocast, device):
+                fake = out["sr"].detach() * batch["mask"] + batch["hr"] * (1 - batch["mask"])
+                d_loss = L.adversarial_d(disc(batch["hr"]).float(), disc(fake).float())
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        terms = compute_losses(out, batch, cfg, perceptual, disc)
+        loss = total_loss(terms, cfg.losses)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        ema_update(ema, model, cfg.ema_decay, step)
+        step += 1
+        seen_since_log += cfg.batch_size
+        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+
+        if step % cfg.log_every == 0:
+            now = time.time()
+            rate = seen_since_log / max(1e-9, now - last_log)
+            row = {"step": step, "loss": loss_sum / loss_n, "lr": lr, "img_s": rate,
+                   "elapsed": now - t0, **{k: v.item() for k, v in terms.items()}}
+            history.append(row)
+            log.info("step %d loss %.5f (%s) lr %.2e %.1f img/s %.1f min", step, row["loss"],
+                     " ".join(f"{k} {v.item():.4f}" for k, v in terms.items()), lr, rate,
+                     row["elapsed"] / 60)
+            last_log, seen_since_log, loss_sum, loss_n = now, 0, 0.0, 0
+        if step % cfg.val_every == 0:
+            v = validate(ema, val, device)
+            history.append({"step": step, "val_psnr": v["psnr"], "val_gain": v["gain"],
+                            "val_ssim": v["ssim"], "elapsed": time.time() - t0})
+            log.info("val step %d: PSNR %.2f dB (bicubic %.2f, gain %+.2f dB) SSIM %.4f "
+                     "(bicubic %.4f)", step, v["psnr"], v["bicubic_psnr"], v["gain"], v["ssim"],
+                     v["bicubic_ssim"])
+            last_log = time.time()  # validation time is not training throughput
+        if time.time() - last_ckpt >= cfg.checkpoint_minutes * 60:
+            checkpoint()
+            last_ckpt = time.time()
+            log.info("checkpoint at step %d", step)
+
+    wall = time.time() - t0
+    checkpoint()
+    v = validate(ema, val, device)
+    history.append({"step": step, "val_psnr": v["psnr"], "val_gain": v["gain"],
+                    "val_ssim": v["ssim"], "elapsed": wall})
+    log.info("final val step %d: PSNR %.2f dB (gain %+.2f dB over bicubic) SSIM %.4f; %.1f min",
+             step, v["psnr"], v["gain"], v["ssim"], wall / 60)
+    test = None
+    if (data_dir / "test_hr.npy").exists():
+        test_set = FaceSet(data_dir, "test")
+        if len(test_set):
+            tcfg = copy.copy(cfg)
+            tcfg.val_size = len(test_set)
+            test = validate(ema, val_batch(test_set, tcfg, cfg.scale, model_input), device)
+            log.info("test (%d faces): PSNR %.2f dB (bicubic %.2f, gain %+.2f) SSIM %.4f "
+                     "(bicubic %.4f)", len(test_set), test["psnr"], test["bicubic_psnr"],
+                     test["gain"], test["ssim"], test["bicubic_ssim"])
+    rates = [h["img_s"] for h in history if "img_s" in h]
+    summary: dict[str, Any] = {
+        "name": cfg.name, "model_id": entry.id, "scale": cfg.scale, "kwargs": kwargs,
+        "steps": step, "images_seen": step * cfg.batch_size, "wall_minutes": round(wall / 60, 1),
+        "img_per_s": round(float(np.median(rates)), 1) if rates else None,
+        "device": device, "hardware": hardware(), "val": v, "test": test,
+        "val_faces": int(val["x"].shape[0]), "train_faces": len(train_set),
+    }
+    draw_curve(history, run_dir / "loss.png", f"{cfg.name}: training loss and validation gain")
+    if export:
+        summary["export"] = export_weights(cfg, entry, kwargs, ema, summary, history, data_dir)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+# --------------------------------------------------------------------------- export
+
+
+def hardware() -> str:
+    """A one-line description of the machine the run used."""
+    if torch.cuda.is_available():
+        return f"CUDA {torch.cuda.get_device_name(0)}"
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def export_weights(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, Any],
+                   ema: torch.nn.Module, summary: dict[str, Any], history: list[dict],
+                   data_dir: Path) -> dict[str, str]:
+    """EMA weights -> safetensors via engine.weights.save + manifest + model card + loss curve."""
+    module = registry.build(entry, cfg.scale, **cfg.kwargs)
+    module.load_state_dict(clean_state(ema))
+    out_dir = _path(cfg.export_dir) if cfg.export_dir else weights.get_weights_dir()
+    path = weights.weights_path(entry, cfg.scale, out_dir)
+    report = {}
+    if (data_dir / "report.json").exists():
+        report = json.loads((data_dir / "report.json").read_text())
+    training = {
+        "run": cfg.name, "steps": summary["steps"], "images_seen": summary["images_seen"],
+        "wall_minutes": summary["wall_minutes"], "hardware": summary["hardware"],
+        "data": "UTKFace + CelebAMask-HQ aligned faces (non-commercial research only)",
+        "degradation": cfg.degrade, "losses": cfg.losses, "optimizer": cfg.optimizer,
+        "schedule": cfg.schedule, "batch_size": cfg.batch_size, "ema_decay": cfg.ema_decay,
+        "val_psnr": round(summary["val"]["psnr"], 3), "val_gain_db": round(summary["val"]["gain"], 3),
+        "config": cfg.to_dict(),
+    }
+    sha = weights.save(module, entry, cfg.scale, path, training, kwargs=kwargs)
+    weights.update_manifest(path)
+    curve = path.with_name(path.stem + "_loss.png")
+    draw_curve(history, curve, f"{path.stem}: training loss and validation gain")
+    card = path.with_suffix(".md")
+    card.write_text(model_card(cfg, entry, kwargs, summary, report, path.name, sha, curve.name))
+    log.info("exported %s (sha256 %s), card %s", path, sha[:12], card.name)
+    return {"weights": str(path), "sha256": sha, "card": str(card), "curve": str(curve)}
+
+
+def _fmt(m: dict[str, float] | None, n: int | None = None) -> str:
+    if not m:
+        return "not measured"
+    faces = f" on {n} faces" if n else ""
+    return (f"PSNR {m['psnr']:.2f} dB vs bicubic {m['bicubic_psnr']:.2f} dB "
+            f"(gain {m['gain']:+.2f} dB); SSIM {m['ssim']:.4f} vs bicubic {m['bicubic_ssim']:.4f}"
+            f"{faces}")
+
+
+def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, Any],
+               summary: dict[str, Any], report: dict, filename: str, sha: str,
+               curve: str) -> str:
+    """Markdown model card: what the network is, what it was trained on and how, how it scores."""
+    splits = report.get("splits", {})
+    dropped = report.get("dropped", {})
+    blurry = report.get("dropped_blurry", {})
+    test_n = splits.get("test", {}).get("total")
+    lines = [
+        f"# {entry.label} x{cfg.scale} — `{filename}`", "",
+        f"**Paper ({entry.paper}):** {entry.citation}", "",
+        f"- Model id `{entry.id}`, architecture `{entry.arch}`, input: {entry.input} face, "
+        f"output 128x128 RGB.",
+        f"- Constructor arguments: `{json.dumps(kwargs, sort_keys=True)}`",
+        f"- SHA-256: `{sha}`", "",
+        "## Licence of the weights",
+        "Trained on UTKFace and CelebAMask-HQ, both released for **non-commercial research "
+        "only**; these weights carry the same restriction. The face landmarks used to align the "
+        "data come from dlib's 68-point model (trained on iBUG 300-W, non-commercial).", "",
+        "## Data",
+        "Every photo went through the app's own pipeline (engine.faces.detect, largest face; "
+        "engine.faces.align to 128x128); LR inputs are made on the fly with "
+        f"`{'engine.imaging.downscale (antialiased bicubic, PIL)' if cfg.degrade == 'bicubic' else cfg.degrade + ' degradation (training/data.py)'}`.",
+        f"- Splits (faces): {json.dumps(splits)}",
+        f"- Dropped: {json.dumps(dropped)}; the softest {blurry.get('fraction', 0):.0%} by "
+        f"variance of the Laplacian inside the landmark hull (threshold "
+        f"{blurry.get('laplacian_variance_threshold', 0):.1f}): {blurry.get('count', 0)} faces "
+        f"{json.dumps(blurry.get('by_source', {}))}.",
+        "- UTKFace chips are tighter than the canonical frame (about half of each 128x128 crop "
+        "lies outside the photo and is border-replicated); those pixels are masked out of the "
+        "loss and of the validation PSNR. Faces whose landmarks leave the photo were dropped.",
+        "- Augmentation: random horizontal mirror." if cfg.hflip else "- No augmentation.", "",
+        "## Training",
+        f"- {summary['steps']} steps of batch {cfg.batch_size} ({summary['images_seen']} images), "
+        f"{summary['wall_minutes']} min wall time, median {summary['img_per_s']} img/s.",
+        f"- Hardware: {summary['hardware']}; autocast {cfg.autocast}, channels_last "
+        f"{cfg.channels_last}.",
+        f"- Losses (weights): `{json.dumps(cfg.losses)}`; optimiser `{json.dumps(cfg.optimizer)}`; "
+        f"schedule `{json.dumps(cfg.schedule)}` over the run's budget; exported weights are the "
+        f"EMA (decay {cfg.ema_decay}).",
+        "", "### Deviations from the paper", *([f"- {n}" for n in cfg.notes] or ["- none"]), "",
+        f"## Results (x{cfg.scale}, bicubic LR)",
+        f"- Validation ({summary['val_faces']} faces, valid pixels only): {_fmt(summary['val'])}",
+        f"- Test (held-out CelebAMask-HQ photos): {_fmt(summary.get('test'), test_n)}",
+        "- PSNR on RGB [0, 255], SSIM Gaussian-window (Wang 2004) on RGB; the full benchmark "
+        "(LPIPS, landmark and identity error) is `python -m training.evaluate`.", "",
+        f"![loss curve]({curve})", "",
+        "## Reproduce",
+        "```",
+        "python -m training.vgg convert            # only for configs with perceptual losses",
+        "python -m training.data prepare --out cache/faces",
+        f"python -m training.train training/configs/{cfg.name}.json"
+        + (f" --minutes {cfg.minutes:g}" if cfg.minutes else "")
+        + (f" --steps {cfg.steps}" if cfg.steps else ""),
+        "```", "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- loss curve
+
+
+def _to_px(x: float, y: float, box: tuple) -> tuple[float, float]:
+    """Data coordinates -> pixel coordinates of a plot box (x0, y0, x1, y1, xmin, xmax, ymin, ymax)."""
+    x0, y0, x1, y1, xmin, xmax, ymin, ymax = box
+    return (x0 + (x - xmin) / (xmax - xmin) * (x1 - x0), y1 - (y - ymin) / (ymax - ymin) * (y1 - y0))
+
+
+def draw_curve(history: list[dict], path: Path, title: str) -> None:
+    """Two panels drawn with PIL (no matplotlib here): training loss and validation gain (dB)."""
+    from PIL import Image, ImageDraw
+
+    w, h, pad = 900, 360, 50
+    img = Image.new("RGB", (w, h * 2), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((pad, 8), title, fill="black")
+    panels = [
+        ("training loss (mean over the log interval)", "step", "loss", (30, 90, 200)),
+        ("validation PSNR gain over bicubic (dB, EMA weights)", "step", "val_gain", (200, 60, 30)),
+    ]
+    for k, (label, xkey, ykey, colour) in enumerate(panels):
+        pts = [(r[xkey], r[ykey]) for r in history if ykey in r and math.isfinite(r[ykey])]
+        top = k * h + 30
+        x0, y0, x1, y1 = pad + 20, top + 20, w - pad, top + h - 50
+        draw.rectangle((x0, y0, x1, y1), outline="black")
+        draw.text((x0, top + 2), label, fill="black")
+        if not pts:
+            draw.text((x0 + 10, y0 + 10), "no data", fill="grey")
+            continue
+        xs, ys = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
+        xmin, xmax = float(xs.min()), float(xs.max()) or 1.0
+        ymin, ymax = float(ys.min()), float(ys.max())
+        if xmax == xmin:
+            xmax = xmin + 1
+        if ymax == ymin:
+            ymax = ymin + 1e-6
+        box = (x0, y0, x1, y1, xmin, xmax, ymin, ymax)
+        for i in range(5):  # ticks
+            fx, fy = xmin + (xmax - xmin) * i / 4, ymin + (ymax - ymin) * i / 4
+            px, py = _to_px(fx, fy, box)
+            draw.line((x0 - 4, py, x0, py), fill="black")
+            draw.text((2, py - 6), f"{fy:.4g}", fill="black")
+            draw.line((px, y1, px, y1 + 4), fill="black")
+            draw.text((px - 10, y1 + 8), f"{fx:.0f}", fill="black")
+        draw.text(((x0 + x1) // 2, y1 + 24), xkey, fill="black")
+        line = [_to_px(a, b, box) for a, b in zip(xs, ys, strict=True)]
+        if len(line) > 1:
+            draw.line(line, fill=colour, width=2)
+        for p in line:
+            draw.ellipse((p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2), fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.png")
+    img.save(tmp)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- bench + CLI
+
+
+def bench(cfg: TrainConfig, steps: int = 3) -> list[dict[str, Any]]:
+    """Training img/s for fp32 vs bf16 autocast, contiguous vs channels_last (random data)."""
+    entry = registry.get(cfg.model_id)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    lr_side = 128 // cfg.scale if entry.input == "lr" else 128
+    results = []
+    for mode in ("off", "bf16"):
+        for cl in (False, True):
+            torch.manual_seed(0)
+            model = registry.build(entry, cfg.scale, **cfg.kwargs)
+            if cl:
+                model = model.to(memory_format=torch.channels_last)
+            opt = make_optimizer(model.parameters(), cfg.optimizer)
+            x = torch.rand(cfg.batch_size, 3, lr_side, lr_side)
+            y = torch.rand(cfg.batch_size, 3, 128, 128)
+            if cl:
+                x = x.contiguous(memory_format=torch.channels_last)
+            times = []
+            for i in range(steps + 1):
+                t = time.perf_counter()
+                with autocast_ctx(mode, "cpu"):
+                    out = model(x)
+                loss = (out.float() - y).abs().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if i:  # the first step warms up kernels and allocations
+                    times.append(time.perf_counter() - t)
+            rate = cfg.batch_size / float(np.median(times))
+            results.append({"autocast": mode, "channels_last": cl, "img_s": round(rate, 1)})
+            log.info("bench autocast=%s channels_last=%s: %.1f img/s", mode, cl, rate)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
+    parser.add_argument("--steps", type=int, default=None, help="step budget")
+    parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--bench", action="store_true",
+                        help="only measure img/s for fp32/bf16 x contiguous/channels_last")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    cfg = load_config(args.config)
+    if args.minutes is not None:
+        cfg.minutes = args.minutes
+    if args.steps is not None:
+        cfg.steps = args.steps
+    if args.bench:
+        bench(cfg)
+        return 0
+    summary = train(cfg, resume=args.resume, export=not args.no_export)
+    log.info("summary: %s", json.dumps({k: summary[k] for k in ("steps", "wall_minutes",
+                                                                "img_per_s")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
