@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from app import errors
 from app.dialogs.about import AboutDialog
 from app.dialogs.batch import BatchDialog
-from app.views.common import AI_LABEL, add_label_strip, ms_text, output_label
+from app.views.common import AI_LABEL, label_strip, ms_text, output_label
 from app.views.compare_view import INPUT_METHODS, ComparePair, CompareView
 from app.views.face_list import FaceList
 from app.views.grid_view import GridView
@@ -1060,11 +1060,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("lastExportDir", str(path.parent))
         result = self.current
         entry = self.entry(result.model_id)
-        rgb = result.sr if role == "face" else result.pasted
         label = output_label(entry.id, entry.paper)
         visible = self.act_label_exports.isChecked()
-        if visible:
-            rgb = add_label_strip(rgb, [label, f"{entry.label} \u00d7{result.scale}"])
         record = copy.deepcopy(result.provenance)
         record["export"] = {
             "role": role,
@@ -1077,13 +1074,32 @@ class MainWindow(QMainWindow):
                 else "no visible label; the label is in this file's PNG text"
             ),
         }
+        args: dict[str, Any] = {}
+        if role == "face":
+            args["rgb"] = result.sr
+            width = result.sr.shape[1]
+        else:
+            # Every face of this still enhanced with the same model and scale goes in.
+            others = [
+                r
+                for (index, model_id, scale), r in sorted(self.results.items())
+                if model_id == result.model_id
+                and scale == result.scale
+                and index != result.face_index
+            ]
+            args["still"], args["results"] = self.still, [result, *others]
+            record["export"]["faces"] = [r.face_index for r in args["results"]]
+            record["export"]["other_faces"] = [r.provenance for r in others]
+            width = self.still.width * result.scale
+        if visible:
+            args["strip"] = label_strip(width, [label, f"{entry.label} \u00d7{result.scale}"])
         self.statusBar().showMessage(f"Saving {path.name}\u2026")
         return self._submit(
             "export",
             path=str(path),
-            rgb=rgb,
             text=provenance.png_text(record),
             forbidden=str(self.still.path) if self.still.path is not None else None,
+            **args,
         )
 
     # ================================================================== batch

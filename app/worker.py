@@ -17,6 +17,7 @@ ever touched by this one thread.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import itertools
 import logging
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app import errors
@@ -237,6 +239,9 @@ class EngineWorker(QObject):
                 outcome.errors[model_id] = message
                 self.partial.emit(job.id, ModelFailure(model_id, message))
                 continue
+            # Result.pasted is the whole still enlarged by the scale: 400 MB for a 1080p still at
+            # x8, for every model of a comparison. It is dropped here and rebuilt on export.
+            result = dataclasses.replace(result, pasted=None)
             outcome.results.append(result)
             self.partial.emit(job.id, result)
         job.token.set_progress(total, total, "Done")
@@ -270,6 +275,10 @@ class EngineWorker(QObject):
         )
 
     def _job_export(self, job: Job) -> ExportOutcome:
+        """Write a PNG: ``rgb`` as given, or the full still rebuilt from ``still`` + ``results``.
+
+        ``strip`` (optional) is the visible label, stacked below the image here.
+        """
         from engine import io
 
         path = Path(job.args["path"])
@@ -278,8 +287,29 @@ class EngineWorker(QObject):
             raise io.OutputError(
                 path, "this is the evidence file that was opened; outputs are never written over it"
             )
-        sha = io.save_png(path, job.args["rgb"], job.args.get("text"))
+        rgb = job.args.get("rgb")
+        if rgb is None:
+            rgb = full_image(job.args["still"], job.args["results"])
+        strip = job.args.get("strip")
+        if strip is not None:
+            if strip.shape[1] != rgb.shape[1]:
+                raise ValueError(f"label strip is {strip.shape[1]} px wide, image {rgb.shape[1]}")
+            rgb = np.vstack([rgb, strip])
+        sha = io.save_png(path, rgb, job.args.get("text"))
         return ExportOutcome(path=path, sha256=sha)
+
+
+def full_image(still: Any, results: Sequence[Any]) -> np.ndarray:
+    """The still enlarged by the results' scale with every result's face pasted in.
+
+    The worker drops ``Result.pasted`` after each run (see ``_job_enhance``), so it is rebuilt
+    here from the alignment each Result keeps, only when a full image is exported.
+    """
+    from engine import enhance, faces
+
+    first = results[0]
+    canvas = faces.paste_back(still.rgb, first.aligned, first.sr, scale=first.scale)
+    return enhance.paste_all(still.rgb, [dataclasses.replace(first, pasted=canvas), *results[1:]])
 
 
 class WorkerThread(QThread):

@@ -75,40 +75,43 @@ def qimage_to_rgb(image: QImage) -> np.ndarray:
     return buffer[:, : 3 * w].reshape(h, w, 3).copy()
 
 
-def add_label_strip(rgb: np.ndarray, lines: list[str]) -> np.ndarray:
-    """``rgb`` with a red strip appended below it carrying ``lines`` (the image is not touched).
+def label_strip(width: int, lines: list[str]) -> np.ndarray:
+    """A red (h, width, 3) uint8 strip carrying ``lines`` in white, to append below an export.
 
     Exports carry the evidence label visibly, not only in PNG metadata that viewers hide; the
-    strip is added outside the picture so no pixel of the output is covered.
+    strip goes below the picture, so no pixel of the output is covered. Rendered with Qt in the
+    GUI thread; the worker only stacks it under the image.
     """
     from PySide6.QtCore import QRect, Qt
     from PySide6.QtGui import QFont, QFontMetrics, QPainter
 
-    h, w = rgb.shape[:2]
     font = QFont()
-    # The largest font (up to 16 px) at which the longest line fits the image's width.
+    # The largest font (6 to 16 px) at which the longest line fits the width.
     size = 16
     while size > 6:
         font.setPixelSize(size)
-        if max(QFontMetrics(font).horizontalAdvance(line) for line in lines) <= w - 8:
+        if max(QFontMetrics(font).horizontalAdvance(line) for line in lines) <= width - 8:
             break
         size -= 1
     font.setPixelSize(size)
     line_height = QFontMetrics(font).height()
-    strip = line_height * len(lines) + 8
-    canvas = QImage(w, h + strip, QImage.Format.Format_RGB888)
+    canvas = QImage(width, line_height * len(lines) + 8, QImage.Format.Format_RGB888)
     canvas.fill(QColor(180, 20, 20))
     painter = QPainter(canvas)
     try:
-        painter.drawImage(0, 0, rgb_to_qimage(rgb))
         painter.setFont(font)
         painter.setPen(QColor("white"))
         for i, line in enumerate(lines):
             painter.drawText(
-                QRect(4, h + 4 + i * line_height, w - 8, line_height),
+                QRect(4, 4 + i * line_height, width - 8, line_height),
                 int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
                 line,
             )
     finally:
         painter.end()
     return qimage_to_rgb(canvas)
+
+
+def add_label_strip(rgb: np.ndarray, lines: list[str]) -> np.ndarray:
+    """``rgb`` with :func:`label_strip` appended below it (``rgb`` itself is not changed)."""
+    return np.vstack([rgb, label_strip(rgb.shape[1], lines)])

@@ -238,3 +238,63 @@ def test_about_lists_every_paper_with_citation(window):
         assert entry.citation in text
     assert any(AI_LABEL in label.text() for label in dialog.findChildren(QLabel))
     dialog.close()
+
+
+def test_dropping_a_file_opens_it(make_window, qtbot):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from app.worker import OpenOutcome
+
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(SAMPLE))])
+    event = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(
+        window.client.result,
+        timeout=180_000,
+        check_params_cb=lambda _j, p: isinstance(p, OpenOutcome),
+    ):
+        window.dropEvent(event)
+    assert event.isAccepted()
+    assert window.still is not None and window.still.name == "astronaut.png"
+
+
+def test_enter_enhances_the_selected_face(opened, qtbot):
+    window = opened()
+    window.set_model("bicubic")
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    with qtbot.waitSignal(window.client.finished, timeout=60_000):
+        qtbot.keyClick(window.image_view.viewport(), Qt.Key.Key_Return)
+    assert window.current is not None and window.current.model_id == "bicubic"
+
+
+def test_the_gui_side_never_loads_torch_or_dlib():
+    """Importing and building the app's GUI modules must not pull in torch or dlib (only the
+    worker thread does, through the engine)."""
+    import ast
+    import subprocess
+    import sys
+
+    app_dir = Path(__file__).resolve().parents[2] / "app"
+    for path in app_dir.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not any(n.split(".")[0] == "torch" for n in names), f"{path} imports torch"
+    code = "import sys, app.main_window; print(sorted({'torch', 'dlib'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=app_dir.parent
+    )
+    assert out.stdout.strip() == "[]"
