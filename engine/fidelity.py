@@ -32,11 +32,11 @@ were not trained yet, so outputs were simulated; re-measure on real outputs when
   warn above **0.10**. Alignment pins eyes, nose and mouth, so drift catches changed geometry
   (jaw, brows, mouth shape) rather than identity.
 * agreement (median descriptor distance to the other outputs + enlarged input; simulated zoo of
-  bicubic, Lanczos, a soft HR and a noisy HR): x4 faithful outputs at most 0.574 (p95 0.54),
-  hallucinated detail 0.44-0.81 (78% above 0.55), another person 0.66-1.05 -> **0.55** for x2,
+  bicubic, Lanczos, a soft HR and a noisy HR): x4 faithful outputs at most 0.573 (p95 0.54),
+  hallucinated detail 0.44-0.81 (median 0.62), another person 0.66-1.05 -> **0.55** for x2,
   x3, x4 (not measured separately at x2/x3, where more evidence means smaller distances). At x8
-  (16 px faces) faithful outputs reach 0.80 because dlib sees blurry and sharp versions of one
-  face as far apart; another person 0.66-1.03, hallucinated 0.59-0.93 -> **0.75** (p95 of
+  (16 px faces) faithful outputs reach 0.81 because dlib sees blurry and sharp versions of one
+  face as far apart; another person 0.67-1.02, hallucinated 0.59-0.93 -> **0.75** (p95 of
   faithful 0.74): at x8 the check flags only gross disagreement. dlib's own line for "different
   people" is 0.6.
 """
