@@ -367,7 +367,7 @@ class MainWindow(QMainWindow):
         self.model_group.setExclusive(True)
         self.model_actions: dict[str, QAction] = {}
         for entry in self.entries:
-            action = QAction(entry.label, self, checkable=True)
+            action = QAction(entry.label.replace("&", "&&"), self, checkable=True)
             action.setToolTip(entry.citation)
             action.triggered.connect(lambda _=False, mid=entry.id: self.set_model(mid))
             self.model_group.addAction(action)
@@ -562,7 +562,7 @@ class MainWindow(QMainWindow):
             text = self._model_text(entry)
             tip = entry.citation if state == "installed" else f"{text}. {state}"
             action = self.model_actions[entry.id]
-            action.setText(text)
+            action.setText(text.replace("&", "&&"))  # "Wu & Chen": not a mnemonic
             action.setEnabled(state == "installed")
             action.setToolTip(tip)
             action.setChecked(entry.id == self.model_id)
@@ -1155,5 +1155,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._save_settings()
+        self.hide()  # gone at once for the user, even while the worker finishes its current step
         self.client.shutdown()
         super().closeEvent(event)

@@ -38,7 +38,12 @@ def papers_html(entries: Iterable, statuses: dict[str, dict[int, str]] | None = 
             scales = []
             for scale in entry.scales:
                 state = statuses.get(entry.id, {}).get(scale)
-                words = STATUS_WORDS.get(state, state) if state else "status not checked yet"
+                if entry.is_baseline:
+                    words = "built in, no weights needed"
+                elif state:
+                    words = STATUS_WORDS.get(state, state)
+                else:
+                    words = "status not checked yet"
                 scales.append(f"\u00d7{scale}: {html.escape(words)}")
             name = html.escape(getattr(entry, "label", entry.id))
             line = f"<li><b>{name}</b> (<code>{html.escape(entry.id)}</code>, {entry.variant})"

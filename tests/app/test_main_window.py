@@ -213,6 +213,7 @@ def test_models_without_weights_are_marked_and_disabled(make_window, qtbot, tmp_
         else:
             assert not action.isEnabled()
             assert action.text().endswith("(no trained weights)")
+            assert action.text().replace("&&", "&") == entry.label + " (no trained weights)"
     assert window.runnable_models() == ["bicubic", "lanczos"]
     window.set_model("s2_rafsr")
     assert window.model_id != "s2_rafsr"
@@ -237,6 +238,7 @@ def test_about_lists_every_paper_with_citation(window):
     for entry in window.entries:
         assert entry.citation in text
     assert any(AI_LABEL in label.text() for label in dialog.findChildren(QLabel))
+    assert "built in, no weights needed" in text  # baselines are not "trained"
     dialog.close()
 
 
