@@ -71,7 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     from engine import batch  # folder runs: arguments and handler live with the batch code
 
     batch.add_parser(commands)
+
+    verify = commands.add_parser("verify-log", help="check a case log's hash chain")
+    verify.add_argument("log", type=Path, help="the case_log.jsonl file")
+    verify.set_defaults(func=_cmd_verify_log)
     return parser
+
+
+def _cmd_verify_log(args: argparse.Namespace) -> int:
+    from engine import caselog
+
+    return caselog.verify_main(args.log)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
