@@ -75,7 +75,9 @@ class Result:
     face_index: int
     lr: np.ndarray  # (128 // scale) square: the aligned LR face the model saw
     sr: np.ndarray  # (128, 128, 3)
-    pasted: np.ndarray  # (H * scale, W * scale, 3): the whole still enlarged, SR face blended in
+    # (H * scale, W * scale, 3): the whole still enlarged, SR face blended in; None when that
+    # image would be too large to build (e.g. x8 of a 4000x3000 still): the face alone still is
+    pasted: np.ndarray | None
     input_landmarks: np.ndarray  # (68, 2): the input face's landmarks mapped into the 128 frame
     output_landmarks: np.ndarray | None  # (68, 2) found on ``sr``; None if dlib found none
     timings: dict[str, float]  # milliseconds: align, model, paste, landmarks (+ load, total)
@@ -185,7 +187,11 @@ class Enhancer:
         timings["model"] = _ms(t)
 
         t = time.perf_counter()
-        pasted = facelib.paste_back(still.rgb, aligned, sr, scale=scale)
+        try:
+            pasted: np.ndarray | None = facelib.paste_back(still.rgb, aligned, sr, scale=scale)
+        except facelib.FaceError as exc:  # too large to build: the SR face stands on its own
+            pasted = None
+            notes.append(f"full image not built: {exc}")
         timings["paste"] = _ms(t)
 
         t = time.perf_counter()
@@ -296,6 +302,8 @@ def paste_all(still_rgb: np.ndarray, results: Sequence[Result]) -> np.ndarray:
     scale = results[0].scale
     if any(r.scale != scale for r in results):
         raise ValueError("results of different scales cannot share one image")
+    if results[0].pasted is None:
+        raise ValueError("the full image at this scale is too large to build; export the faces")
     canvas = results[0].pasted.copy()
     # enlarged pixel x' -> still x = (x' + 0.5) / scale - 0.5 (pixel centres, as paste_back)
     to_still = np.array(

@@ -209,3 +209,16 @@ def test_device_choice(monkeypatch):
         monkeypatch.setenv("FFE_DEVICE", "cuda")
         with pytest.raises(ValueError, match="sees no CUDA GPU"):
             Enhancer()
+
+
+def test_too_large_full_image_leaves_the_face_result(still, face, monkeypatch):
+    """A still too large to enlarge whole (e.g. x8 of 4000x3000) still yields its SR face."""
+    from engine import faces as facelib
+
+    monkeypatch.setattr(facelib, "MAX_PASTE_PIXELS", 1000)
+    result = Enhancer("cpu").enhance(still, face, "bicubic", 4)
+    assert result.pasted is None
+    assert result.sr.shape == (128, 128, 3)
+    assert any("full image not built" in n for n in result.provenance["notes"])
+    with pytest.raises(ValueError, match="too large"):
+        paste_all(still.rgb, [result])
