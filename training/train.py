@@ -470,8 +470,9 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "## Training",
         f"- {summary['steps']} steps of batch {cfg.batch_size} ({summary['images_seen']} images), "
         f"{summary['wall_minutes']} min wall time, median {summary['img_per_s']} img/s.",
-        f"- Hardware: {summary['hardware']}; autocast {cfg.autocast}, channels_last "
-        f"{cfg.channels_last}.",
+        f"- Hardware: {summary['hardware']}; {cfg.threads or torch.get_num_threads()} torch "
+        f"thread(s), autocast {cfg.autocast}, channels_last {cfg.channels_last} (the machine was "
+        "shared with other jobs, so img/s is a floor).",
         f"- Losses (weights): `{json.dumps(cfg.losses)}`; optimiser `{json.dumps(cfg.optimizer)}`; "
         f"schedule `{json.dumps(cfg.schedule)}` over the run's budget; exported weights are the "
         f"EMA (decay {cfg.ema_decay}).",
