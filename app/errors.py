@@ -39,6 +39,7 @@ def _engine_classes() -> dict[str, tuple[type, ...]]:
         ("weights", "engine.weights", "WeightsError"),
         ("cancelled", "engine.enhance", "Cancelled"),
         ("batch", "engine.batch", "BatchError"),
+        ("caselog", "engine.caselog", "CaseLogError"),
     ):
         try:
             cls = getattr(__import__(module, fromlist=[name]), name)
@@ -87,6 +88,13 @@ def describe(exc: BaseException) -> ErrorMessage:
             text,
             "Nothing was written. Check the folders (the output must be outside the input "
             "folder) and that every chosen model has trained weights at this scale.",
+        )
+    if isinstance(exc, classes.get("caselog", ())):
+        return ErrorMessage(
+            "Case log problem",
+            text,
+            "Nothing was recorded for this step. Use Forensics > Verify case log to see the "
+            "log's state; a half-written last line (after a crash) can be repaired there.",
         )
     if isinstance(exc, classes.get("weights", ())):
         return ErrorMessage(

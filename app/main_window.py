@@ -1,52 +1,74 @@
-"""The main window: menus, toolbar, status bar, the faces dock and three pages.
+"""The main window: menus, toolbar, status bar, the faces and history docks and three pages.
 
-It holds the GUI state (the still, its faces, the results so far) and wires the views to the
-engine worker. Every heavy step is a job for :class:`app.worker.EngineClient`; this class only
-reacts to the worker's signals, so the window stays responsive while models run.
+It holds the GUI state (the still, its faces, the results so far, their fidelity checks) and
+wires the views to the engine worker. Every heavy step is a job for
+:class:`app.worker.EngineClient`; this class only reacts to the worker's signals, so the window
+stays responsive while models run.
+
+Forensic integrity: the worker writes every open, enhancement, export, batch run, label removal,
+reproduction and case report to the case log (:mod:`engine.caselog`) under the examiner's name;
+the History dock lists the entries of the open still; the Forensics menu verifies the log,
+re-runs a logged enhancement and writes the case report (HTML and PDF). Exports carry a visible
+label strip unless the examiner removes it and gives a reason, which is logged and written into
+the PNG too. Every enhanced face gets its fidelity checks (:mod:`engine.fidelity`), computed in
+the worker and shown under it.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
 import qtawesome as qta
-from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl, Slot
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTabWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
 from app import errors
+from app.dialogs import settings as app_settings
 from app.dialogs.about import AboutDialog
 from app.dialogs.batch import BatchDialog
+from app.dialogs.settings import SettingsDialog, SettingsValues
 from app.views.common import AI_LABEL, label_strip, ms_text, output_label
 from app.views.compare_view import INPUT_METHODS, ComparePair, CompareView
 from app.views.face_list import FaceList
+from app.views.fidelity_panel import CHECK_NAMES, value_text
 from app.views.grid_view import GridView
+from app.views.history_view import HistoryView, touches
 from app.views.image_view import ImageView
 from app.worker import (
+    CaseLogState,
     EngineClient,
     EngineInfo,
     EnhanceOutcome,
     ExportOutcome,
+    FidelityOutcome,
     ModelFailure,
     OpenOutcome,
+    ReportOutcome,
+    ReproduceOutcome,
     default_enhancer,
     same_file,
 )
-from engine import provenance, registry
+from engine import caselog, provenance, registry
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +80,11 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *.gif);;All
 ICON_PATH = Path(__file__).resolve().parent.parent / "resources" / "icons" / "app.svg"
 
 PAGE_STILL, PAGE_COMPARE, PAGE_GRID = 0, 1, 2
+MIN_REASON_CHARS = 5  # "x" is not a reason for removing the evidence label
+PNG_KEY_LABEL_REMOVED = "ffe-label-removed"
+# Jobs whose answers stay valid when another still is opened meanwhile.
+INDEPENDENT_JOBS = ("init", "export", "batch", "caselog", "repair_log", "verify_log", "log")
+INDEPENDENT_JOBS += ("reproduce", "report")
 
 
 def default_settings() -> QSettings:
@@ -78,6 +105,8 @@ def local_paths(urls: list[QUrl]) -> list[Path]:
 
 class MainWindow(QMainWindow):
     """The application window. ``enhancer_factory`` exists for tests (a slow double for cancel)."""
+
+    reportWritten = Signal(object)  # the ReportOutcome, when a case report has been written
 
     def __init__(
         self,
@@ -107,8 +136,22 @@ class MainWindow(QMainWindow):
         self._grid_job: int | None = None
         self._batch_job: int | None = None
         self.batch_dialog: BatchDialog | None = None
+        # Fidelity: (face, model, scale) -> (ModelFidelity, the FidelityReport it came from).
+        self.model_fidelity: dict[tuple[int, str, int], tuple[Any, Any]] = {}
+        self._fidelity_jobs: dict[int, list[tuple[int, str, int]]] = {}
+        self._report_waiting: Path | None = None  # a case report waiting for fidelity checks
+        # Case log state as the worker reports it.
+        self.caselog_state: CaseLogState | None = None
+        self.last_verification: Any = None
+        self.log_entries = 0
+        self.log_problem: str | None = None
+        self.label_removal: dict[str, Any] | None = None  # set while the label is off
+        self._label_job: tuple[int, str] | None = None
         self.model_id = str(self.settings.value("model", "bicubic"))
-        self.scale = int(self.settings.value("scale", 4))
+        # The examiner's default scale starts each session; without one, the last scale used.
+        self.scale = int(
+            self.settings.value(app_settings.KEY_DEFAULT_SCALE, self.settings.value("scale", 4))
+        )
         if self.scale not in SCALES:
             self.scale = 4
 
@@ -120,6 +163,8 @@ class MainWindow(QMainWindow):
         self.client.failed.connect(self._on_failed)
         self.client.cancelled.connect(self._on_cancelled)
         self.client.finished.connect(self._on_finished)
+        self.client.logged.connect(self._on_logged)
+        self.client.log_failed.connect(self._on_log_failed)
 
         self._build_views()
         self._build_actions()
@@ -130,6 +175,10 @@ class MainWindow(QMainWindow):
         self._refresh_models()
         self._update_actions()
         self._submit("init")
+        self.configure_case_log()
+        if not app_settings.has_examiner(self.settings):
+            # Asked once, after the window is up; until then the OS user name is used.
+            QTimer.singleShot(0, lambda: self.open_settings(first_start=True))
 
     # ================================================================== construction
     def _build_views(self) -> None:
@@ -158,6 +207,24 @@ class MainWindow(QMainWindow):
         self.faces_dock.setWidget(self.face_list)
         self.faces_dock.setMinimumWidth(170)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.faces_dock)
+
+        self.fidelity_panel = self.compare_view.fidelity_panel
+        self.history_view = HistoryView()
+        self.history_view.set_model_names({e.id: e.label for e in self.entries})
+        self.history_view.selectionChanged.connect(self._update_actions)
+        self.history_toolbar = QToolBar("History")
+        self.history_toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        history_box = QWidget()
+        box = QVBoxLayout(history_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        box.addWidget(self.history_toolbar)
+        box.addWidget(self.history_view, 1)
+        self.history_dock = QDockWidget("History (case log)", self)
+        self.history_dock.setObjectName("historyDock")
+        self.history_dock.setWidget(history_box)
+        self.history_dock.setMinimumWidth(260)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.history_dock)
 
     def _action(
         self,
@@ -210,7 +277,36 @@ class MainWindow(QMainWindow):
         self.act_label_exports = self._action(
             "Add visible AI &label to exports",
             checkable=True,
-            tip="Append a red strip with the AI label below exported images",
+            tip="Append a red strip with the AI label below exported images "
+            "(turning it off needs a reason, which is logged)",
+        )
+        self.act_label_exports.setChecked(True)  # on at every start; see _label_triggered
+        self.act_label_exports.triggered.connect(self._label_triggered)
+        self.act_settings = self._action(
+            "&Settings\u2026",
+            "mdi6.cog-outline",
+            QKeySequence.StandardKey.Preferences,
+            lambda: self.open_settings(),
+            tip="Examiner name, case reference, case-log folder, default scale",
+        )
+        self.act_verify_log = self._action(
+            "&Verify case log",
+            "mdi6.shield-check-outline",
+            slot=self.verify_log,
+            tip="Check the case log's hash chain: is every entry as it was written?",
+        )
+        self.act_reproduce = self._action(
+            "&Reproduce selected entry",
+            "mdi6.replay",
+            slot=self.reproduce_selected,
+            tip="Re-run the enhancement selected in History and check the output is identical",
+        )
+        self.act_report = self._action(
+            "Export case &report\u2026",
+            "mdi6.file-document-outline",
+            "Ctrl+R",
+            self.report_dialog,
+            tip="Write the case report (HTML and PDF) for the open still and its enhancements",
         )
         self.act_quit = self._action("&Quit", "mdi6.exit-to-app", K.Quit, self.close)
         self.act_enhance = self._action(
@@ -340,6 +436,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.act_batch)
         file_menu.addSeparator()
+        file_menu.addAction(self.act_settings)
+        file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
 
         view_menu = bar.addMenu("&View")
@@ -361,6 +459,7 @@ class MainWindow(QMainWindow):
             view_menu.addAction(action)
         view_menu.addSeparator()
         view_menu.addAction(self.faces_dock.toggleViewAction())
+        view_menu.addAction(self.history_dock.toggleViewAction())
 
         self.models_menu = bar.addMenu("&Models")
         self.model_group = QActionGroup(self)
@@ -387,6 +486,19 @@ class MainWindow(QMainWindow):
         self.models_menu.addAction(self.act_enhance)
         self.models_menu.addAction(self.act_compare)
         self.models_menu.addAction(self.act_refresh)
+
+        forensics_menu = bar.addMenu("F&orensics")
+        forensics_menu.addAction(self.act_verify_log)
+        forensics_menu.addAction(self.act_reproduce)
+        forensics_menu.addSeparator()
+        forensics_menu.addAction(self.act_report)
+        forensics_menu.addAction(self.act_label_exports)
+        forensics_menu.addSeparator()
+        forensics_menu.addAction(self.history_dock.toggleViewAction())
+        forensics_menu.addAction(self.act_settings)
+        self.forensics_menu = forensics_menu
+        self.history_toolbar.addAction(self.act_reproduce)
+        self.history_toolbar.addAction(self.act_verify_log)
 
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_about)
@@ -440,6 +552,8 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton(qta.icon("mdi6.stop-circle-outline"), "Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setVisible(False)
+        self.log_label = QLabel("Case log: opening\u2026")
+        status.addPermanentWidget(self.log_label)
         status.addPermanentWidget(self.model_label)
         status.addPermanentWidget(self.device_label)
         status.addPermanentWidget(self.progress_bar)
@@ -462,7 +576,8 @@ class MainWindow(QMainWindow):
         mode = str(s.value("compareMode", "side"))
         if mode in ("side", "wipe"):
             self.compare_view.set_mode(mode)
-        self.act_label_exports.setChecked(s.value("labelExports", True, type=bool))
+        # The visible export label is not restored: it is on at every start, and only a logged
+        # reason turns it off (for this still).
         self._rebuild_recent_menu()
 
     def _save_settings(self) -> None:
@@ -474,7 +589,6 @@ class MainWindow(QMainWindow):
         s.setValue("landmarks", self.compare_view.landmarks_visible())
         s.setValue("inputMethod", self.compare_view.input_method())
         s.setValue("compareMode", self.compare_view.mode())
-        s.setValue("labelExports", self.act_label_exports.isChecked())
         s.sync()
 
     def recent_files(self) -> list[str]:
@@ -609,8 +723,7 @@ class MainWindow(QMainWindow):
     def _current(self, job_id: int) -> str | None:
         """The job's kind if its answer still applies to the still on screen."""
         kind, generation = self._jobs.get(job_id, (None, -1))
-        independent = ("init", "export", "batch")  # not tied to the still on screen
-        if kind is None or (kind not in independent and generation != self._generation):
+        if kind is None or (kind not in INDEPENDENT_JOBS and generation != self._generation):
             return None
         return kind
 
@@ -656,7 +769,22 @@ class MainWindow(QMainWindow):
         elif isinstance(payload, EnhanceOutcome):
             self._enhanced(job_id, payload)
         elif isinstance(payload, ExportOutcome):
-            self.errors.status(f"Saved {payload.path} (SHA-256 {payload.sha256[:16]}\u2026)", 15000)
+            logged = "" if payload.log_entry is not None else "; NOT in the case log"
+            self.errors.status(
+                f"Saved {payload.path} (SHA-256 {payload.sha256[:16]}\u2026){logged}", 15000
+            )
+        elif isinstance(payload, CaseLogState):
+            self._case_log_ready(payload)
+        elif isinstance(payload, FidelityOutcome):
+            self._fidelity_done(payload)
+        elif isinstance(payload, ReproduceOutcome):
+            self._reproduced(payload)
+        elif isinstance(payload, ReportOutcome):
+            self._report_written(payload)
+        elif kind == "verify_log":
+            self._verified(payload)
+        elif kind == "log":
+            self._label_logged(job_id, payload)
         elif kind == "batch":
             if self.batch_dialog is not None:
                 self.batch_dialog.finished(payload)
@@ -677,7 +805,22 @@ class MainWindow(QMainWindow):
             "box": "No face in that box",
             "enhance": "Enhancement failed",
             "export": "Export failed",
+            "caselog": "The case log cannot be used",
+            "repair_log": "The case log was not repaired",
+            "verify_log": "The case log cannot be verified",
+            "reproduce": "The entry cannot be re-run",
+            "report": "The case report was not written",
+            "log": "The visible label stays on",
         }
+        if kind == "fidelity":  # background: the panel says it, no dialog
+            keys = self._fidelity_jobs.get(job_id, [])
+            if self._current_key() in keys:
+                self.fidelity_panel.clear(f"The fidelity checks failed: {message}")
+            self.errors.status("Fidelity checks failed (see the panel under the output)")
+            return
+        if kind == "caselog":
+            self.log_problem = "cannot be opened"
+            self._update_log_label()
         if kind == "init":
             self.device_label.setText("Device: engine failed")
             self.errors.dialog("The engine could not start", message)
@@ -689,6 +832,10 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_cancelled(self, job_id: int) -> None:
+        if self._current_key() in self._fidelity_jobs.get(job_id, []):
+            self.fidelity_panel.clear(
+                "The fidelity checks were cancelled; show this output again to compute them."
+            )
         if job_id == self._grid_job:
             self.grid_view.mark_cancelled()
         if job_id == self._batch_job and self.batch_dialog is not None:
@@ -699,6 +846,12 @@ class MainWindow(QMainWindow):
     @Slot(int)
     def _on_finished(self, job_id: int) -> None:
         self._jobs.pop(job_id, None)
+        self._fidelity_jobs.pop(job_id, None)
+        if self._label_job is not None and self._label_job[0] == job_id:
+            self._label_job = None
+        if self._report_waiting is not None and not self._fidelity_jobs:
+            path, self._report_waiting = self._report_waiting, None
+            self.export_report(path)
         if job_id == self._grid_job:
             self._grid_job = None
         if job_id == self._batch_job:
@@ -732,6 +885,17 @@ class MainWindow(QMainWindow):
         exporting = "export" in kinds
         self.act_export_face.setEnabled(self.current is not None and not exporting)
         self.act_export_full.setEnabled(self.current is not None and not exporting)
+        log_ready = self.caselog_state is not None
+        self.act_verify_log.setEnabled(log_ready and "verify_log" not in kinds)
+        selected = self.history_view.selected_entry()
+        self.act_reproduce.setEnabled(
+            log_ready
+            and not batching
+            and "reproduce" not in kinds
+            and selected is not None
+            and selected.get("action") == "enhance"
+        )
+        self.act_report.setEnabled(self.still is not None and "report" not in kinds)
         zoomable = self.tabs.currentIndex() != PAGE_GRID
         for action in (self.act_fit, self.act_actual, self.act_zoom_in, self.act_zoom_out):
             action.setEnabled(zoomable)
@@ -765,7 +929,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("lastOpenDir", str(path.parent))
         # A new still makes every queued or running job for the old one pointless.
         for job_id, (kind, _) in list(self._jobs.items()):
-            if kind in ("open", "box", "enhance"):
+            if kind in ("open", "box", "enhance", "fidelity"):
                 self.client.cancel(job_id)
         self._generation += 1
         self.statusBar().showMessage(f"Opening {path.name}\u2026")
@@ -775,8 +939,21 @@ class MainWindow(QMainWindow):
         self.still = outcome.still
         self.faces = list(outcome.faces)
         self.results = {}
+        self.model_fidelity = {}
+        self._fidelity_jobs = {}
+        self._report_waiting = None
         self.current = None
         self.face_index = None
+        self.fidelity_panel.clear()
+        self.history_view.set_entries(
+            outcome.history,
+            "" if self.caselog_state is not None else "The case log is not open: nothing logged.",
+        )
+        if self.label_removal is not None:
+            # A reason given for one still does not carry over to the next piece of evidence.
+            self.label_removal = None
+            self.act_label_exports.setChecked(True)
+            log.info("visible export label back on for the new still")
         self.image_view.set_image(self.still.rgb)
         self.compare_view.set_pair(None)
         self.grid_view.clear()
@@ -879,6 +1056,7 @@ class MainWindow(QMainWindow):
         self.show_page("grid")
         if not todo:
             self._grid_job = None
+            self._compare_fidelity(self.face_index, self.scale)
             return None
         self._grid_job = self._submit(
             "enhance",
@@ -902,6 +1080,7 @@ class MainWindow(QMainWindow):
                 + (f"; {failed} failed (see their tiles)" if failed else ""),
                 15000,
             )
+            self._compare_fidelity(outcome.face_index, outcome.scale)
             return
         if outcome.results:
             self.show_result(outcome.results[-1])
@@ -925,8 +1104,9 @@ class MainWindow(QMainWindow):
         return True
 
     def show_result(self, result: Any) -> None:
-        """Put one Result in the compare page."""
+        """Put one Result in the compare page, with its fidelity checks (computed if needed)."""
         self.current = result
+        self._show_fidelity()
         entry = self.entry(result.model_id)
         self.compare_view.set_pair(
             ComparePair(
@@ -1061,19 +1241,23 @@ class MainWindow(QMainWindow):
         result = self.current
         entry = self.entry(result.model_id)
         label = output_label(entry.id, entry.paper)
-        visible = self.act_label_exports.isChecked()
+        visible = self.act_label_exports.isChecked() or self.label_removal is None
         record = copy.deepcopy(result.provenance)
         record["export"] = {
             "role": role,
             "visible_label": visible,
             "label": label,
             "app_label": AI_LABEL,
+            "examiner": app_settings.examiner(self.settings),
             "note": (
                 "a red label strip was appended below the image"
                 if visible
                 else "no visible label; the label is in this file's PNG text"
             ),
         }
+        if not visible:
+            # Why the examiner removed the visible label, and the case-log entry that says so.
+            record["export"]["label_removed"] = dict(self.label_removal or {})
         args: dict[str, Any] = {}
         if role == "face":
             args["rgb"] = result.sr
@@ -1093,14 +1277,506 @@ class MainWindow(QMainWindow):
             width = self.still.width * result.scale
         if visible:
             args["strip"] = label_strip(width, [label, f"{entry.label} \u00d7{result.scale}"])
+        text = provenance.png_text(record)
+        if not visible:
+            text[PNG_KEY_LABEL_REMOVED] = str(record["export"]["label_removed"].get("reason"))
+        log_fields = {
+            "input_path": str(self.still.path) if self.still.path is not None else None,
+            "input_sha256": self.still.sha256,
+            "model_id": result.model_id,
+            "weights_sha256": (result.provenance.get("model") or {}).get("weights_sha256"),
+            "scale": int(result.scale),
+            "device": result.provenance.get("device"),
+            "parameters": {
+                "role": role,
+                "face_index": int(result.face_index),
+                "faces": record["export"].get("faces", [int(result.face_index)]),
+                "visible_label": visible,
+            },
+            "details": {"label_removed": record["export"].get("label_removed")},
+        }
         self.statusBar().showMessage(f"Saving {path.name}\u2026")
         return self._submit(
             "export",
             path=str(path),
-            text=provenance.png_text(record),
+            text=text,
             forbidden=str(self.still.path) if self.still.path is not None else None,
+            role=role,
+            log_fields=log_fields,
             **args,
         )
+
+    # ================================================================== the visible label
+    @Slot(bool)
+    def _label_triggered(self, checked: bool) -> None:
+        """The menu item was toggled: on is immediate; off needs a reason that is logged first."""
+        if checked:
+            if self.label_removal is not None:
+                self.label_removal = None
+                self.errors.status("Exports carry the visible AI label again", 8000)
+            return
+        self.act_label_exports.setChecked(True)  # stays on until the removal is in the log
+        self.remove_label()
+
+    def remove_label(self, reason: str | None = None) -> int | None:
+        """Ask why the visible label should go (QInputDialog), log it, then turn the label off.
+
+        Returns the id of the job writing the "label_removed" entry, None when refused.
+        """
+        if self._label_job is not None:
+            return None
+        if reason is None:
+            reason, ok = QInputDialog.getText(
+                self,
+                "Remove the visible AI label",
+                "Exported images normally carry a red strip saying they are AI-enhanced and not "
+                "original evidence.\nWhy should exports of this still go without it? The reason "
+                "is written to the case log and into every exported PNG.",
+                QLineEdit.EchoMode.Normal,
+                "",
+            )
+            if not ok:
+                self.errors.status("The visible label stays on")
+                return None
+        reason = " ".join(str(reason).split())
+        if len(reason) < MIN_REASON_CHARS:
+            self.errors.dialog(
+                "The visible label stays on",
+                "Removing the visible AI label needs a reason (at least "
+                f"{MIN_REASON_CHARS} characters), which is written to the case log.",
+            )
+            return None
+        fields: dict[str, Any] = {
+            "details": {
+                "reason": reason,
+                "applies_to": "exports of this still until the label is turned on again or "
+                "another still is opened",
+            }
+        }
+        if self.still is not None:
+            fields["input_path"] = str(self.still.path) if self.still.path is not None else None
+            fields["input_sha256"] = self.still.sha256
+        job_id = self._submit("log", action="label_removed", fields=fields)
+        self._label_job = (job_id, reason)
+        return job_id
+
+    def _label_logged(self, job_id: int, entry: dict) -> None:
+        if self._label_job is None or self._label_job[0] != job_id:
+            return
+        reason = self._label_job[1]
+        self.label_removal = {
+            "reason": reason,
+            "examiner": entry.get("examiner"),
+            "time_utc": entry.get("time_utc"),
+            "case_log_seq": entry.get("seq"),
+            "case_log_hash": entry.get("hash"),
+        }
+        self.act_label_exports.setChecked(False)
+        self.errors.status(
+            f"Exports go without the visible label (logged as entry {entry.get('seq')})", 15000
+        )
+
+    # ================================================================== fidelity
+    def _current_key(self) -> tuple[int, str, int] | None:
+        r = self.current
+        return None if r is None else (r.face_index, r.model_id, r.scale)
+
+    def _fidelity_title(self, result: Any) -> str:
+        label = self.entry(result.model_id).label
+        return f"{label} \u00d7{result.scale} \u00b7 face {result.face_index + 1}"
+
+    def _show_fidelity(self) -> None:
+        """The panel for the output on screen; a job for its checks if they are not known yet."""
+        result = self.current
+        if result is None:
+            self.fidelity_panel.clear()
+            return
+        key = self._current_key()
+        known = self.model_fidelity.get(key)
+        if known is not None:
+            self.fidelity_panel.set_fidelity(
+                known[0],
+                known[1],
+                self._fidelity_title(result),
+                {e.id: e.label for e in self.entries},
+            )
+            return
+        self.fidelity_panel.set_pending(self._fidelity_title(result))
+        if not any(key in keys for keys in self._fidelity_jobs.values()):
+            self._request_fidelity([result])
+
+    def _request_fidelity(self, results: list) -> int:
+        job_id = self._submit("fidelity", results=list(results))
+        self._fidelity_jobs[job_id] = [(r.face_index, r.model_id, r.scale) for r in results]
+        return job_id
+
+    def _compare_fidelity(self, face_index: int | None, scale: int) -> int | None:
+        """Checks across every output of a face at a scale (agreement needs them together)."""
+        if face_index is None:
+            return None
+        results = [
+            r for (f, _, s), r in sorted(self.results.items()) if f == face_index and s == scale
+        ]
+        if len(results) < 2:
+            return None
+        wanted = {r.model_id for r in results}
+        for (f, _, s), (_, report) in self.model_fidelity.items():
+            if f == face_index and s == scale and set(report.models) >= wanted:
+                self._mark_tiles(face_index, scale)
+                return None  # already checked together
+        for keys in self._fidelity_jobs.values():
+            if {k[1] for k in keys if k[0] == face_index and k[2] == scale} >= wanted:
+                return None  # on its way
+        return self._request_fidelity(results)
+
+    def _fidelity_done(self, outcome: FidelityOutcome) -> None:
+        report = outcome.report
+        for model_id, model_fidelity in report.models.items():
+            key = (outcome.face_index, model_id, outcome.scale)
+            known = self.model_fidelity.get(key)
+            # A check against more outputs replaces one against fewer, never the other way.
+            if known is None or len(known[1].models) <= len(report.models):
+                self.model_fidelity[key] = (model_fidelity, report)
+        if self._current_key() in {(outcome.face_index, m, outcome.scale) for m in report.models}:
+            self._show_fidelity()
+        self._mark_tiles(outcome.face_index, outcome.scale)
+        flagged = [m for m, mf in report.models.items() if mf.flagged]
+        if flagged:
+            names = ", ".join(self.entry(m).label for m in flagged)
+            self.errors.status(f"Fidelity warning: {names} (see the checks under the output)")
+
+    def _mark_tiles(self, face_index: int, scale: int) -> None:
+        """Fidelity line on the grid's tiles, when the grid shows this face and scale."""
+        if face_index != self.face_index or scale != self.scale:
+            return
+        for tile in self.grid_view.tiles()[1:]:
+            known = self.model_fidelity.get((face_index, tile.key, scale))
+            if known is None or not tile.has_image():
+                continue
+            warnings = [
+                f"{CHECK_NAMES[c.name].lower()} {value_text(c)}"
+                for c in known[0].checks
+                if c.status == "warn"
+            ]
+            tile.set_fidelity(warnings)
+
+    # ================================================================== case log
+    def case_log_path(self) -> Path:
+        """The case log in the configured folder (see app.dialogs.settings.case_dir)."""
+        return caselog.default_path(app_settings.case_dir(self.settings))
+
+    def configure_case_log(self) -> int:
+        """(Re)open the case log in the worker with the examiner and case from the settings."""
+        self.log_label.setText("Case log: opening\u2026")
+        return self._submit(
+            "caselog",
+            path=str(self.case_log_path()),
+            examiner=app_settings.examiner(self.settings),
+            case_reference=app_settings.case_reference(self.settings),
+        )
+
+    def _case_log_ready(self, state: CaseLogState) -> None:
+        self.caselog_state = state
+        self.log_entries = state.verification.entries
+        self.log_problem = None
+        if not state.is_new and not state.verification.ok:
+            self.log_problem = "half-written" if state.truncated else "NOT intact"
+        self.last_verification = None if state.is_new else state.verification
+        self._update_log_label()
+        self._update_actions()
+        if state.repaired is not None:
+            self.errors.dialog(
+                "Case log repaired",
+                "The half-written last line was moved to "
+                f"{state.repaired['details'].get('saved_to')} and the repair was logged as "
+                f"entry {state.repaired.get('seq')}.\n\n{state.verification.summary()}",
+            )
+        elif state.truncated:
+            self._offer_repair(state.verification.summary())
+        elif self.log_problem:
+            self.errors.dialog(
+                "The case log is not intact",
+                f"{state.verification.summary()}\n\nNew entries are still added, but the log's "
+                "earlier content cannot be trusted. Keep this file as it is for examination.",
+            )
+
+    def _offer_repair(self, summary: str) -> QMessageBox:
+        """Tell the examiner the log ends half-written (a crash) and offer caselog.repair."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "The case log is damaged",
+            "The case log ends with a half-written entry: the program stopped while writing it. "
+            "Until it is repaired, nothing can be added to the log.\n\n"
+            f"{summary}\n\nRepair moves the incomplete line to a separate file (kept, with its "
+            "SHA-256 logged) and records the repair in the log.",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        box.setObjectName("repairDialog")
+        repair = box.addButton("Repair", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda button: button is repair and self.repair_log())
+        box.open()
+        return box
+
+    def repair_log(self) -> int:
+        return self._submit("repair_log")
+
+    @Slot(int, object)
+    def _on_logged(self, job_id: int, entry: dict) -> None:
+        self.log_entries = max(self.log_entries, int(entry.get("seq") or 0))
+        if self.log_problem == "not recording":
+            self.log_problem = None
+        self._update_log_label()
+        if self.still is not None and touches(entry, self.still.sha256):
+            self.history_view.add_entry(entry)
+
+    @Slot(int, str, bool)
+    def _on_log_failed(self, job_id: int, message: str, damaged: bool) -> None:
+        first = self.log_problem != "not recording"
+        self.log_problem = "not recording"
+        self._update_log_label()
+        if damaged:
+            self._offer_repair(message)
+        elif first:  # one dialog, not one per model of a comparison
+            self.errors.dialog("Not recorded in the case log", message)
+        else:
+            self.errors.status(message)
+
+    def _update_log_label(self) -> None:
+        state = self.caselog_state
+        if state is None:
+            return
+        if self.log_problem:
+            self.log_label.setText(f"\u26a0 Case log: {self.log_problem}")
+            self.log_label.setStyleSheet("color: #b36b00; font-weight: bold")
+        else:
+            count = self.log_entries
+            self.log_label.setText(f"Case log: {count} entr{'y' if count == 1 else 'ies'}")
+            self.log_label.setStyleSheet("")
+        self.log_label.setToolTip(f"{state.path}\nExaminer: {state.examiner}")
+
+    @Slot()
+    def verify_log(self) -> int | None:
+        """Check the whole hash chain in the worker; the verdict is shown in a dialog."""
+        if self.caselog_state is None:
+            return None
+        self.statusBar().showMessage("Verifying the case log\u2026")
+        return self._submit("verify_log")
+
+    def _verified(self, report: Any) -> QMessageBox:
+        self.last_verification = report
+        self.log_entries = report.entries
+        if report.ok:
+            self.log_problem = None
+            text = (
+                f"The case log is intact: {report.entries} entries, every line as it was written."
+            )
+        elif report.reason == "missing":
+            text = "The case log has no entries yet."
+        else:
+            first = report.problems[0]
+            self.log_problem = "NOT intact"
+            text = (
+                f"The case log is NOT intact. First bad line: {first.line} ({first.kind}): "
+                f"{first.message}."
+            )
+            if len(report.problems) > 1:
+                text += f"\n{len(report.problems) - 1} further problem(s)."
+        self._update_log_label()
+        notes = "\n".join(report.notes)
+        box = QMessageBox(
+            QMessageBox.Icon.Information if report.ok else QMessageBox.Icon.Warning,
+            "Case log verification",
+            f"{text}\n\nChain head (SHA-256 of the last line):\n{report.head_sha256}\n\n"
+            "Write the head down outside the log (e.g. in the case file): finding the same head "
+            "later shows no entry up to it was altered."
+            + (f"\n\n{notes}" if notes else "")
+            + f"\n\nFile: {report.path}",
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        box.setObjectName("verifyDialog")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.verify_box = box
+        return box
+
+    @Slot()
+    def reproduce_selected(self) -> int | None:
+        """Re-run the "enhance" entry selected in History (caselog.reproduce, in the worker)."""
+        entry = self.history_view.selected_entry()
+        if entry is None or entry.get("action") != "enhance":
+            self.errors.status("Select an \u201center\u201d entry in History first")
+            return None
+        self.statusBar().showMessage(f"Re-running case-log entry {entry.get('seq')}\u2026")
+        return self._submit("reproduce", entry=entry)
+
+    def _reproduced(self, outcome: ReproduceOutcome) -> QMessageBox:
+        report, entry = outcome.report, outcome.entry
+        if report.ok:
+            head = (
+                f"Entry {entry.get('seq')} reproduced: the re-run's output pixels have the logged "
+                f"SHA-256\n{report.reproduced_pixels_sha256}"
+            )
+        else:
+            head = f"Entry {entry.get('seq')} was NOT reproduced."
+        details = "\n".join(f"\u2022 {m}" for m in report.messages)
+        box = QMessageBox(
+            QMessageBox.Icon.Information if report.ok else QMessageBox.Icon.Warning,
+            "Reproduce case-log entry",
+            f"{head}\n\n{details}\n\nThe re-run was logged.",
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        box.setObjectName("reproduceDialog")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.reproduce_box = box
+        return box
+
+    # ================================================================== settings
+    def open_settings(self, first_start: bool = False) -> SettingsDialog:
+        """The examiner/case dialog (window-modal, non-blocking)."""
+        values = app_settings.read_values(self.settings, SCALES)
+        if first_start and app_settings.has_examiner(self.settings):
+            first_start = False
+        dialog = SettingsDialog(values, SCALES, first_start, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.values()))
+        if first_start:  # asked once: a dismissed first dialog keeps the OS user name
+            dialog.rejected.connect(lambda: self.apply_settings(values))
+        dialog.open()
+        self.settings_dialog = dialog
+        return dialog
+
+    def apply_settings(self, values: SettingsValues) -> None:
+        """Keep the values; reopen the case log under the new name, case or folder."""
+        before = app_settings.read_values(self.settings, SCALES)
+        app_settings.write_values(self.settings, values)
+        after = app_settings.read_values(self.settings, SCALES)
+        if (after.examiner, after.case_reference, after.case_dir) != (
+            before.examiner,
+            before.case_reference,
+            before.case_dir,
+        ) or self.caselog_state is None:
+            self.configure_case_log()
+        self.errors.status(
+            f"Examiner: {after.examiner}; case log in {after.case_dir}; "
+            f"new sessions start at \u00d7{after.default_scale}",
+            10000,
+        )
+
+    # ================================================================== case report
+    def report_dialog(self) -> None:
+        if self.still is None:
+            self.errors.status("Open a still first")
+            return
+        stem = Path(self.still.name or "still").stem
+        folder = str(self.settings.value("lastReportDir", self.settings.value("lastExportDir", "")))
+        folder = folder or str(Path.home())
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export case report (HTML and PDF)",
+            str(Path(folder) / f"{stem}_case_report.html"),
+            "HTML report (*.html)",
+        )
+        if path:
+            self.export_report(path)
+
+    def report_groups(self) -> list[tuple[str, list, dict]]:
+        """(file suffix, results, {face index: FidelityReport}) for each report file.
+
+        engine.report looks fidelity up by face and model, not scale; when one model ran on one
+        face at two scales, a single report would show one scale's checks under both, so such a
+        session gets one report per scale (suffix "_x4", "_x8").
+        """
+        order = {e.id: i for i, e in enumerate(self.entries)}
+        results = sorted(
+            self.results.values(), key=lambda r: (r.face_index, r.scale, order.get(r.model_id, 99))
+        )
+        pairs = [(r.face_index, r.model_id) for r in results]
+        if len(set(pairs)) == len(pairs):
+            return [("", results, self._fidelity_map(results))]
+        scales = sorted({r.scale for r in results})
+        groups = []
+        for scale in scales:
+            chosen = [r for r in results if r.scale == scale]
+            groups.append((f"_x{scale}", chosen, self._fidelity_map(chosen)))
+        return groups
+
+    def _fidelity_map(self, results: list) -> dict[int, Any]:
+        """One FidelityReport per face holding the checks of exactly these results."""
+        out: dict[int, Any] = {}
+        for face_index in sorted({r.face_index for r in results}):
+            known = [
+                self.model_fidelity.get((r.face_index, r.model_id, r.scale))
+                for r in results
+                if r.face_index == face_index
+            ]
+            known = [k for k in known if k is not None]
+            if not known:
+                continue
+            base = max((k[1] for k in known), key=lambda rep: len(rep.models))
+            models = {mf.model_id: mf for mf, _ in known}
+            out[face_index] = dataclasses.replace(base, models=models)
+        return out
+
+    def export_report(self, path: str | Path) -> int | None:
+        """Write ``path`` (.html) and the same name with .pdf (worker); never over the input.
+
+        Outputs whose fidelity checks are still missing get them first; the report is then
+        written when they arrive (``reportWritten`` says when).
+        """
+        if self.still is None:
+            return None
+        path = Path(path)
+        if path.suffix.lower() != ".html":
+            path = path.with_name(path.name + ".html")
+        targets = [path.with_suffix(".html"), path.with_suffix(".pdf")]
+        if any(same_file(t, self.still.path) for t in targets):
+            self.errors.dialog(
+                "Report refused",
+                f"{path.stem} would be written over the evidence file that was opened. "
+                "Choose another name.",
+            )
+            return None
+        if any(same_file(t, self.case_log_path()) for t in targets):
+            self.errors.dialog("Report refused", "That is the case log. Choose another name.")
+            return None
+        self.settings.setValue("lastReportDir", str(path.parent))
+        missing = [r for key, r in self.results.items() if key not in self.model_fidelity]
+        pending = {k for keys in self._fidelity_jobs.values() for k in keys}
+        todo: dict[tuple[int, int], list] = {}
+        for r in missing:
+            if (r.face_index, r.model_id, r.scale) not in pending:
+                todo.setdefault((r.face_index, r.scale), []).append(r)
+        for group in todo.values():
+            self._request_fidelity(group)
+        if self._fidelity_jobs:
+            self._report_waiting = path
+            self.statusBar().showMessage("Finishing the fidelity checks for the report\u2026")
+            return None
+        self.statusBar().showMessage(f"Writing {path.name} and its PDF\u2026")
+        return self._submit(
+            "report",
+            path=str(path),
+            still=self.still,
+            groups=self.report_groups(),
+            examiner=app_settings.examiner(self.settings),
+            case_reference=app_settings.case_reference(self.settings),
+            forbidden=str(self.still.path) if self.still.path is not None else None,
+        )
+
+    def _report_written(self, outcome: ReportOutcome) -> None:
+        names = ", ".join(p.name for p, _ in outcome.files)
+        verdict = ""
+        if outcome.verification is not None:
+            verdict = " (case log intact)" if outcome.verification.ok else " (case log NOT intact)"
+        self.errors.status(f"Case report written: {names}{verdict}", 20000)
+        self.reportWritten.emit(outcome)
 
     # ================================================================== batch
     def open_batch(self) -> BatchDialog:

@@ -13,6 +13,13 @@ in its own QThread) only through :class:`EngineClient`:
 
 Jobs run one at a time, in the order submitted, so the engine and its loaded models are only
 ever touched by this one thread.
+
+The worker also owns the case log (:class:`engine.caselog.CaseLog`): every open, enhancement,
+export, batch run, label removal, reproduction and case report appends an entry here, in the
+same thread that did the work, right after it succeeded. Each entry written goes out as
+``logged(job_id, entry)``; an entry that could not be written goes out as
+``log_failed(job_id, message, damaged)`` (the work itself stands: the file was written, the face
+enhanced), so the GUI can warn and offer :meth:`engine.caselog.CaseLog.repair`.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ class Job:
     """One unit of work for the worker. ``token`` is shared with the GUI thread for cancelling."""
 
     id: int
-    kind: str  # "init", "open", "box", "enhance", "export"
+    kind: str  # "init", "open", "box", "enhance", "export", "batch", "caselog", "fidelity"...
     args: dict[str, Any]
     token: CancelToken
 
@@ -64,6 +71,7 @@ class OpenOutcome:
     still: Any  # engine.io.Still
     faces: list  # [engine.faces.Face]
     detect_ms: float
+    history: list = field(default_factory=list)  # case-log entries touching the still, oldest first
 
 
 @dataclass
@@ -90,6 +98,54 @@ class ExportOutcome:
 
     path: Path
     sha256: str
+    log_entry: dict | None = None  # the "export" case-log entry, None if it was not written
+
+
+@dataclass(frozen=True)
+class CaseLogState:
+    """Answer to "caselog" and "repair_log": the log in use and how its verification went."""
+
+    path: Path
+    examiner: str
+    verification: Any  # engine.caselog.VerifyReport
+    repaired: dict | None = None  # the "repaired" entry, when a repair was made
+
+    @property
+    def is_new(self) -> bool:
+        """No log file yet (it is created by the first entry): not a problem."""
+        return self.verification.reason == "missing"
+
+    @property
+    def truncated(self) -> bool:
+        """The log ends in a half-written line: :meth:`CaseLog.repair` can fix that."""
+        return any(p.kind == "truncated" for p in self.verification.problems)
+
+
+@dataclass(frozen=True)
+class FidelityOutcome:
+    """Answer to "fidelity": the checks of one face's outputs at one scale."""
+
+    face_index: int
+    scale: int
+    report: Any  # engine.fidelity.FidelityReport
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class ReproduceOutcome:
+    """Answer to "reproduce": the entry that was re-run and the verdict."""
+
+    entry: dict
+    report: Any  # engine.caselog.ReproduceReport
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """Answer to "report": the HTML and PDF files written, with the log verdict they carry."""
+
+    files: list  # [(Path, sha256)]
+    verification: Any  # engine.caselog.VerifyReport (before the report's own entry)
+    groups: int  # how many reports (one per scale when a model ran at several scales)
 
 
 class _ThrottledProgress:
@@ -147,11 +203,15 @@ class EngineWorker(QObject):
     failed = Signal(int, str)
     cancelled = Signal(int)
     finished = Signal(int)
+    logged = Signal(int, object)  # job id, the case-log entry just written
+    log_failed = Signal(int, str, bool)  # job id, message, True if the log is half-written
 
     def __init__(self, enhancer_factory: Callable[[], Any] = default_enhancer) -> None:
         super().__init__()
         self._factory = enhancer_factory
         self._enhancer: Any = None
+        self._log: Any = None  # engine.caselog.CaseLog, set by a "caselog" job
+        self._case_reference = ""
 
     @property
     def enhancer(self) -> Any:
@@ -208,7 +268,24 @@ class EngineWorker(QObject):
         found = faces.detect(still.rgb)
         detect_ms = (time.perf_counter() - start) * 1000
         job.token.set_progress(2, 2, f"{len(found)} face(s) found")
-        return OpenOutcome(still=still, faces=found, detect_ms=detect_ms)
+        job.token.check()  # a cancelled open is not logged: the analyst never saw the still
+        self._record(
+            job,
+            "open",
+            input_path=str(still.path) if still.path is not None else None,
+            input_sha256=still.sha256,
+            parameters={"detector": "hog"},
+            details={
+                "format": still.format,
+                "original_mode": still.original_mode,
+                "width": still.width,
+                "height": still.height,
+                "faces_found": len(found),
+                "face_boxes": [[round(float(v), 2) for v in f.box] for f in found],
+            },
+        )
+        history = self._log.history(still.sha256) if self._log is not None else []
+        return OpenOutcome(still=still, faces=found, detect_ms=detect_ms, history=history)
 
     def _job_box(self, job: Job) -> Any:
         from engine import faces
@@ -239,6 +316,7 @@ class EngineWorker(QObject):
                 outcome.errors[model_id] = message
                 self.partial.emit(job.id, ModelFailure(model_id, message))
                 continue
+            self._log_enhance(job, still, face, result)
             # Result.pasted is the whole still enlarged by the scale: 400 MB for a 1080p still at
             # x8, for every model of a comparison. It is dropped here and rebuilt on export.
             result = dataclasses.replace(result, pasted=None)
@@ -263,7 +341,7 @@ class EngineWorker(QObject):
                 f"{event.faces_done} faces{eta}",
             )
 
-        return batch.run_batch(
+        summary = batch.run_batch(
             job.args["in_dir"],
             job.args["out_dir"],
             job.args["model_ids"],
@@ -273,6 +351,8 @@ class EngineWorker(QObject):
             on_event=on_event,
             enhancer=self.enhancer,
         )
+        self._log_batch(job, summary)
+        return summary
 
     def _job_export(self, job: Job) -> ExportOutcome:
         """Write a PNG: ``rgb`` as given, or the full still rebuilt from ``still`` + ``results``.
@@ -290,13 +370,332 @@ class EngineWorker(QObject):
         rgb = job.args.get("rgb")
         if rgb is None:
             rgb = full_image(job.args["still"], job.args["results"])
+        image = rgb  # what the model (or the paste-back) made, without the label strip
         strip = job.args.get("strip")
         if strip is not None:
             if strip.shape[1] != rgb.shape[1]:
                 raise ValueError(f"label strip is {strip.shape[1]} px wide, image {rgb.shape[1]}")
             rgb = np.vstack([rgb, strip])
         sha = io.save_png(path, rgb, job.args.get("text"))
-        return ExportOutcome(path=path, sha256=sha)
+        entry = None
+        fields = job.args.get("log_fields")
+        if fields is not None:
+            from engine import caselog
+
+            fields = dict(fields)
+            fields["outputs"] = [caselog.output_record(path, sha, rgb, job.args.get("role"))]
+            # The image without the label strip: for a face export, the same pixels as the
+            # "enhance" entry's pixels_sha256, which ties the file to that entry.
+            fields["details"] = {
+                **dict(fields.get("details") or {}),
+                "image_pixels_sha256": caselog.pixels_sha256(image),
+            }
+            entry = self._record(job, "export", **fields)
+        return ExportOutcome(path=path, sha256=sha, log_entry=entry)
+
+    # ------------------------------------------------------------------ case log
+    def _job_caselog(self, job: Job) -> CaseLogState:
+        """Use the case log at ``path`` (its folder is created) for every later entry."""
+        from engine import caselog
+
+        path = Path(job.args["path"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = caselog.CaseLog(path, examiner=job.args.get("examiner") or None)
+        self._case_reference = str(job.args.get("case_reference") or "")
+        return CaseLogState(path=path, examiner=self._log.examiner, verification=self._log.verify())
+
+    def _job_repair_log(self, job: Job) -> CaseLogState:
+        """Move a half-written last line aside (logged as "repaired") and verify again."""
+        log_ = self._require_log()
+        entry = log_.repair()
+        if entry is not None:
+            self.logged.emit(job.id, entry)
+        return CaseLogState(
+            path=log_.path, examiner=log_.examiner, verification=log_.verify(), repaired=entry
+        )
+
+    def _job_verify_log(self, job: Job) -> Any:
+        """The whole chain checked: engine.caselog.VerifyReport."""
+        return self._require_log().verify()
+
+    def _job_log(self, job: Job) -> dict:
+        """Append one entry (e.g. "label_removed"); raises if it cannot be written, because the
+        action it records must not happen unrecorded."""
+        log_ = self._require_log()
+        fields = dict(job.args.get("fields") or {})
+        fields["details"] = self._details(fields.get("details"))
+        entry = log_.append(job.args["action"], **fields)
+        self.logged.emit(job.id, entry)
+        return entry
+
+    def _job_reproduce(self, job: Job) -> ReproduceOutcome:
+        """Re-run a logged "enhance" entry (engine.caselog.reproduce) and log the verdict."""
+        from engine import caselog, io
+
+        entry = job.args["entry"]
+        job.token.set_progress(0, 1, f"Re-running entry {entry.get('seq')}")
+        report = caselog.reproduce(entry, self.enhancer, io.load)
+        job.token.set_progress(1, 1, "Re-run done")
+        self._record(
+            job,
+            "reproduce",
+            input_path=entry.get("input_path"),
+            input_sha256=entry.get("input_sha256"),
+            model_id=entry.get("model_id"),
+            weights_sha256=entry.get("weights_sha256"),
+            scale=entry.get("scale"),
+            device=report.device_now,
+            details={
+                "entry_seq": entry.get("seq"),
+                "entry_hash": entry.get("hash"),
+                "ok": report.ok,
+                "input_ok": report.input_ok,
+                "weights_ok": report.weights_ok,
+                "pixels_ok": report.pixels_ok,
+                "files_ok": report.files_ok,
+                "reproduced_pixels_sha256": report.reproduced_pixels_sha256,
+                "messages": list(report.messages),
+            },
+        )
+        return ReproduceOutcome(entry=entry, report=report)
+
+    def _require_log(self) -> Any:
+        if self._log is None:
+            from engine.caselog import CaseLogError
+
+            raise CaseLogError("no case log is open yet")
+        return self._log
+
+    def _details(self, details: dict | None) -> dict:
+        out = dict(details or {})
+        if self._case_reference:
+            out.setdefault("case_reference", self._case_reference)
+        return out
+
+    def _record(self, job: Job, action: str, **fields: Any) -> dict | None:
+        """Append an entry; a failure is reported by ``log_failed`` and does not undo the work."""
+        if self._log is None:
+            return None
+        from engine import caselog
+
+        fields["details"] = self._details(fields.get("details"))
+        try:
+            entry = self._log.append(action, **fields)
+        except caselog.CaseLogError as exc:
+            damaged = isinstance(exc, caselog.CaseLogDamaged)
+            log.error("case log: %s entry not written: %s", action, exc)
+            self.log_failed.emit(job.id, f"The {action!r} entry was not written: {exc}", damaged)
+            return None
+        self.logged.emit(job.id, entry)
+        return entry
+
+    def _log_enhance(self, job: Job, still: Any, face: Any, result: Any) -> None:
+        from engine import caselog
+
+        try:
+            fields = caselog.enhance_fields(still, face, result)
+        except (AttributeError, TypeError, ValueError) as exc:  # a test double's bare Result
+            log.warning("enhancement not logged: %s", exc)
+            self.log_failed.emit(job.id, f"The enhancement could not be described: {exc}", False)
+            return
+        self._record(job, "enhance", **fields)
+
+    def _log_batch(self, job: Job, summary: Any) -> None:
+        from engine import caselog, io
+
+        outputs = []
+        if summary.summary_path is not None and Path(summary.summary_path).is_file():
+            path = Path(summary.summary_path)
+            outputs.append(caselog.output_record(path, io.sha256_file(path), role="summary"))
+        self._record(
+            job,
+            "batch",
+            input_path=str(summary.in_dir),
+            scale=summary.scale,
+            parameters={"models": list(summary.models), "recursive": job.args.get("recursive")},
+            outputs=outputs,
+            details={
+                "out_dir": str(summary.out_dir),
+                "files_total": summary.files_total,
+                "files_done": summary.files_done,
+                "ok": summary.ok,
+                "no_face": summary.no_face,
+                "errors": summary.errors,
+                "skipped": summary.skipped,
+                "faces": summary.faces,
+                "cancelled": summary.cancelled,
+                "note": "summary.csv lists every output; each image's *_provenance.json holds "
+                "their SHA-256",
+            },
+        )
+
+    # ------------------------------------------------------------------ fidelity
+    def _job_fidelity(self, job: Job) -> FidelityOutcome:
+        """engine.fidelity.check_all on one face's outputs at one scale (0.3-0.9 s per output)."""
+        from engine import fidelity
+
+        results = list(job.args["results"])
+        first = results[0]
+        job.token.set_progress(0, 1, f"Fidelity checks of {len(results)} output(s)")
+        start = time.perf_counter()
+        report = fidelity.check_all(
+            first.lr,
+            {r.model_id: r.sr for r in results},
+            first.input_landmarks,
+            {r.model_id: r.output_landmarks for r in results},
+        )
+        report = _settle_agreement(report)
+        elapsed = (time.perf_counter() - start) * 1000
+        job.token.set_progress(1, 1, "Fidelity checks done")
+        return FidelityOutcome(
+            face_index=first.face_index, scale=first.scale, report=report, elapsed_ms=elapsed
+        )
+
+    # ------------------------------------------------------------------ case report
+    def _job_report(self, job: Job) -> ReportOutcome:
+        """HTML (engine.report.build_html) and an A4 PDF of it, per group of results.
+
+        ``groups`` is a list of (suffix, results, fidelity) where ``fidelity`` maps a face index
+        to its FidelityReport; the files are ``<html path stem><suffix>.html`` and ``.pdf``.
+        Nothing is written over the evidence file or the case log.
+        """
+        from engine import report as reports
+
+        html_path = Path(job.args["path"])
+        forbidden = [job.args.get("forbidden")]
+        if self._log is not None:
+            forbidden += [self._log.path, self._log.head_path]
+        groups = job.args["groups"]
+        targets = []
+        for suffix, _, _ in groups:
+            stem = html_path.with_name(html_path.stem + suffix)
+            targets.append((stem.with_suffix(".html"), stem.with_suffix(".pdf")))
+        for pair in targets:
+            for target in pair:
+                if any(same_file(target, f) for f in forbidden if f is not None):
+                    raise _output_error(
+                        target,
+                        "it is the evidence file or the case log; reports never replace them",
+                    )
+        verification = self._log.verify() if self._log is not None else None
+        written = []
+        for i, ((_, results, fidelity_map), (html_target, pdf_target)) in enumerate(
+            zip(groups, targets, strict=True)
+        ):
+            job.token.check()
+            job.token.set_progress(i, len(groups), f"Writing {html_target.name}")
+            page = reports.build_html(
+                job.args["still"],
+                results,
+                fidelity_map or None,
+                verification,
+                examiner=job.args.get("examiner"),
+                case_reference=job.args.get("case_reference") or None,
+            )
+            written.append((html_target, _write_atomic(html_target, page.encode("utf-8"))))
+            written.append((pdf_target, write_pdf(page, pdf_target)))
+        job.token.set_progress(len(groups), len(groups), "Case report written")
+        from engine import caselog
+
+        still = job.args["still"]
+        self._record(
+            job,
+            "report",
+            input_path=str(still.path) if still.path is not None else None,
+            input_sha256=still.sha256,
+            outputs=[caselog.output_record(p, sha, role=p.suffix[1:]) for p, sha in written],
+            details={
+                "enhancements": sum(len(g[1]) for g in groups),
+                "log_verified_ok": None if verification is None else verification.ok,
+                "log_head_sha256": None if verification is None else verification.head_sha256,
+            },
+        )
+        return ReportOutcome(files=written, verification=verification, groups=len(groups))
+
+
+def _output_error(path: Path, reason: str) -> Exception:
+    from engine import io
+
+    return io.OutputError(path, reason)
+
+
+def _write_atomic(path: Path, data: bytes) -> str:
+    """Write ``data`` to a temporary file beside ``path``, fsync, rename; returns its SHA-256."""
+    import hashlib
+
+    if not path.parent.is_dir():
+        raise _output_error(path, f"the folder {path.parent} does not exist")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _output_error(path, f"it could not be written ({exc.strerror or exc})") from exc
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_pdf(html_text: str, path: Path) -> str:
+    """Render ``html_text`` to an A4 PDF at ``path`` (atomically); returns the file's SHA-256.
+
+    QTextDocument + QPdfWriter, which may run outside the GUI thread (they paint on a paged
+    device, not a widget). The HTML is the engine's plain report markup, which QTextDocument
+    renders with its embedded ``data:`` images.
+    """
+    from PySide6.QtCore import QMarginsF
+    from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+
+    if not path.parent.is_dir():
+        raise _output_error(path, f"the folder {path.parent} does not exist")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    document = QTextDocument()
+    document.setHtml(html_text)
+    writer = QPdfWriter(str(tmp))
+    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+    writer.setPageMargins(QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter)
+    writer.setResolution(300)
+    writer.setTitle("Forensic Face Enhancer - case report")
+    writer.setCreator("Forensic Face Enhancer")
+    document.print_(writer)
+    del writer  # the file is complete once the writer is gone
+    try:
+        data = tmp.read_bytes()
+    except OSError as exc:
+        raise _output_error(path, f"the PDF could not be written ({exc.strerror or exc})") from exc
+    tmp.unlink(missing_ok=True)
+    if not data.startswith(b"%PDF"):
+        raise _output_error(path, "Qt did not produce a PDF")
+    return _write_atomic(path, data)
+
+
+def _settle_agreement(report: Any) -> Any:
+    """Mark an agreement check with nothing to compare against as unavailable.
+
+    engine.fidelity.agreement leaves the bicubic baseline alone with an empty pool (its output
+    *is* the enlarged input, so the input is not counted) and returns a NaN median with the
+    status "pass". A NaN must not be shown, logged or reported as a pass.
+    """
+    import math
+
+    models = {}
+    changed = False
+    for model_id, mf in report.models.items():
+        check = mf.agreement
+        if check.value is not None and math.isnan(check.value):
+            check = dataclasses.replace(
+                check,
+                value=None,
+                status="unavailable",
+                detail="nothing to compare with: this output is the enlarged input itself; "
+                "run Compare all models",
+            )
+            mf = dataclasses.replace(mf, agreement=check)
+            changed = True
+        models[model_id] = mf
+    return dataclasses.replace(report, models=models) if changed else report
 
 
 def full_image(still: Any, results: Sequence[Any]) -> np.ndarray:
@@ -334,6 +733,8 @@ class EngineClient(QObject):
     failed = Signal(int, str)
     cancelled = Signal(int)
     finished = Signal(int)
+    logged = Signal(int, object)
+    log_failed = Signal(int, str, bool)
 
     _submit = Signal(object)
 
@@ -355,6 +756,8 @@ class EngineClient(QObject):
         self.worker.result.connect(self.result)
         self.worker.failed.connect(self.failed)
         self.worker.cancelled.connect(self.cancelled)
+        self.worker.logged.connect(self.logged)
+        self.worker.log_failed.connect(self.log_failed)
         self.worker.finished.connect(self._forget)
         self.thread.finished.connect(self.worker.deleteLater)
         self.thread.start()

@@ -1,4 +1,5 @@
-"""Input face beside the enhanced face (synchronised zoom and pan), or a split-slider wipe.
+"""Input face beside the enhanced face (synchronised zoom and pan), or a split-slider wipe,
+with the output's fidelity checks in a panel below (:mod:`app.views.fidelity_panel`).
 
 Both images live in the same 128-pixel aligned frame: the low-resolution input is enlarged for
 display only (nearest neighbour by default, so its real pixels show; bicubic on request), the
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.views.common import LANDMARK_COLOURS, LANDMARK_REGIONS, ms_text, rgb_to_pixmap
+from app.views.fidelity_panel import FidelityPanel
 from app.views.zoom_view import LandmarkItem, ViewSync, ZoomView
 from engine import imaging
 
@@ -215,10 +217,19 @@ class CompareView(QWidget):
         self._stack.addWidget(splitter)
         self._stack.addWidget(wipe_page)
 
+        # The fidelity checks of the output on screen, below it in both modes.
+        self.fidelity_panel = FidelityPanel()
+        self._vertical = QSplitter(Qt.Orientation.Vertical)
+        self._vertical.addWidget(self._stack)
+        self._vertical.addWidget(self.fidelity_panel)
+        self._vertical.setStretchFactor(0, 1)
+        self._vertical.setStretchFactor(1, 0)
+        self._vertical.setCollapsible(0, False)
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
-        layout.addWidget(self._stack, 1)
+        layout.addWidget(self._vertical, 1)
 
     @staticmethod
     def _legend_html() -> str:

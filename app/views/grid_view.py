@@ -38,12 +38,16 @@ class Tile(QFrame):
         self._label.setWordWrap(True)
         self._label.setStyleSheet("color: white; background: #b41414; padding: 1px 4px")
         self._label.setVisible(False)
+        self._fidelity = QLabel("")
+        self._fidelity.setWordWrap(True)
+        self._fidelity.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(2)
         layout.addWidget(self._image)
         layout.addWidget(self._title)
         layout.addWidget(self._detail)
+        layout.addWidget(self._fidelity)
         layout.addWidget(self._label)
         self.setFixedWidth(TILE_IMAGE + 14)
         self._clickable = False
@@ -66,6 +70,19 @@ class Tile(QFrame):
         if clickable:
             self.setCursor(Qt.CursorShape.PointingHandCursor)
             self.setToolTip("Click to compare with the input, side by side")
+
+    def set_fidelity(self, warnings: list[str]) -> None:
+        """One line under the output: the fidelity checks that warn (amber), or that all pass."""
+        if warnings:
+            self._fidelity.setText("\u26a0 " + "; ".join(warnings))
+            self._fidelity.setStyleSheet("color: #b36b00; font-weight: bold")
+        else:
+            self._fidelity.setText("\u2713 fidelity checks pass")
+            self._fidelity.setStyleSheet("color: #2e7d32")
+        self._fidelity.setVisible(True)
+
+    def fidelity(self) -> str:
+        return self._fidelity.text()
 
     def set_unavailable(self, reason: str) -> None:
         """A model that cannot run (e.g. no trained weights): shown, greyed, never clickable."""

@@ -48,16 +48,27 @@ def _no_dangling_qthreads(monkeypatch, qtbot):
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path, monkeypatch):
-    """Never read or write the user's real settings."""
+    """Never read or write the user's real settings or case log."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("FFE_CASE_DIR", str(tmp_path / "caselog"))
     QSettings.setPath(
         QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "config")
     )
 
 
 @pytest.fixture
+def case_log_path(tmp_path) -> Path:
+    """Where the app writes its case log in a test (FFE_CASE_DIR, see above)."""
+    return tmp_path / "caselog" / "case_log.jsonl"
+
+
+@pytest.fixture
 def settings(tmp_path) -> QSettings:
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    """Settings of an examiner who has been asked once already (no first-start dialog)."""
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("examiner", "Test Examiner")
+    return settings
 
 
 def wait_engine(qtbot, window) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -12,7 +14,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astron
 
 
 def test_batch_run_writes_outputs_lists_faults_and_leaves_inputs(
-    make_window, qtbot, run_job, tmp_path
+    make_window, qtbot, run_job, tmp_path, case_log_path
 ):
     inputs = tmp_path / "case"
     (inputs / "sub").mkdir(parents=True)
@@ -50,6 +52,14 @@ def test_batch_run_writes_outputs_lists_faults_and_leaves_inputs(
     assert {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()} == before
     assert window.act_open.isEnabled() and not dialog.is_running()
     assert dialog.open_button.isEnabled()
+    # The run is in the case log, with the summary that lists every output.
+    entry = json.loads(case_log_path.read_text("utf-8").splitlines()[-1])
+    assert entry["action"] == "batch" and entry["input_path"] == str(inputs)
+    assert entry["parameters"]["models"] == ["bicubic"] and entry["scale"] == 4
+    summary = entry["outputs"][0]
+    assert summary["role"] == "summary"
+    assert summary["sha256"] == hashlib.sha256((out / "summary.csv").read_bytes()).hexdigest()
+    assert entry["details"]["ok"] == 2 and entry["details"]["errors"] == 1
     dialog.close()
 
 

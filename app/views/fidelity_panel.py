@@ -1,0 +1,360 @@
+"""The fidelity panel under the enhanced face: does this output still agree with the evidence?
+
+It shows the three checks of :mod:`engine.fidelity` for the output on screen -- data consistency
+(PSNR of the output shrunk back against the input), landmark drift, and agreement between
+models -- each with its value, its threshold, pass or warning, and the one-sentence meaning the
+engine gives; warnings are amber with an alert icon. The data-consistency difference image is
+shown as a thumbnail and can be opened larger; after "Compare all models" the pairwise agreement
+matrix of the outputs is shown too.
+
+The checks are computed in the engine worker (0.3-0.9 s per output) and arrive by signal; this
+widget only formats what it is given. It reads the engine's objects by attribute and does not
+import :mod:`engine.fidelity`, which would load dlib in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import qtawesome as qta
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.views.common import rgb_to_pixmap
+from app.views.zoom_view import ZoomView
+
+AMBER = "#b36b00"
+AMBER_FILL = "#ffe0a3"
+GREEN = "#2e7d32"
+GREY = "#777777"
+DIFF_THUMB = 96  # screen pixels for the difference thumbnail
+CHECK_NAMES = {
+    "consistency": "Data consistency",
+    "drift": "Landmark drift",
+    "agreement": "Model agreement",
+}
+STATUS_WORDS = {"pass": "pass", "warn": "WARNING", "unavailable": "not available"}
+
+
+def value_text(check: Any) -> str:
+    """The check's value for people: "34.2 dB", "0.033 \u00d7 eye distance", "0.412"."""
+    value = check.value
+    if value is None:
+        return "\u2014"
+    if check.name == "consistency":
+        return "identical (\u221e dB)" if math.isinf(value) else f"{value:.1f} dB"
+    if check.name == "drift":
+        return f"{value:.3f} \u00d7 eye dist."
+    return f"{value:.3f}"
+
+
+def threshold_text(check: Any) -> str:
+    """The line the value is judged against: "warn below 30 dB", "warn above 0.1"."""
+    if check.name == "consistency":
+        return f"warn below {check.threshold:g} dB"
+    return f"warn above {check.threshold:g}"
+
+
+def meaning_text(check: Any) -> str:
+    """The engine's one-sentence meaning, plus why the value is missing or extra numbers."""
+    text = check.meaning
+    if check.detail:
+        text += f" ({check.detail})"
+    return text
+
+
+def _status_icon(status: str):
+    if status == "warn":
+        return qta.icon("mdi6.alert", color=AMBER)
+    if status == "pass":
+        return qta.icon("mdi6.check-circle", color=GREEN)
+    return qta.icon("mdi6.minus-circle-outline", color=GREY)
+
+
+class DifferenceDialog(QDialog):
+    """The data-consistency difference image, zoomable, with what it shows."""
+
+    def __init__(self, difference: np.ndarray, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("differenceDialog")
+        self.setWindowTitle(f"Difference image \u2014 {title}")
+        self.resize(520, 580)
+        self.view = ZoomView()
+        h, w = difference.shape[:2]
+        self.view.scene().addPixmap(rgb_to_pixmap(difference))
+        self.view.scene().setSceneRect(QRectF(0, 0, w, h))
+        self.view.set_caption([f"|output shrunk to {w}\u00d7{h} \u2212 input| \u00d7 4"], False)
+        note = QLabel(
+            "Black where the enhanced face, shrunk back to the input's size, reproduces the "
+            "evidence pixels; bright where it does not. Brightness is the difference "
+            "multiplied by 4, so one grey level in 64 is visible. Each square is one input pixel."
+        )
+        note.setWordWrap(True)
+        close = QPushButton("Close")
+        close.clicked.connect(self.accept)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(note)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
+
+
+class FidelityPanel(QFrame):
+    """Three checks, the difference thumbnail and (after a comparison) the agreement matrix."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("fidelityPanel")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self._check_objects: list[Any] = []
+        self._difference: np.ndarray | None = None
+        self._title = ""
+        self.dialog: DifferenceDialog | None = None
+
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        top = QHBoxLayout()
+        top.addWidget(self.header)
+        top.addStretch(1)
+        top.addWidget(self.summary)
+
+        self.grid = QGridLayout()
+        self.grid.setHorizontalSpacing(10)
+        self.grid.setVerticalSpacing(4)
+        self.grid.setColumnStretch(4, 1)
+        self._rows: list[dict[str, QLabel]] = []
+        for row in range(3):
+            cells = {
+                "icon": QLabel(),
+                "name": QLabel(),
+                "value": QLabel(),
+                "threshold": QLabel(),
+                "meaning": QLabel(),
+            }
+            cells["meaning"].setWordWrap(True)
+            cells["meaning"].setStyleSheet("color: #555555; font-size: 11px")
+            cells["threshold"].setStyleSheet(f"color: {GREY}")
+            for column, key in enumerate(("icon", "name", "value", "threshold", "meaning")):
+                align = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
+                self.grid.addWidget(cells[key], row, column, align)
+            self._rows.append(cells)
+        checks_box = QWidget()
+        checks_box.setLayout(self.grid)
+
+        self.diff_image = QLabel()
+        self.diff_image.setFixedSize(DIFF_THUMB, DIFF_THUMB)
+        self.diff_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.diff_image.setStyleSheet("background: #202124")
+        self.diff_image.setToolTip("|output shrunk back \u2212 input| \u00d7 4: black = consistent")
+        self.diff_button = QPushButton(qta.icon("mdi6.magnify-plus-outline"), "Difference\u2026")
+        self.diff_button.setToolTip("View the data-consistency difference image larger")
+        self.diff_button.clicked.connect(self.show_difference)
+        diff_box = QVBoxLayout()
+        diff_box.addWidget(QLabel("Difference \u00d74"))
+        diff_box.addWidget(self.diff_image)
+        diff_box.addWidget(self.diff_button)
+        diff_box.addStretch(1)
+
+        self.matrix_title = QLabel()
+        self.matrix_title.setWordWrap(True)
+        self.matrix = QTableWidget()
+        self.matrix.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.matrix.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.matrix.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.matrix.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.matrix.setMaximumWidth(360)
+        self.matrix.setMaximumHeight(170)
+        self.matrix_hint = QLabel(
+            "Compare all models (Ctrl+G) to see how far the models' outputs disagree."
+        )
+        self.matrix_hint.setWordWrap(True)
+        self.matrix_hint.setMaximumWidth(220)
+        self.matrix_hint.setStyleSheet(f"color: {GREY}")
+        matrix_box = QVBoxLayout()
+        matrix_box.addWidget(self.matrix_title)
+        matrix_box.addWidget(self.matrix)
+        matrix_box.addWidget(self.matrix_hint)
+        matrix_box.addStretch(1)
+
+        self.body = QWidget()
+        body = QHBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(checks_box, 1)
+        body.addLayout(diff_box)
+        body.addLayout(matrix_box)
+
+        self.message = QLabel()
+        self.message.setStyleSheet(f"color: {GREY}")
+        self.message.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(4)
+        layout.addLayout(top)
+        layout.addWidget(self.message)
+        layout.addWidget(self.body)
+        self.clear()
+
+    # ------------------------------------------------------------------ state
+    def clear(self, message: str = "Fidelity checks appear here after an enhancement.") -> None:
+        """No output on screen."""
+        self._check_objects = []
+        self._difference = None
+        self.header.setText("<b>Fidelity checks</b>")
+        self.summary.setText("")
+        self.message.setText(message)
+        self.message.setVisible(True)
+        self.body.setVisible(False)
+
+    def set_pending(self, title: str) -> None:
+        """Checks for the output on screen are being computed in the worker."""
+        self.clear(
+            "Computing the fidelity checks in the background (about half a second per output)\u2026"
+        )
+        self.header.setText(f"<b>Fidelity checks</b> \u00b7 {title}")
+
+    def set_fidelity(
+        self,
+        model_fidelity: Any,
+        report: Any,
+        title: str,
+        model_names: Mapping[str, str] | None = None,
+    ) -> None:
+        """Show one model's checks (an ``engine.fidelity.ModelFidelity``) and, when ``report``
+        holds several outputs, the agreement matrix across them."""
+        names = dict(model_names or {})
+        checks = list(model_fidelity.checks)
+        self._check_objects = checks
+        self._title = title
+        self.header.setText(f"<b>Fidelity checks</b> \u00b7 {title}")
+        warnings = sum(1 for c in checks if c.status == "warn")
+        if warnings:
+            self.summary.setText(
+                f"<span style='color:{AMBER}'><b>\u26a0 {warnings} warning"
+                f"{'s' if warnings > 1 else ''}</b>: this output contradicts the evidence "
+                "or the other models</span>"
+            )
+        else:
+            self.summary.setText(
+                f"<span style='color:{GREEN}'>No warnings</span> <span style='color:{GREY}'>"
+                "(passing does not prove the added detail is real)</span>"
+            )
+        for cells, check in zip(self._rows, checks, strict=True):
+            colour = AMBER if check.status == "warn" else "#000000"
+            cells["icon"].setPixmap(_status_icon(check.status).pixmap(18, 18))
+            cells["icon"].setToolTip(STATUS_WORDS.get(check.status, check.status))
+            cells["name"].setText(f"<b>{CHECK_NAMES.get(check.name, check.name)}</b>")
+            cells["value"].setText(value_text(check))
+            cells["value"].setStyleSheet(
+                f"color: {colour}; font-weight: {'bold' if check.status == 'warn' else 'normal'}"
+            )
+            cells["threshold"].setText(threshold_text(check))
+            cells["meaning"].setText(meaning_text(check))
+        difference = getattr(model_fidelity.consistency, "difference", None)
+        self._difference = difference
+        if difference is not None:
+            self.diff_image.setPixmap(
+                rgb_to_pixmap(difference).scaled(
+                    DIFF_THUMB,
+                    DIFF_THUMB,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.FastTransformation,
+                )
+            )
+        else:
+            self.diff_image.clear()
+        self.diff_button.setEnabled(difference is not None)
+        self._show_matrix(report, model_fidelity.model_id, names)
+        self.message.setVisible(False)
+        self.body.setVisible(True)
+
+    def _show_matrix(self, report: Any, model_id: str, names: Mapping[str, str]) -> None:
+        labels = list(getattr(report, "labels", []) or [])
+        distances = getattr(report, "distances", None) or []
+        compared = len(labels) - 1  # the first label is the enlarged input
+        show = compared >= 2
+        self.matrix.setVisible(show)
+        self.matrix_hint.setVisible(not show)
+        if not show:
+            self.matrix_title.setText("")
+            self.matrix.clear()
+            self.matrix.setRowCount(0)
+            self.matrix.setColumnCount(0)
+            return
+        model = getattr(report, "models", {}).get(model_id)
+        threshold = model.agreement.threshold if model is not None else None
+        short = [names.get(label, label) for label in labels]
+        self.matrix_title.setText(
+            f"Agreement matrix ({compared} outputs, dlib distance"
+            + (f"; amber above {threshold:g}" if threshold is not None else "")
+            + ")"
+        )
+        n = len(labels)
+        self.matrix.clear()
+        self.matrix.setRowCount(n)
+        self.matrix.setColumnCount(n)
+        self.matrix.setHorizontalHeaderLabels([str(i + 1) for i in range(n)])
+        self.matrix.setVerticalHeaderLabels([f"{i + 1} {s}" for i, s in enumerate(short)])
+        for i in range(n):
+            for j in range(n):
+                value = float(distances[i][j])
+                item = QTableWidgetItem("" if i == j else f"{value:.2f}")
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                item.setToolTip(f"{short[i]} \u2194 {short[j]}: {value:.3f}")
+                if i != j and threshold is not None and value > threshold:
+                    item.setBackground(QColor(AMBER_FILL))
+                    item.setForeground(QColor(AMBER))
+                if labels[i] == model_id or labels[j] == model_id:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                self.matrix.setItem(i, j, item)
+
+    # ------------------------------------------------------------------ for people and tests
+    def show_difference(self) -> DifferenceDialog | None:
+        """Open the difference image larger (non-modal)."""
+        if self._difference is None:
+            return None
+        self.dialog = DifferenceDialog(self._difference, self._title, self)
+        self.dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.dialog.destroyed.connect(lambda: setattr(self, "dialog", None))
+        self.dialog.show()
+        return self.dialog
+
+    def rows(self) -> list[dict[str, str]]:
+        """What each check row shows: name, value, threshold, status, meaning (empty if none)."""
+        return [
+            {
+                "name": check.name,
+                "value": cells["value"].text(),
+                "threshold": cells["threshold"].text(),
+                "status": check.status,
+                "meaning": cells["meaning"].text(),
+                "colour": AMBER if check.status == "warn" else "",
+            }
+            for cells, check in zip(self._rows, self._check_objects, strict=False)
+        ]
+
+    def has_values(self) -> bool:
+        """True when checks (not a placeholder message) are shown."""
+        return bool(self._check_objects)
+
+    def matrix_size(self) -> int:
+        return self.matrix.rowCount() if self.matrix.isVisibleTo(self) else 0
