@@ -37,7 +37,8 @@ class TrainConfig:
     losses: dict[str, float] = field(default_factory=lambda: {"l1": 1.0})
     perceptual: dict[str, Any] = field(default_factory=lambda: {
         "layers": ["conv5_4"], "criterion": "l1", "pretrained": True})
-    discriminator: dict[str, Any] | None = None  # {"kwargs": {...}, "lr": 1e-4, "betas": [...]}
+    discriminator: dict[str, Any] | None = None  # {"kwargs": {...}, "optimizer": {...}}
+    init_from: str = ""  # weights file (safetensors) to start the generator from (GAN fine-tunes)
     ema_decay: float = 0.999
     grad_clip: float | None = None
     # run control
@@ -46,7 +47,9 @@ class TrainConfig:
     seed: int = 0
     autocast: str = "off"  # "bf16" (CPU/CUDA autocast) or "off"
     channels_last: bool = False
-    threads: int | None = None  # torch.set_num_threads; None = torch's default
+    # torch.set_num_threads; None = torch's default; "auto" = re-chosen every 20 steps from the
+    # load average (on a shared CPU, one thread beats two when other jobs are running)
+    threads: int | str | None = None
     log_every: int = 50
     val_every: int = 1000
     val_size: int = 300

@@ -92,6 +92,14 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
         be.copy_(bm)
 
 
+def auto_threads(current: int) -> int:
+    """Threads to use now: the cores not busy with other jobs (1-minute load average minus our
+    own threads), at least 1. Two OpenMP threads on a CPU shared with other work lose to one."""
+    cores = os.cpu_count() or 1
+    others = os.getloadavg()[0] - current
+    return max(1, min(cores, round(cores - others)))
+
+
 def autocast_ctx(mode: str, device: str):
     if mode == "bf16":
         return torch.autocast(device_type=device, dtype=torch.bfloat16)
@@ -212,8 +220,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    if cfg.threads:
+    if isinstance(cfg.threads, int) and cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
+    elif cfg.threads == "auto":
+        torch.set_num_threads(auto_threads(0))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     entry = registry.get(cfg.model_id)
     kwargs = registry.default_kwargs(entry, cfg.scale) | dict(cfg.kwargs)
@@ -222,7 +232,13 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
     def model_input(lr: np.ndarray) -> np.ndarray:
         return weights.model_input(entry, lr)
 
-    model = registry.build(entry, cfg.scale, **cfg.kwargs).to(device)
+    model = registry.build(entry, cfg.scale, **cfg.kwargs)
+    if cfg.init_from:  # e.g. a GAN fine-tune starts from the exported PSNR-oriented weights
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(_path(cfg.init_from))))
+        log.info("generator initialised from %s", cfg.init_from)
+    model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -287,6 +303,12 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
         done_time = budget_s is not None and elapsed >= budget_s
         if done_steps or done_time:
             break
+        if cfg.threads == "auto" and device == "cpu" and step % 20 == 0:
+            threads = auto_threads(torch.get_num_threads())
+            if threads != torch.get_num_threads():
+                log.info("step %d: %d torch thread(s) (load average %.1f)", step, threads,
+                         os.getloadavg()[0])
+                torch.set_num_threads(threads)
         progress = max(step / cfg.steps if cfg.steps else 0.0,
                        elapsed / budget_s if budget_s else 0.0)
         lr = lr_at(progress, step, base_lr, cfg.schedule)
@@ -416,7 +438,8 @@ def export_weights(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[st
         "val_psnr": round(summary["val"]["psnr"], 3), "val_gain_db": round(summary["val"]["gain"], 3),
         "config": cfg.to_dict(),
     }
-    sha = weights.save(module, entry, cfg.scale, path, training, kwargs=kwargs)
+    served = sorted(set(cfg.scales or [cfg.scale])) if entry.shared_weights else cfg.scale
+    sha = weights.save(module, entry, served, path, training, kwargs=kwargs)
     weights.update_manifest(path)
     curve = path.with_name(path.stem + "_loss.png")
     draw_curve(history, curve, f"{path.stem}: training loss and validation gain")
@@ -470,8 +493,8 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "## Training",
         f"- {summary['steps']} steps of batch {cfg.batch_size} ({summary['images_seen']} images), "
         f"{summary['wall_minutes']} min wall time, median {summary['img_per_s']} img/s.",
-        f"- Hardware: {summary['hardware']}; {cfg.threads or torch.get_num_threads()} torch "
-        f"thread(s), autocast {cfg.autocast}, channels_last {cfg.channels_last} (the machine was "
+        f"- Hardware: {summary['hardware']}; torch threads {cfg.threads or torch.get_num_threads()}"
+        f" (\"auto\" = 1 or 2 following the machine's load), autocast {cfg.autocast}, channels_last {cfg.channels_last} (the machine was "
         "shared with other jobs, so img/s is a floor).",
         f"- Losses (weights): `{json.dumps(cfg.losses)}`; optimiser `{json.dumps(cfg.optimizer)}`; "
         f"schedule `{json.dumps(cfg.schedule)}` over the run's budget; exported weights are the "
@@ -558,7 +581,7 @@ def draw_curve(history: list[dict], path: Path, title: str) -> None:
 def bench(cfg: TrainConfig, steps: int = 3) -> list[dict[str, Any]]:
     """Training img/s for fp32 vs bf16 autocast, contiguous vs channels_last (random data)."""
     entry = registry.get(cfg.model_id)
-    if cfg.threads:
+    if isinstance(cfg.threads, int) and cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     lr_side = 128 // cfg.scale if entry.input == "lr" else 128
     results = []

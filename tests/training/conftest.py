@@ -52,3 +52,25 @@ def tiny_datasets(tmp_path: Path, astronaut: np.ndarray) -> Path:
         Image.fromarray(photo).save(utk / f"{20 + i}_0_0_2017.jpg.chip.jpg", quality=95)
     Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(utk / "99_1_0_blank.jpg.chip.jpg")
     return root
+
+
+@pytest.fixture(scope="session")
+def face_cache(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> Path:
+    """A synthetic training cache (6 crops of the sample per split, a padded strip masked)."""
+    from training import data
+
+    cache = tmp_path_factory.mktemp("cache") / "faces"
+    cache.mkdir()
+    crops = [np.asarray(Image.fromarray(v[20:220, 20:220]).resize((128, 128))) for v in
+             variants(astronaut, 6)]
+    n = len(crops)
+    parsing = np.zeros((n, 128, 128), np.uint8)
+    parsing[:, 40:90, 30:100] = 1
+    for split in data.SPLITS:
+        np.save(cache / f"{split}_hr.npy", np.stack(crops))
+        np.save(cache / f"{split}_landmarks.npy", np.full((n, 68, 2), 64, np.float32))
+        valid = np.ones((n, 128, 128), np.uint8)
+        valid[:, :, :10] = 0  # a padded strip, left out of the loss
+        np.save(cache / f"{split}_valid.npy", valid)
+        np.save(cache / f"{split}_parsing.npy", parsing)
+    return cache

@@ -12,28 +12,18 @@ import torch
 from PIL import Image
 
 from engine import imaging, registry, weights
-from training import data, evaluate, train, vgg
+from training import evaluate, train, vgg
 from training.config import TrainConfig, load_config
 
 from .conftest import variants
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> dict:
-    """A synthetic face cache, a 40-step tiny RAFSR run exported into a temporary weights dir."""
+def trained(tmp_path_factory: pytest.TempPathFactory, face_cache: Path) -> dict:
+    """A 20-step tiny RAFSR run on the synthetic cache, exported into a temporary weights dir."""
     root = tmp_path_factory.mktemp("train")
-    cache = root / "faces"
-    cache.mkdir()
-    crops = [np.asarray(Image.fromarray(v[20:220, 20:220]).resize((128, 128))) for v in
-             variants(astronaut, 6)]
-    for split in data.SPLITS:
-        n = len(crops)
-        np.save(cache / f"{split}_hr.npy", np.stack(crops))
-        np.save(cache / f"{split}_landmarks.npy", np.full((n, 68, 2), 64, np.float32))
-        valid = np.ones((n, 128, 128), np.uint8)
-        valid[:, :, :10] = 0  # a padded strip, left out of the loss
-        np.save(cache / f"{split}_valid.npy", valid)
-        np.save(cache / f"{split}_parsing.npy", np.zeros((n, 128, 128), np.uint8))
+    cache = face_cache
+    crops = list(np.load(cache / "train_hr.npy"))
     cfg = TrainConfig(
         name="tiny_rafsr_x4", model_id="s2_rafsr", scale=4,
         kwargs={"channels": 8, "n_ram": 1, "image_residual": True},
