@@ -223,8 +223,11 @@ class MainWindow(QMainWindow):
         self.history_dock = QDockWidget("History (case log)", self)
         self.history_dock.setObjectName("historyDock")
         self.history_dock.setWidget(history_box)
-        self.history_dock.setMinimumWidth(260)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.history_dock)
+        # Below the pages, beside the faces: wide enough for every column, and the
+        # side-by-side faces are limited by the window's width rather than its height.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.history_dock)
+        self.resizeDocks([self.history_dock], [150], Qt.Orientation.Vertical)
 
     def _action(
         self,

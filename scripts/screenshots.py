@@ -3,10 +3,12 @@
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 
 Writes ``main_window.png`` (the still with its face outlined), ``side_by_side_landmarks.png``
-(input vs the best installed model, landmarks on) and ``compare_grid.png`` (every runnable
-model). The model shown side by side is the first learned model with installed weights at x4,
-or bicubic when none is installed yet (the screenshot then says so in its caption). Runs the
-real engine; settings go to a temporary folder, never the user's.
+(input vs the best installed model, landmarks on), ``compare_grid.png`` (every runnable model)
+and ``fidelity_history.png`` (one output after the comparison: its fidelity checks with the
+agreement matrix below it, the History dock with the case-log entries beside). The model shown
+side by side is the first learned model with installed weights at x4, or bicubic when none is
+installed yet (the screenshot then says so in its caption). Runs the real engine; settings, the
+case log and the exported file go to a temporary folder, never the user's.
 """
 
 from __future__ import annotations
@@ -62,7 +64,10 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["FFE_CASE_DIR"] = str(Path(tmp) / "case")
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+        settings.setValue("examiner", "A. Examiner")  # no first-start dialog in the pictures
+        settings.setValue("caseReference", "CR-0001 (demo)")
         window = MainWindow(settings=settings)
         window.resize(1400, 860)
         window.show()
@@ -80,6 +85,7 @@ def main() -> int:
 
         window.enhance()
         wait_until(lambda: window.current is not None)
+        wait_until(window.fidelity_panel.has_values)
         window.show_page("side")
         window.compare_view.set_landmarks_visible(True)
         settle()
@@ -90,9 +96,21 @@ def main() -> int:
         window.show_page("grid")
         settle()
         window.grab().save(str(args.out / "compare_grid.png"))
+
+        # One output after the comparison, exported once so History shows an export too.
+        window.grid_view.tileClicked.emit(learned[0] if learned else "lanczos")
+        window.compare_view.set_landmarks_visible(False)
+        window.export("face", Path(tmp) / "face.png")
+        wait_until(lambda: not window.busy_kinds() - {"init"})
+        wait_until(window.fidelity_panel.has_values)
+        window.show_page("side")
+        window.history_view.select_row(1)  # the enhancement: Reproduce becomes available
+        settle()
+        window.grab().save(str(args.out / "fidelity_history.png"))
         window.close()
     app.processEvents()
-    for name in ("main_window.png", "side_by_side_landmarks.png", "compare_grid.png"):
+    names = ("main_window.png", "side_by_side_landmarks.png", "compare_grid.png")
+    for name in (*names, "fidelity_history.png"):
         path = args.out / name
         sys.stdout.write(f"{path} {path.stat().st_size} bytes\n")
     return 0

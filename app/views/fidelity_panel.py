@@ -25,7 +25,6 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -87,6 +86,31 @@ def _status_icon(status: str):
     return qta.icon("mdi6.minus-circle-outline", color=GREY)
 
 
+class WrapLabel(QLabel):
+    """A word-wrapped label that asks for the height its text needs at its current width.
+
+    Box layouts size a wrapped QLabel from a width guessed before the panel's other columns
+    (the difference image, the matrix) took their room, and then clip the last line.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        needed = self.heightForWidth(self.width())
+        if needed > 0 and needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt override)
+        super().setText(text)
+        if self.isVisible() and self.width() > 100:  # laid out: its width is the real one
+            self.setMinimumHeight(max(0, self.heightForWidth(self.width())))
+        else:
+            self.setMinimumHeight(0)  # resizeEvent sets it once the width is known
+
+
 class DifferenceDialog(QDialog):
     """The data-consistency difference image, zoomable, with what it shows."""
 
@@ -135,28 +159,38 @@ class FidelityPanel(QFrame):
         top.addStretch(1)
         top.addWidget(self.summary)
 
-        self.grid = QGridLayout()
-        self.grid.setHorizontalSpacing(10)
-        self.grid.setVerticalSpacing(4)
-        self.grid.setColumnStretch(4, 1)
+        # Per check: icon, name, value, threshold on one line; the meaning below, full width.
+        # (Plain boxes, not one grid: a grid under-sizes word-wrapped labels that span columns.)
+        checks = QVBoxLayout()
+        checks.setSpacing(1)
         self._rows: list[dict[str, QLabel]] = []
-        for row in range(3):
+        for _ in range(3):
             cells = {
                 "icon": QLabel(),
                 "name": QLabel(),
                 "value": QLabel(),
                 "threshold": QLabel(),
-                "meaning": QLabel(),
+                "meaning": WrapLabel(),
             }
-            cells["meaning"].setWordWrap(True)
             cells["meaning"].setStyleSheet("color: #555555; font-size: 11px")
+            cells["meaning"].setContentsMargins(0, 0, 0, 6)
             cells["threshold"].setStyleSheet(f"color: {GREY}")
-            for column, key in enumerate(("icon", "name", "value", "threshold", "meaning")):
-                align = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
-                self.grid.addWidget(cells[key], row, column, align)
+            cells["icon"].setFixedWidth(22)
+            cells["name"].setFixedWidth(140)
+            cells["value"].setFixedWidth(130)
+            line = QHBoxLayout()
+            line.setSpacing(6)
+            for key in ("icon", "name", "value", "threshold"):
+                line.addWidget(cells[key])
+            line.addStretch(1)
+            meaning = QHBoxLayout()
+            meaning.addSpacing(28)  # under the name, past the icon
+            meaning.addWidget(cells["meaning"], 1)
+            checks.addLayout(line)
+            checks.addLayout(meaning)
             self._rows.append(cells)
         checks_box = QWidget()
-        checks_box.setLayout(self.grid)
+        checks_box.setLayout(checks)
 
         self.diff_image = QLabel()
         self.diff_image.setFixedSize(DIFF_THUMB, DIFF_THUMB)
@@ -174,13 +208,13 @@ class FidelityPanel(QFrame):
 
         self.matrix_title = QLabel()
         self.matrix_title.setWordWrap(True)
+        self.matrix_title.setMaximumWidth(420)
         self.matrix = QTableWidget()
         self.matrix.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.matrix.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         self.matrix.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.matrix.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.matrix.setMaximumWidth(360)
-        self.matrix.setMaximumHeight(170)
+        self.matrix.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.matrix_hint = QLabel(
             "Compare all models (Ctrl+G) to see how far the models' outputs disagree."
         )
@@ -222,6 +256,7 @@ class FidelityPanel(QFrame):
         self.message.setText(message)
         self.message.setVisible(True)
         self.body.setVisible(False)
+        self._fit_height()
 
     def set_pending(self, title: str) -> None:
         """Checks for the output on screen are being computed in the worker."""
@@ -284,6 +319,28 @@ class FidelityPanel(QFrame):
         self._show_matrix(report, model_fidelity.model_id, names)
         self.message.setVisible(False)
         self.body.setVisible(True)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Tall enough for the wrapped meanings at the current width.
+
+        A splitter sizes its panes by their minimum size hints, which do not account for word
+        wrapping; without this the meanings are cut off.
+        """
+        layout = self.layout()
+        width = max(self.width(), 200)
+        needed = (
+            layout.heightForWidth(width)
+            if layout.hasHeightForWidth()
+            else layout.sizeHint().height()
+        )
+        if needed > 0 and needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit_height()
 
     def _show_matrix(self, report: Any, model_id: str, names: Mapping[str, str]) -> None:
         labels = list(getattr(report, "labels", []) or [])
@@ -302,7 +359,8 @@ class FidelityPanel(QFrame):
         threshold = model.agreement.threshold if model is not None else None
         short = [names.get(label, label) for label in labels]
         self.matrix_title.setText(
-            f"Agreement matrix ({compared} outputs, dlib distance"
+            f"<b>Agreement</b> between {compared} outputs and the enlarged input "
+            "(dlib distance"
             + (f"; amber above {threshold:g}" if threshold is not None else "")
             + ")"
         )
@@ -326,6 +384,26 @@ class FidelityPanel(QFrame):
                     font.setBold(True)
                     item.setFont(font)
                 self.matrix.setItem(i, j, item)
+        # As large as its contents (up to a limit), so no cell hides behind a scroll bar. Size
+        # hints, not current sizes: the table may not have been laid out yet.
+        self.matrix.resizeColumnsToContents()
+        self.matrix.resizeRowsToContents()
+        frame = 2 * self.matrix.frameWidth()
+        vertical, horizontal = self.matrix.verticalHeader(), self.matrix.horizontalHeader()
+        width = (
+            vertical.sizeHint().width()
+            + frame
+            + sum(
+                max(self.matrix.sizeHintForColumn(c), horizontal.sectionSizeHint(c))
+                for c in range(n)
+            )
+        )
+        height = (
+            horizontal.sizeHint().height()
+            + frame
+            + sum(max(self.matrix.sizeHintForRow(r), vertical.sectionSizeHint(r)) for r in range(n))
+        )
+        self.matrix.setFixedSize(min(width + 2, 420), min(height + 2, 230))
 
     # ------------------------------------------------------------------ for people and tests
     def show_difference(self) -> DifferenceDialog | None:
