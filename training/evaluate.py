@@ -100,6 +100,13 @@ def inter_ocular(landmarks: np.ndarray) -> float:
     return float(np.linalg.norm(landmarks[36:42].mean(0) - landmarks[42:48].mean(0)))
 
 
+def _batch(images: list[np.ndarray]):
+    """uint8 (H, W, 3) images -> float tensor (N, 3, H, W) in [0, 1]."""
+    import torch
+
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
+
+
 def _lpips_model():
     """(LPIPS network, None) or (None, the reason it is unavailable)."""
     try:
@@ -139,9 +146,14 @@ def evaluate(images: Path, scale: int, models: str = "all", limit: int | None = 
              len(entries))
     lpips_net, lpips_note = _lpips_model()
     refs = []
-    for _name, hr in hr_list:  # HR landmarks and identity, once per face
+    for _name, hr in hr_list:  # HR landmarks, identity and LPIPS features, once per face
         lm = faces.aligned_landmarks(hr)
         refs.append({"lm": lm, "iod": inter_ocular(lm), "desc": descriptor(hr, lm)})
+    hr_feats = []
+    if lpips_net is not None:
+        with torch.inference_mode():
+            hr_feats = [lpips_net.taps(_batch([h for _, h in hr_list[i:i + 32]]))
+                        for i in range(0, len(hr_list), 32)]
     results: dict[str, dict[str, Any]] = {}
     for entry in entries:
         model = weights.load(entry, scale, "cpu", weights_dir)
@@ -165,11 +177,9 @@ def evaluate(images: Path, scale: int, models: str = "all", limit: int | None = 
         metrics["lpips"] = None
         if lpips_net is not None and outputs:
             with torch.inference_mode():
-                vals = []
-                for i in range(0, len(outputs), 32):
-                    a = torch.from_numpy(np.stack(outputs[i:i + 32])).permute(0, 3, 1, 2) / 255
-                    b = torch.from_numpy(np.stack([h for _, h in hr_list[i:i + 32]]))
-                    vals.append(lpips_net(a.float(), b.permute(0, 3, 1, 2).float() / 255))
+                vals = [lpips_net.distance(lpips_net.taps(_batch(outputs[i:i + 32])),
+                                           hr_feats[i // 32])
+                        for i in range(0, len(outputs), 32)]
                 metrics["lpips"] = float(torch.cat(vals).mean())
         metrics["count"] = len(outputs)
         results[entry.id] = {k: metrics.get(k) for k in KEYS} | (

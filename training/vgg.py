@@ -137,7 +137,8 @@ class LPIPS(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def _feats(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+    def taps(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+        """Unit-normalised features of the five taps (reusable: see :meth:`distance`)."""
         x = ((rgb * 2 - 1) - self.shift) / self.scale
         out = []
         for i, layer in enumerate(self.features):
@@ -146,11 +147,15 @@ class LPIPS(nn.Module):
                 out.append(x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10))
         return out
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros(a.shape[0], device=a.device, dtype=a.dtype)
-        for fa, fb, lin in zip(self._feats(a), self._feats(b), self.lins, strict=True):
-            total = total + lin((fa - fb) ** 2).mean(dim=(1, 2, 3))
+    def distance(self, fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
+        """LPIPS (N,) from :meth:`taps` (e.g. a reference's, computed once)."""
+        total = torch.zeros(fa[0].shape[0], device=fa[0].device, dtype=fa[0].dtype)
+        for xa, xb, lin in zip(fa, fb, self.lins, strict=True):
+            total = total + lin((xa - xb) ** 2).mean(dim=(1, 2, 3))
         return total
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.distance(self.taps(a), self.taps(b))
 
 
 # --- loading converted weights ------------------------------------------------------------
