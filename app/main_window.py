@@ -85,6 +85,9 @@ PNG_KEY_LABEL_REMOVED = "ffe-label-removed"
 # Jobs whose answers stay valid when another still is opened meanwhile.
 INDEPENDENT_JOBS = ("init", "export", "batch", "caselog", "repair_log", "verify_log", "log")
 INDEPENDENT_JOBS += ("reproduce", "report")
+# Short bookkeeping jobs that Cancel leaves alone: a cancelled "caselog" job would leave the
+# session without a case log, a cancelled "log" job would half-do a label removal.
+UNCANCELLABLE_JOBS = ("init", "caselog", "repair_log", "log")
 
 
 def default_settings() -> QSettings:
@@ -864,10 +867,12 @@ class MainWindow(QMainWindow):
     @Slot()
     def cancel(self) -> None:
         """Stop every running or queued job (the engine stops at its next check)."""
+        cancelled = False
         for job_id in list(self._jobs):
-            if self._jobs[job_id][0] != "init":
+            if self._jobs[job_id][0] not in UNCANCELLABLE_JOBS:
                 self.client.cancel(job_id)
-        if self._jobs:
+                cancelled = True
+        if cancelled:
             self.statusBar().showMessage("Cancelling\u2026")
 
     def _update_actions(self) -> None:
@@ -881,7 +886,7 @@ class MainWindow(QMainWindow):
         self.act_open.setEnabled(not batching)
         self.recent_menu.setEnabled(not batching and bool(self.recent_files()))
         self.act_draw.setEnabled(self.still is not None and not batching)
-        user_jobs = kinds - {"init"}
+        user_jobs = kinds - set(UNCANCELLABLE_JOBS)
         self.act_cancel.setEnabled(bool(user_jobs))
         self.cancel_button.setVisible(bool(user_jobs))
         self.progress_bar.setVisible(bool(user_jobs))
@@ -1101,6 +1106,7 @@ class MainWindow(QMainWindow):
         if result is None:
             self.current = None
             self.compare_view.set_pair(None)
+            self.fidelity_panel.clear()
             self._update_actions()
             return False
         self.show_result(result)

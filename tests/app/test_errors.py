@@ -8,6 +8,7 @@ import pytest
 
 from app import errors
 from engine.batch import BatchError
+from engine.caselog import CaseLogDamaged
 from engine.enhance import Cancelled
 from engine.faces import FaceError
 from engine.io import ImageLoadError, OutputError
@@ -38,6 +39,11 @@ class OutOfMemoryError(RuntimeError):
             "Nothing was overwritten",
         ),
         (MemoryError(), "Out of memory", "x4 scale"),
+        (
+            CaseLogDamaged("the case log ends with a half-written entry"),
+            "Case log problem",
+            "can be repaired",
+        ),
         (OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"), "Out of memory", "x8"),
         (
             BatchError("the output folder /a/b is inside the input folder /a"),

@@ -101,7 +101,7 @@ def test_verify_reports_intact_then_the_first_edited_line(enhanced, run_job, cas
 
 
 def test_reproduce_the_selected_enhancement(enhanced, run_job, case_log_path):
-    window, _ = enhanced()
+    window, evidence = enhanced()
     assert not window.act_reproduce.isEnabled()  # nothing selected yet
     window.history_view.select_row(1)  # the "open" entry cannot be re-run
     assert not window.act_reproduce.isEnabled()
@@ -114,6 +114,15 @@ def test_reproduce_the_selected_enhancement(enhanced, run_job, case_log_path):
     assert entry["action"] == "reproduce" and entry["details"]["ok"] is True
     assert entry["details"]["entry_seq"] == 2
     assert window.history_view.row_texts(0)[1] == "reproduce"
+    box.close()
+    # The evidence file changes on disk: the same entry no longer reproduces, and says why.
+    evidence.write_bytes(evidence.read_bytes() + b"appended")
+    window.history_view.select_row(1)  # the enhancement again (the reproduce entry is on top)
+    run_job(window, window.reproduce_selected)
+    box = dialog_named(window, "reproduceDialog")
+    assert box is not None and "was NOT reproduced" in box.text()
+    assert "not the same file" in box.text()
+    assert log_entries(case_log_path)[-1]["details"]["ok"] is False
     box.close()
 
 
@@ -249,6 +258,37 @@ def test_case_report_writes_html_and_pdf_and_is_logged(enhanced, qtbot, tmp_path
         hashlib.sha256(html_path.read_bytes()).hexdigest(),
         hashlib.sha256(pdf).hexdigest(),
     ]
+
+
+def test_one_model_at_two_scales_gets_one_report_per_scale(enhanced, run_job, qtbot, tmp_path):
+    window, _ = enhanced()
+    wait_fidelity(qtbot, window)
+    window.set_scale(8)
+    assert not window.fidelity_panel.has_values()  # no x8 output yet: no stale x4 checks
+    run_job(window, window.enhance)
+    wait_fidelity(qtbot, window)
+    groups = window.report_groups()
+    assert [(suffix, [r.scale for r in results]) for suffix, results, _ in groups] == [
+        ("_x4", [4]),
+        ("_x8", [8]),
+    ]
+    for _, results, fidelity in groups:  # each report carries its own scale's checks
+        assert (
+            fidelity[0].models["bicubic"]
+            is window.model_fidelity[(0, "bicubic", results[0].scale)][0]
+        )
+    with qtbot.waitSignal(window.reportWritten, timeout=60_000) as blocker:
+        window.export_report(tmp_path / "report.html")
+    names = [p.name for p, _ in blocker.args[0].files]
+    assert names == ["report_x4.html", "report_x4.pdf", "report_x8.html", "report_x8.pdf"]
+
+
+def test_cancel_leaves_the_case_log_alone(make_window, qtbot, run_job):
+    window = make_window()
+    window.cancel()  # Esc while the engine starts: the case log must still open
+    qtbot.waitUntil(lambda: window.caselog_state is not None, timeout=180_000)
+    run_job(window, lambda: window.open_file(SAMPLE))
+    assert log_entries(window.case_log_path())[-1]["action"] == "open"
 
 
 def test_case_report_never_replaces_the_input(enhanced, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -91,6 +92,35 @@ def test_export_refuses_the_input_file_even_through_a_link(client, qtbot, tmp_pa
         )
     assert "never written over" in seen["failed"][0][1]
     assert evidence.read_bytes() == SAMPLE.read_bytes()
+
+
+def test_case_report_refuses_the_input_and_writes_nothing(client, qtbot, tmp_path):
+    from engine import io
+
+    evidence = tmp_path / "evidence.pdf"  # a PNG under an unlucky name
+    evidence.write_bytes(SAMPLE.read_bytes())
+    seen = record(client)
+    with qtbot.waitSignal(client.finished, timeout=180_000):
+        client.submit(
+            "report",
+            path=str(tmp_path / "evidence.html"),
+            still=io.load(evidence),
+            groups=[("", [], {})],
+            forbidden=str(evidence),
+        )
+    assert "reports never replace them" in seen["failed"][0][1]
+    assert evidence.read_bytes() == SAMPLE.read_bytes()
+    assert not (tmp_path / "evidence.html").exists()
+
+
+def test_pdf_of_a_small_page_is_a_pdf(qtbot, tmp_path):
+    from app.worker import write_pdf
+
+    sha = write_pdf("<h1>Case</h1><p>text</p>", tmp_path / "r.pdf")
+    data = (tmp_path / "r.pdf").read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 500
+    assert sha == hashlib.sha256(data).hexdigest()
+    assert [p.name for p in tmp_path.iterdir()] == ["r.pdf"]  # no temporary file left
 
 
 def test_progress_is_throttled_but_keeps_first_and_last():
