@@ -212,6 +212,8 @@ class BatchSummary:
     #: Seconds spent per stage: "load" and "detect" (producer thread, overlapping the rest),
     #: "model", "write" and "wait" (caller's thread; "wait" = idle, waiting for the producer).
     timings: dict[str, float] = field(default_factory=dict)
+    #: Forward passes per model (faces / passes = faces per pass; baselines count one per face).
+    forward_passes: dict[str, int] = field(default_factory=dict)
     rows: list[SummaryRow] = field(default_factory=list)
     summary_path: Path | None = None
 
@@ -528,6 +530,7 @@ class _Run:
             scale=scale,
             files_total=len(files),
             summary_path=self.summary_path,
+            forward_passes=dict.fromkeys(models, 0),
         )
         self.processed = 0  # files done this run that were not skipped (for the ETA)
         self.start = time.perf_counter()
@@ -720,6 +723,8 @@ class _Run:
                     start += 1
                     continue
                 self._add_time("model", t)
+                passes = 1 if self.models[model_id].module is not None else len(chunk)
+                self.result.forward_passes[model_id] += passes
                 for (item, k), sr in zip(chunk, srs, strict=True):
                     results[(item.index, k)] = sr
                     item.batch_sizes[model_id] = max(item.batch_sizes.get(model_id, 0), len(chunk))

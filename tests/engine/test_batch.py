@@ -196,6 +196,18 @@ def test_batch_output_equals_the_single_face_enhancer(tmp_path: Path, face80: np
     assert set(result.provenance["parameters"]) <= set(params)
 
 
+def test_full_image_too_large_still_writes_the_faces(tmp_path, face80, monkeypatch):
+    src = tmp_path / "in"
+    _save(src / "a.png", face80)
+    out = tmp_path / "out"
+    monkeypatch.setattr(facelib, "MAX_PASTE_PIXELS", 1000)
+    summary = run_batch(src, out, ["bicubic"], 4)
+    row = _rows(out)[0]
+    assert summary.ok == 1 and row.status == "ok" and "too large" in row.error
+    assert row.outputs == ["a_face0_bicubic_x4.png", "a_provenance.json"]
+    _assert_summary_matches_disk(out)
+
+
 # ---------------------------------------------------------------- output folder faults
 
 
@@ -398,6 +410,7 @@ def test_batched_network_pass_equals_one_face_at_a_time(tmp_path, face80, monkey
     out = tmp_path / "out"
     summary = run_batch(src, out, ["s2_rafsr", "bicubic"], 4, enhancer=enhancer)
     assert summary.ok == 1 and summary.faces == 2
+    assert summary.forward_passes == {"s2_rafsr": 1, "bicubic": 2}  # both faces in one pass
     rows = _by_key(_rows(out))
     assert rows[("two.png", "s2_rafsr")].weights_sha256 == sha
     assert rows[("two.png", "bicubic")].weights_sha256 == ""
@@ -469,3 +482,7 @@ def test_cli_exit_codes(tmp_path, face80, monkeypatch):
     rc, text = code([str(src), str(out), "--model", "s2_rafsr", "--scale", "4"])
     assert rc == 2 and "s2_rafsr" in text
     assert not (src / "r").exists()
+    # Wired into `python -m engine batch` by engine.__main__.
+    from engine.__main__ import main
+
+    assert main(["batch", str(src), str(out), "--model", "nope", "--scale", "4"]) == 2
