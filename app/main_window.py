@@ -1610,7 +1610,6 @@ class MainWindow(QMainWindow):
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
-        self.verify_box = box
         return box
 
     @Slot()
@@ -1643,7 +1642,6 @@ class MainWindow(QMainWindow):
         box.setObjectName("reproduceDialog")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
-        self.reproduce_box = box
         return box
 
     # ================================================================== settings
@@ -1658,7 +1656,6 @@ class MainWindow(QMainWindow):
         if first_start:  # asked once: a dismissed first dialog keeps the OS user name
             dialog.rejected.connect(lambda: self.apply_settings(values))
         dialog.open()
-        self.settings_dialog = dialog
         return dialog
 
     def apply_settings(self, values: SettingsValues) -> None:
