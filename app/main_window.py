@@ -52,7 +52,7 @@ from app.views.compare_view import INPUT_METHODS, ComparePair, CompareView
 from app.views.face_list import FaceList
 from app.views.fidelity_panel import CHECK_NAMES, value_text
 from app.views.grid_view import GridView
-from app.views.history_view import HistoryView, touches
+from app.views.history_view import HistoryView
 from app.views.image_view import ImageView
 from app.worker import (
     CaseLogState,
@@ -1538,7 +1538,7 @@ class MainWindow(QMainWindow):
         if self.log_problem == "not recording":
             self.log_problem = None
         self._update_log_label()
-        if self.still is not None and touches(entry, self.still.sha256):
+        if self.still is not None and caselog.touches(entry, self.still.sha256):
             self.history_view.add_entry(entry)
 
     @Slot(int, str, bool)

@@ -544,7 +544,6 @@ class EngineWorker(QObject):
             first.input_landmarks,
             {r.model_id: r.output_landmarks for r in results},
         )
-        report = _settle_agreement(report)
         elapsed = (time.perf_counter() - start) * 1000
         job.token.set_progress(1, 1, "Fidelity checks done")
         return FidelityOutcome(
@@ -669,33 +668,6 @@ def write_pdf(html_text: str, path: Path) -> str:
     if not data.startswith(b"%PDF"):
         raise _output_error(path, "Qt did not produce a PDF")
     return _write_atomic(path, data)
-
-
-def _settle_agreement(report: Any) -> Any:
-    """Mark an agreement check with nothing to compare against as unavailable.
-
-    engine.fidelity.agreement leaves the bicubic baseline alone with an empty pool (its output
-    *is* the enlarged input, so the input is not counted) and returns a NaN median with the
-    status "pass". A NaN must not be shown, logged or reported as a pass.
-    """
-    import math
-
-    models = {}
-    changed = False
-    for model_id, mf in report.models.items():
-        check = mf.agreement
-        if check.value is not None and math.isnan(check.value):
-            check = dataclasses.replace(
-                check,
-                value=None,
-                status="unavailable",
-                detail="nothing to compare with: this output is the enlarged input itself; "
-                "run Compare all models",
-            )
-            mf = dataclasses.replace(mf, agreement=check)
-            changed = True
-        models[model_id] = mf
-    return dataclasses.replace(report, models=models) if changed else report
 
 
 def full_image(still: Any, results: Sequence[Any]) -> np.ndarray:

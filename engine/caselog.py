@@ -91,6 +91,18 @@ FIELDS = (
 _REQUIRED = ("seq", "time_utc", "examiner", "action", "software", "prev", "hash")
 
 
+def touches(entry: Mapping[str, Any], sha256: str) -> bool:
+    """True if the entry has the file as its input or among its outputs (file or pixel hash)."""
+    sha = sha256.lower()
+    if entry.get("input_sha256") == sha:
+        return True
+    return any(
+        sha in (o.get("sha256"), o.get("pixels_sha256"))
+        for o in entry.get("outputs") or []
+        if isinstance(o, Mapping)
+    )
+
+
 class CaseLogError(RuntimeError):
     """The case log cannot be read or written; the message says why."""
 
@@ -565,18 +577,7 @@ class CaseLog:
 
     def history(self, sha256: str) -> list[dict[str, Any]]:
         """Entries touching one file: as the input, or as an output (file or pixel hash)."""
-        sha = sha256.lower()
-
-        def touches(entry: dict[str, Any]) -> bool:
-            if entry.get("input_sha256") == sha:
-                return True
-            return any(
-                sha in (o.get("sha256"), o.get("pixels_sha256"))
-                for o in entry.get("outputs") or []
-                if isinstance(o, dict)
-            )
-
-        return [e for e in self.entries() if touches(e)]
+        return [e for e in self.entries() if touches(e, sha256)]
 
     def verify(self) -> VerifyReport:
         """Check the whole chain; a missing file is reported as not ok."""

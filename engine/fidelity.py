@@ -273,6 +273,17 @@ def agreement(
     checks = {}
     for k, model_id in enumerate(ids, start=1):
         pool = [j for j in range(n) if j != k and not (j == 0 and duplicate)]
+        if not pool:  # e.g. bicubic alone: nothing independent to agree with
+            checks[model_id] = _check(
+                "agreement",
+                None,
+                threshold,
+                False,
+                "",
+                "nothing to compare with: this output is the enlarged input itself; "
+                "compare it with other models",
+            )
+            continue
         value = float(np.median(matrix[k, pool]))
         detail = f"distance to the enlarged input {matrix[k, 0]:.3f}"
         checks[model_id] = _check("agreement", value, threshold, value > threshold, "", detail)

@@ -148,15 +148,22 @@ def _model_info(model_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return model
 
 
-def _fidelity_for(fidelity: Any, face_index: int, model_id: str) -> list[dict[str, Any]]:
-    """The three check dicts of one model's output, or [] when none were computed."""
-    if fidelity is None:
-        return []
-    report = fidelity
+def _report_for(fidelity: Any, face_index: int, scale: int) -> Any:
+    """One face's FidelityReport from ``fidelity``: a single report, or a mapping keyed by
+    ``(face_index, scale)`` (one face enhanced at several scales) or by ``face_index``."""
     if isinstance(fidelity, Mapping) and "models" not in fidelity:
-        report = fidelity.get(face_index)  # {face_index: FidelityReport}
-        if report is None:
-            return []
+        found = fidelity.get((face_index, scale))
+        return found if found is not None else fidelity.get(face_index)
+    return fidelity
+
+
+def _fidelity_for(
+    fidelity: Any, face_index: int, scale: int, model_id: str
+) -> list[dict[str, Any]]:
+    """The three check dicts of one model's output, or [] when none were computed."""
+    report = _report_for(fidelity, face_index, scale)
+    if report is None:
+        return []
     data = report.to_dict() if hasattr(report, "to_dict") else report
     model = (data.get("models") or {}).get(model_id)
     if model is None:
@@ -164,10 +171,10 @@ def _fidelity_for(fidelity: Any, face_index: int, model_id: str) -> list[dict[st
     return [model[name] for name in ("consistency", "drift", "agreement") if name in model]
 
 
-def _difference_image(fidelity: Any, face_index: int, model_id: str) -> np.ndarray | None:
-    report = fidelity
-    if isinstance(fidelity, Mapping) and "models" not in fidelity:
-        report = fidelity.get(face_index)
+def _difference_image(
+    fidelity: Any, face_index: int, scale: int, model_id: str
+) -> np.ndarray | None:
+    report = _report_for(fidelity, face_index, scale)
     models = getattr(report, "models", None)
     if not isinstance(models, Mapping) or model_id not in models:
         return None
@@ -240,10 +247,15 @@ def _result_section(number: int, result: Any, fidelity: Any) -> str:
     ]
     lr = _get(result, "lr")
     sr = _get(result, "sr")
-    diff = _difference_image(fidelity, face_index, model_id)
+    diff = _difference_image(fidelity, face_index, scale, model_id)
     cells = [
         ("Input face as recorded (each block is one pixel)", None if lr is None else blocks(lr)),
-        ("Enhanced output (AI-generated)", sr),
+        (
+            "Interpolated output (no AI)"
+            if model.get("variant") == "baseline"
+            else "Enhanced output (AI-generated)",
+            sr,
+        ),
     ]
     if diff is not None:
         cells.append(("Difference, output shrunk back vs input (x4)", blocks(diff)))
@@ -263,7 +275,7 @@ def _result_section(number: int, result: Any, fidelity: Any) -> str:
             _table(rows),
             images,
             "<p><b>Fidelity checks</b></p>",
-            _fidelity_table(_fidelity_for(fidelity, face_index, model_id)),
+            _fidelity_table(_fidelity_for(fidelity, face_index, scale, model_id)),
             "<p><b>Provenance record</b></p>",
             # pre-wrap: long citations must wrap on a PDF page (QTextDocument honours it)
             f"<pre style='white-space: pre-wrap'>{_e(provenance_json)}</pre>",

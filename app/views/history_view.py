@@ -29,21 +29,6 @@ ACTION_WORDS = {"label_removed": "label removed", "repaired": "log repaired"}
 ENTRY_ROLE = Qt.ItemDataRole.UserRole
 
 
-def touches(entry: Mapping[str, Any], sha256: str) -> bool:
-    """True if the entry has the file as its input or among its outputs (file or pixel hash).
-
-    The same rule as :meth:`engine.caselog.CaseLog.history`, for entries that arrive one by one.
-    """
-    sha = sha256.lower()
-    if entry.get("input_sha256") == sha:
-        return True
-    return any(
-        sha in (o.get("sha256"), o.get("pixels_sha256"))
-        for o in entry.get("outputs") or []
-        if isinstance(o, Mapping)
-    )
-
-
 def local_time(utc_iso: str | None) -> str:
     """ "2025-11-25T15:03:07.123+00:00" -> "2025-11-25 16:03:07" in the computer's time zone."""
     if not utc_iso:

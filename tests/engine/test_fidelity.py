@@ -169,3 +169,11 @@ def test_given_output_landmarks_are_used(sample):
     assert report.model("truth").drift.value == pytest.approx(
         10.0 / fidelity.inter_ocular(landmarks)
     )
+
+
+def test_agreement_is_unavailable_for_bicubic_alone(sample):
+    """Bicubic is the enlarged input itself: with nothing else there is no agreement to measure."""
+    _, lr, landmarks = sample
+    report = fidelity.check_all(lr, {"bicubic": imaging.upscale(lr, 4)}, landmarks)
+    check = report.models["bicubic"].agreement
+    assert check.status == fidelity.UNAVAILABLE and check.value is None

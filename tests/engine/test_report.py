@@ -136,3 +136,22 @@ def test_report_without_results_or_checks(case):
     assert "No enhancement was made" in page and "was not verified" in page
     assert "ab" * 32 in page and "4 x 3 pixels" in page
     assert still.sha256 not in page
+
+
+def test_report_keys_fidelity_by_face_and_scale(case):
+    """One face enhanced at x4 and x8 shows each scale's own checks."""
+    still, results, checks, verification = case
+    x8 = dict(results[1], scale=8)
+    empty = fidelity.FidelityReport(**{**checks.__dict__, "scale": 8, "models": {}})
+    row = "Data consistency (PSNR"
+
+    def rows(by_key) -> int:
+        return report.build_html(still, [results[1], x8], by_key, verification).count(row)
+
+    assert rows({(0, 4): checks, (0, 8): checks}) == 2
+    assert rows({(0, 4): checks, (0, 8): empty}) == 1
+    assert rows({0: checks}) == 2  # keyed by face alone: every scale shows it
+
+
+def test_interpolation_is_not_called_ai(page):
+    assert "Interpolated output (no AI)" in page
