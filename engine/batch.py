@@ -552,6 +552,9 @@ class _Run:
     def _emit(
         self, kind: str, item: _Item | None = None, status: str | None = None, message: str = ""
     ) -> None:
+        if kind == "file" and item is not None:  # the token's own progress hook (e.g. the GUI's)
+            r = self.result
+            self.token.set_progress(r.files_done, r.files_total, f"{item.rel}: {status}")
         if self.on_event is None:
             return
         elapsed = time.perf_counter() - self.start

@@ -337,7 +337,8 @@ def test_pause_holds_the_run_until_resumed(tmp_path, face80):
     src = tmp_path / "in"
     for name in ("a.png", "b.png", "c.png"):
         _save(src / name, face80)
-    token = PausableToken()
+    progress: list[tuple[int, int, str]] = []
+    token = PausableToken(on_progress=lambda *args: progress.append(args))
     times: list[float] = []
 
     def on_event(event: batch.BatchEvent) -> None:
@@ -351,6 +352,7 @@ def test_pause_holds_the_run_until_resumed(tmp_path, face80):
 
     assert summary.ok == 3 and not summary.cancelled
     assert times[1] - times[0] >= 0.6
+    assert progress == [(1, 3, "a.png: ok"), (2, 3, "b.png: ok"), (3, 3, "c.png: ok")]
 
 
 def test_pausable_token_blocks_while_paused_and_cancel_ends_the_pause():
