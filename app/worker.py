@@ -676,11 +676,9 @@ def full_image(still: Any, results: Sequence[Any]) -> np.ndarray:
     The worker drops ``Result.pasted`` after each run (see ``_job_enhance``), so it is rebuilt
     here from the alignment each Result keeps, only when a full image is exported.
     """
-    from engine import enhance, faces
+    from engine import enhance
 
-    first = results[0]
-    canvas = faces.paste_back(still.rgb, first.aligned, first.sr, scale=first.scale)
-    return enhance.paste_all(still.rgb, [dataclasses.replace(first, pasted=canvas), *results[1:]])
+    return enhance.paste_all(still.rgb, list(results))
 
 
 class WorkerThread(QThread):

@@ -58,10 +58,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from engine import __version__, imaging, io, provenance, registry, weights
+from engine import __version__, io, provenance, registry
 from engine import device as devices
 from engine import faces as facelib
-from engine.enhance import Cancelled, CancelToken, Enhancer
+from engine.enhance import Cancelled, CancelToken, Enhancer, pipeline_parameters
 from engine.weights import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -412,61 +412,9 @@ def _os_reason(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- networks
 
 
-def super_resolve(model: LoadedModel, lrs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Batched :meth:`LoadedModel.run`: aligned LR faces -> 128x128 SR faces, one forward pass.
-
-    Same pre/post-processing as ``run`` (:func:`engine.weights.model_input`, [0, 1] float,
-    clamp and round); baselines have no network and are resized one by one.
-    """
-    if not lrs:
-        return []
-    expected = (model.lr_size, model.lr_size, 3)
-    for lr in lrs:
-        if lr.shape != expected or lr.dtype != np.uint8:
-            raise ValueError(
-                f"{model.entry.label} x{model.scale} takes {expected} uint8 faces, "
-                f"got {lr.shape} {lr.dtype}"
-            )
-    if model.module is None or len(lrs) == 1:
-        return [model.run(lr) for lr in lrs]
-    import torch
-
-    x = torch.cat([imaging.to_tensor(weights.model_input(model.entry, lr)) for lr in lrs])
-    with torch.inference_mode():
-        y = model.module(x.to(model.device))
-    hr = facelib.HR_SIZE
-    if tuple(y.shape) != (len(lrs), 3, hr, hr):
-        raise RuntimeError(
-            f"{model.entry.label} x{model.scale} produced shape {tuple(y.shape)}, "
-            f"expected ({len(lrs)}, 3, {hr}, {hr})"
-        )
-    return [imaging.to_uint8(y[i]) for i in range(len(lrs))]
-
-
 def _is_cuda_oom(exc: BaseException) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
-
-
-def paste_faces(
-    rgb: np.ndarray, scale: int, faces: Sequence[tuple[facelib.AlignedFace, np.ndarray]]
-) -> np.ndarray:
-    """The still enlarged by ``scale`` (bicubic, once) with every (aligned, SR face) pasted in.
-
-    Same result as :func:`engine.enhance.paste_all` without building one enlarged image per face.
-    """
-    canvas = imaging.upscale(rgb, scale, "bicubic") if scale != 1 else np.array(rgb)
-    # enlarged pixel x' -> still x = (x' + 0.5) / scale - 0.5 (pixel centres, as paste_back)
-    to_still = np.array(
-        [[1 / scale, 0, 0.5 / scale - 0.5], [0, 1 / scale, 0.5 / scale - 0.5], [0, 0, 1]]
-    )
-    for aligned, sr in faces:
-        matrix = (np.vstack([aligned.matrix, [0, 0, 1]]) @ to_still)[:2]
-        moved = facelib.AlignedFace(
-            pixels=aligned.pixels, matrix=matrix, size=aligned.size, valid=aligned.valid
-        )
-        canvas = facelib.paste_back(canvas, moved, sr, scale=1)
-    return canvas
 
 
 # --------------------------------------------------------------------------- the run
@@ -709,8 +657,8 @@ class _Run:
                 chunk = jobs[start : start + step]
                 t = time.perf_counter()
                 try:
-                    srs = super_resolve(
-                        self.models[model_id], [item.aligned[k].pixels for item, k in chunk]
+                    srs = self.models[model_id].run_batch(
+                        [item.aligned[k].pixels for item, k in chunk]
                     )
                 except Exception as exc:  # noqa: BLE001 - see the branches
                     self._add_time("model", t)
@@ -756,15 +704,7 @@ class _Run:
         model = self.models[model_id]
         if model_id not in self.devices:
             self.devices[model_id] = devices.describe(model.device)
-        params = {
-            "scale": self.scale,
-            "lr_size": facelib.HR_SIZE // self.scale,
-            "hr_size": facelib.HR_SIZE,
-            "input": model.entry.input,
-            "precision": "float32",
-            "deterministic": True,
-            "alignment": "engine.faces.align (5-point similarity to the canonical template)",
-            "paste_back": "bicubic enlargement of the still, feathered blend",
+        params = pipeline_parameters(model.entry, self.scale) | {
             "detector": self.detector,
             "batch": {
                 "input_file": item.rel,
@@ -830,7 +770,7 @@ class _Run:
                     )
                 else:
                     t = time.perf_counter()
-                    full = paste_faces(
+                    full = facelib.paste_many(
                         item.still.rgb,
                         self.scale,
                         list(zip(item.aligned, item.sr[model_id], strict=True)),

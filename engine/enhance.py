@@ -86,6 +86,20 @@ class Result:
     device: str = "cpu"
 
 
+def pipeline_parameters(entry: registry.ModelEntry, scale: int) -> dict[str, Any]:
+    """The processing parameters every provenance record states (GUI, CLI and batch alike)."""
+    return {
+        "scale": scale,
+        "lr_size": facelib.HR_SIZE // scale,
+        "hr_size": facelib.HR_SIZE,
+        "input": entry.input,
+        "precision": "float32",
+        "deterministic": True,
+        "alignment": "engine.faces.align (5-point similarity to the canonical template)",
+        "paste_back": "bicubic enlargement of the still, feathered blend",
+    }
+
+
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
@@ -206,16 +220,7 @@ class Enhancer:
         timings["landmarks"] = _ms(t)
         timings["total"] = _ms(start)
 
-        params = {
-            "scale": scale,
-            "lr_size": lr_size,
-            "hr_size": facelib.HR_SIZE,
-            "input": entry.input,
-            "precision": "float32",
-            "deterministic": True,
-            "alignment": "engine.faces.align (5-point similarity to the canonical template)",
-            "paste_back": "bicubic enlargement of the still, feathered blend",
-        } | dict(parameters or {})
+        params = pipeline_parameters(entry, scale) | dict(parameters or {})
         record = provenance.record(
             still=still,
             face=face,
@@ -291,29 +296,17 @@ class Enhancer:
 
 
 def paste_all(still_rgb: np.ndarray, results: Sequence[Result]) -> np.ndarray:
-    """The still enlarged once with every result's SR face blended in (one model, one scale).
-
-    Each :attr:`Result.pasted` holds only its own face; this composes them: the first result's
-    image is the canvas and every other face is pasted into it with its alignment matrix
-    re-expressed in the enlarged image's pixel coordinates.
-    """
+    """The still enlarged once with every result's SR face blended in (one model, one scale)."""
     if not results:
         raise ValueError("no results to paste")
     scale = results[0].scale
     if any(r.scale != scale for r in results):
         raise ValueError("results of different scales cannot share one image")
-    if results[0].pasted is None:
-        raise ValueError("the full image at this scale is too large to build; export the faces")
-    canvas = results[0].pasted.copy()
-    # enlarged pixel x' -> still x = (x' + 0.5) / scale - 0.5 (pixel centres, as paste_back)
-    to_still = np.array(
-        [[1 / scale, 0, 0.5 / scale - 0.5], [0, 1 / scale, 0.5 / scale - 0.5], [0, 0, 1]]
-    )
-    for result in results[1:]:
-        if result.aligned is None:
-            raise ValueError("a result without its alignment cannot be pasted")
-        a = result.aligned
-        matrix = (np.vstack([a.matrix, [0, 0, 1]]) @ to_still)[:2]
-        moved = facelib.AlignedFace(pixels=a.pixels, matrix=matrix, size=a.size, valid=a.valid)
-        canvas = facelib.paste_back(canvas, moved, result.sr, scale=1)
-    return canvas
+    if any(r.aligned is None for r in results):
+        raise ValueError("a result without its alignment cannot be pasted")
+    w, h = still_rgb.shape[1] * scale, still_rgb.shape[0] * scale
+    if w * h > facelib.MAX_PASTE_PIXELS:
+        raise ValueError(
+            f"the full image at x{scale} ({w}x{h}) is too large to build; export the faces"
+        )
+    return facelib.paste_many(still_rgb, scale, [(r.aligned, r.sr) for r in results])

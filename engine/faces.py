@@ -419,3 +419,28 @@ def paste_back(
     blended = roi * (1 - mask) + face.astype(np.float32) * mask
     canvas[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     return canvas
+
+
+def paste_many(
+    rgb: np.ndarray, scale: int, pairs: list[tuple[AlignedFace, np.ndarray]]
+) -> np.ndarray:
+    """The still enlarged by ``scale`` once, with every (aligned face, processed face) blended in.
+
+    The same as chaining :func:`paste_back` per face, without enlarging the still per face.
+    """
+    rgb = _check_rgb(rgb)
+    if not pairs:
+        raise ValueError("no faces to paste")
+    first, first_processed = pairs[0]
+    canvas = paste_back(rgb, first, first_processed, scale=scale)
+    # enlarged pixel x' -> still x = (x' + 0.5) / scale - 0.5 (pixel centres, as paste_back)
+    to_still = np.array(
+        [[1 / scale, 0, 0.5 / scale - 0.5], [0, 1 / scale, 0.5 / scale - 0.5], [0, 0, 1]]
+    )
+    for aligned, processed in pairs[1:]:
+        matrix = (np.vstack([aligned.matrix, [0, 0, 1]]) @ to_still)[:2]
+        moved = AlignedFace(
+            pixels=aligned.pixels, matrix=matrix, size=aligned.size, valid=aligned.valid
+        )
+        canvas = paste_back(canvas, moved, processed, scale=1)
+    return canvas

@@ -402,7 +402,7 @@ def test_batched_network_pass_equals_one_face_at_a_time(tmp_path, face80, monkey
 
     rng = np.random.default_rng(0)
     lrs = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(5)]
-    batched = batch.super_resolve(model, lrs)
+    batched = model.run_batch(lrs)
     for lr, sr in zip(lrs, batched, strict=True):
         assert sr.shape == (128, 128, 3)
         assert np.abs(sr.astype(int) - model.run(lr).astype(int)).max() <= 1
