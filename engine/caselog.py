@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from engine import __version__
+from engine.io import fsync_folder
 
 try:  # advisory lock between processes (POSIX); threads are serialised by _file_lock anyway
     import fcntl
@@ -196,24 +197,6 @@ def _flock(fd: int) -> None:
 def _funlock(fd: int) -> None:
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def _fsync_folder(folder: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot sync a directory; the data itself was synced
-    finally:
-        os.close(fd)
-
-
-# --------------------------------------------------------------------------- verification
 
 
 @dataclass(frozen=True)
@@ -486,7 +469,7 @@ class CaseLog:
             finally:
                 os.close(fd)
         if created:
-            _fsync_folder(self.path.parent)
+            fsync_folder(self.path.parent)
         self._write_head(seq, line_sha256(line))
         return entry
 

@@ -453,7 +453,7 @@ def save_png(path: Path | str, rgb: np.ndarray, text: Mapping[str, str] | None =
     except OSError as exc:
         _remove_quietly(tmp)
         raise OutputError(path, f"the file could not be replaced ({exc.strerror or exc})") from exc
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -525,7 +525,7 @@ def _write_temp(path: Path, data: bytes) -> Path:
     return tmp
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make the rename itself durable (POSIX); not possible on Windows, where it is skipped."""
     try:
         fd = os.open(folder, os.O_RDONLY)
