@@ -10,7 +10,8 @@ Two switches exist for checking a build rather than for examiners:
   ``--smoke-timeout`` seconds). It uses throw-away settings and a throw-away case log, so the
   user's own are never touched. ``tests/test_packaging.py`` runs it against the built bundle.
 * ``$FFE_STARTUP_PROBE=1`` writes ``ffe-startup window-shown <unix time>`` to stdout on the
-  event loop's first turn after the window was shown (``benchmarks/startup.py`` reads it).
+  event loop's first turn after the window was shown, and whether torch was loaded by then
+  (``benchmarks/startup.py`` reads it).
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _report_shown() -> None:
     # Runs on the event loop's first turn after show(): the window has been laid out and exposed.
-    sys.stdout.write(f"ffe-startup window-shown {time.time():.6f}\n")
+    # torch=...: whether the engine worker had already imported torch (it runs in parallel).
+    torch_loaded = "torch" in sys.modules
+    sys.stdout.write(f"ffe-startup window-shown {time.time():.6f} torch={torch_loaded}\n")
     sys.stdout.flush()
 
 
