@@ -248,7 +248,7 @@ def test_baselines_and_run_checks(lr_face):
     assert bicubic.module is None and bicubic.weights_sha256 is None
     assert weights.status(registry.get("lanczos"), 8) == "installed"
     assert np.array_equal(bicubic.run(lr_face), imaging.upscale(lr_face, 4, "bicubic"))
-    with pytest.raises(ValueError, match="takes \(32, 32, 3\) uint8"):
+    with pytest.raises(ValueError, match=r"takes \(32, 32, 3\) uint8"):
         bicubic.run(lr_face[:16])
     assert weights.HR_SIZE == faces.HR_SIZE
 
