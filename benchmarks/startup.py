@@ -10,8 +10,9 @@ is measured. Also measured, each in a fresh process: the import time of ``app.ma
 and whether torch was already imported when the window showed (it should not be needed: the
 engine worker imports torch in its own thread).
 
-Usage: ``.venv/bin/python benchmarks/startup.py [--runs 5] [--exe dist/ForensicFaceEnhancer/ForensicFaceEnhancer]``
-(``--exe`` measures a PyInstaller bundle instead of ``python -m app``).
+Usage: ``.venv/bin/python benchmarks/startup.py [--runs 5] [--exe EXECUTABLE]``; ``--exe
+dist/ForensicFaceEnhancer/ForensicFaceEnhancer`` measures the PyInstaller bundle instead of
+``python -m app``.
 """
 
 from __future__ import annotations
