@@ -125,6 +125,7 @@ def _smoke_test(app: QApplication, image: Path, tmp: Path, timeout_s: float) -> 
     if code == 0 and not window.isVisible():
         state["failure"], code = "the window was not visible", 1
     window.close()  # saves into the throw-away settings, stops the worker
+    window.deleteLater()
     if code:
         log.error("smoke test failed: %s", state["failure"])
     else:
