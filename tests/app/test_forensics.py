@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QInputDialog, QMes
 
 from app.dialogs.settings import SettingsDialog, os_user
 from app.views.common import INTERPOLATED_LABEL
+from engine import registry, weights
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
 REASON = "Printed for the lab's side-by-side comparison sheet only"
@@ -232,7 +233,9 @@ def test_compare_all_adds_the_agreement_matrix(enhanced, run_job, qtbot):
     assert "fidelity checks pass" in window.grid_view.tile("lanczos").fidelity()
     window.grid_view.tile("lanczos").clicked.emit("lanczos")
     wait_fidelity(qtbot, window)
-    assert window.fidelity_panel.matrix_size() == 3  # enlarged input, bicubic, lanczos
+    # the enlarged input plus every model with weights at x4 (bicubic, lanczos, trained ones)
+    runnable = [e for e in registry.MODELS if 4 in e.scales and weights.status(e, 4) == "installed"]
+    assert window.fidelity_panel.matrix_size() == 1 + len(runnable)
     rows = {row["name"]: row for row in window.fidelity_panel.rows()}
     assert rows["agreement"]["status"] == "pass" and float(rows["agreement"]["value"]) < 0.55
 
