@@ -164,11 +164,14 @@ class SRResNetAttention(nn.Module):
         self.body_tail = conv3x3(channels, channels)
         stages: list[nn.Module] = []
         for _ in range({4: 2, 8: 3}[self.scale]):
-            stages += [nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1), nn.ReLU(True)]
+            stages += [
+                nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1),
+                nn.ReLU(True),
+            ]
         self.upsample = nn.Sequential(*stages)
         self.tail = conv3x3(channels, 3)
         self.landmarks = LandmarkHead(channels) if landmark_head else None
-        init_weights(self)
+        init_weights(self, zero_output=self.image_residual)
 
     def output_convs(self) -> list[nn.Module]:
         """The RGB output layer(s), started near zero (see ``common.init_weights``)."""

@@ -97,10 +97,12 @@ class RAFSR(nn.Module):
         self.image_residual = bool(image_residual)
         self.sfem = conv3x3(3, channels)
         self.rams = nn.ModuleList(RAM(channels, reduction, spatial_kernel) for _ in range(n_ram))
-        self.fusion = nn.Sequential(nn.Conv2d(n_ram * channels, channels, 1), conv3x3(channels, channels))
+        self.fusion = nn.Sequential(
+            nn.Conv2d(n_ram * channels, channels, 1), conv3x3(channels, channels)
+        )
         self.arm = nn.Conv2d(channels, channels, 1)
         self.rm = nn.Sequential(PixelShuffleUpsampler(channels, self.scale), conv3x3(channels, 3))
-        init_weights(self)
+        init_weights(self, zero_output=self.image_residual)
 
     def output_convs(self) -> list[nn.Module]:
         """The RGB output layer(s), started near zero (see ``common.init_weights``)."""

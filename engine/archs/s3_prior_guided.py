@@ -158,7 +158,7 @@ class PriorGuidedSR(nn.Module):
             ResidualBlock(channels),
             conv3x3(channels, 3),
         )
-        init_weights(self)
+        init_weights(self, zero_output=self.image_residual)
 
     def output_convs(self) -> list[nn.Module]:
         """The RGB output layer(s), started near zero (see ``common.init_weights``)."""

@@ -80,7 +80,7 @@ class IDRN(nn.Module):
         self.units = nn.ModuleList(ImprovedResidualUnit(channels) for _ in range(units))
         self.upsample = PixelShuffleUpsampler(channels, self.scale, act=True)
         self.tail = conv3x3(channels, 3)
-        init_weights(self)
+        init_weights(self, zero_output=self.image_residual)
 
     def output_convs(self) -> list[nn.Module]:
         """The RGB output layer(s), started near zero (see ``common.init_weights``)."""
