@@ -591,7 +591,7 @@ class EngineWorker(QObject):
                 examiner=job.args.get("examiner"),
                 case_reference=job.args.get("case_reference") or None,
             )
-            written.append((html_target, _write_atomic(html_target, page.encode("utf-8"))))
+            written.append((html_target, _write_bytes(html_target, page.encode("utf-8"))))
             written.append((pdf_target, write_pdf(page, pdf_target)))
         job.token.set_progress(len(groups), len(groups), "Case report written")
         from engine import caselog
@@ -618,23 +618,11 @@ def _output_error(path: Path, reason: str) -> Exception:
     return io.OutputError(path, reason)
 
 
-def _write_atomic(path: Path, data: bytes) -> str:
-    """Write ``data`` to a temporary file beside ``path``, fsync, rename; returns its SHA-256."""
-    import hashlib
+def _write_bytes(path: Path, data: bytes) -> str:
+    """engine.io's atomic writer; returns the file's SHA-256."""
+    from engine import io as eio
 
-    if not path.parent.is_dir():
-        raise _output_error(path, f"the folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _output_error(path, f"it could not be written ({exc.strerror or exc})") from exc
-    return hashlib.sha256(data).hexdigest()
+    return eio.write_bytes_atomic(path, data)
 
 
 def write_pdf(html_text: str, path: Path) -> str:
@@ -667,7 +655,7 @@ def write_pdf(html_text: str, path: Path) -> str:
     tmp.unlink(missing_ok=True)
     if not data.startswith(b"%PDF"):
         raise _output_error(path, "Qt did not produce a PDF")
-    return _write_atomic(path, data)
+    return _write_bytes(path, data)
 
 
 def full_image(still: Any, results: Sequence[Any]) -> np.ndarray:

@@ -38,7 +38,6 @@ bottleneck no image waits for others.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import errno
 import io as _stdio
@@ -352,21 +351,6 @@ def read_summary(path: Path) -> list[SummaryRow]:
         return []
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, flush it to disk, rename it over."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise io.OutputError(path, _os_reason(exc)) from exc
-
-
 def write_summary(path: Path, rows: Sequence[SummaryRow]) -> None:
     """Write ``rows`` as ``summary.csv`` atomically (readers see the old or the new file)."""
     text = _stdio.StringIO()
@@ -374,7 +358,7 @@ def write_summary(path: Path, rows: Sequence[SummaryRow]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow(row.to_csv())
-    _write_atomic(path, text.getvalue().encode("utf-8"))
+    io.write_bytes_atomic(path, text.getvalue().encode("utf-8"))
 
 
 def _hash_regular_file(path: Path) -> str:
@@ -861,7 +845,7 @@ class _Run:
     def _save_json(self, rel: str, document: dict[str, Any], written: list[Path]) -> None:
         t = time.perf_counter()
         path = self.out_root / rel
-        _write_atomic(path, provenance.to_json(document).encode("utf-8"))
+        io.write_bytes_atomic(path, provenance.to_json(document).encode("utf-8"))
         written.append(path)
         self._add_time("write", t)
 

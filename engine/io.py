@@ -440,13 +440,23 @@ def save_png(path: Path | str, rgb: np.ndarray, text: Mapping[str, str] | None =
             raise ValueError(f"PNG text key must be 1-79 printable Latin-1 characters: {key!r}")
         info.add_text(key, str(value))  # falls back to iTXt (UTF-8) when not Latin-1
 
+    buffer = BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", pnginfo=info)
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+def write_bytes_atomic(path: Path | str, data: bytes) -> str:
+    """Write ``data`` to ``path`` atomically; returns its SHA-256. The one writer of outputs.
+
+    Written to a temporary file in the same folder, fsync'ed, then renamed over ``path`` with
+    ``os.replace`` (atomic on one file system), so readers — and a run resumed after a crash —
+    see either the old file or the complete new one, never half of it. Raises
+    :class:`OutputError` when the folder is missing, not a folder, or not writable.
+    """
+    path = Path(path)
     if path.name == "":
         raise OutputError(path, "no file name given")
     _check_folder(path)
-
-    buffer = BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", pnginfo=info)
-    data = buffer.getvalue()
     tmp = _write_temp(path, data)
     try:
         os.replace(tmp, path)
