@@ -467,13 +467,13 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _check_folder(path: Path) -> None:
-    """Refuse early, in words, when ``path`` cannot be a new file in an existing folder."""
+def _mode(target: Path, path: Path) -> int | None:
+    """``st_mode`` of ``target`` (None if it does not exist), any other failure in words."""
     folder = path.parent
     try:
-        folder_mode = os.stat(folder).st_mode
-    except FileNotFoundError as exc:
-        raise OutputError(path, f"the folder {folder} does not exist") from exc
+        return os.stat(target).st_mode
+    except FileNotFoundError:
+        return None
     except NotADirectoryError as exc:  # a part of the folder path is a file
         raise OutputError(path, f"{folder} is not a folder") from exc
     except PermissionError as exc:
@@ -484,21 +484,18 @@ def _check_folder(path: Path) -> None:
         raise OutputError(
             path, f"the folder {folder} cannot be used ({exc.strerror or exc})"
         ) from exc
+
+
+def _check_folder(path: Path) -> None:
+    """Refuse early, in words, when ``path`` cannot be a new file in an existing folder."""
+    folder = path.parent
+    folder_mode = _mode(folder, path)
+    if folder_mode is None:
+        raise OutputError(path, f"the folder {folder} does not exist")
     if not stat.S_ISDIR(folder_mode):
         raise OutputError(path, f"{folder} is not a folder")
-    try:
-        target_mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return  # the usual case: a new file
-    except PermissionError as exc:
-        raise OutputError(
-            path, f"the folder {folder} cannot be accessed (permission denied)"
-        ) from exc
-    except OSError as exc:
-        raise OutputError(
-            path, f"the folder {folder} cannot be used ({exc.strerror or exc})"
-        ) from exc
-    if stat.S_ISDIR(target_mode):
+    target_mode = _mode(path, path)
+    if target_mode is not None and stat.S_ISDIR(target_mode):
         raise OutputError(path, f"{path} is a folder")
 
 

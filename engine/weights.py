@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import struct
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import __version__, imaging, registry
+from engine import __version__, imaging, io, registry
 from engine.registry import ModelEntry
 
 log = logging.getLogger(__name__)
@@ -187,15 +186,7 @@ def _manifest_lock(directory: Path) -> Iterator[None]:
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    io.write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def update_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -513,16 +504,7 @@ def save(
     }
     data = st_save(tensors, metadata=metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    sha = hashlib.sha256(data).hexdigest()
+    sha = io.write_bytes_atomic(path, data)
     _remember_hash(path, sha)
     log.info("saved %s (%s, %d bytes)", path, sha[:12], len(data))
     return sha
