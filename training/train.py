@@ -415,7 +415,8 @@ def hardware() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    return (f"CPU {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s), "
+            f"torch {torch.__version__}")
 
 
 def export_weights(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, Any],

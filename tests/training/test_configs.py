@@ -43,8 +43,8 @@ def test_config_builds_its_network(path: Path) -> None:
 
 # One config per distinct loss path: landmarks (S0), upsampled multi-scale input +
 # perceptual/texture/TV (S1), prior branch + parsing + perceptual + GAN (S3), step LR (S4).
-@pytest.mark.parametrize("name", ["s0_srresnet_att_x4", "s1_mffcn", "s3_prior_guided_gan_x8",
-                                  "s4_idrn_x4"])
+@pytest.mark.parametrize("name", ["s0_srresnet_att_x4", "s1_mffcn_paper",
+                                  "s3_prior_guided_gan_x8", "s4_idrn_x4_paper"])
 def test_loss_paths_run(name: str, face_cache: Path, tmp_path: Path) -> None:
     cfg = load_config(Path(train.REPO) / "training" / "configs" / f"{name}.json")
     cfg.kwargs = cfg.kwargs | TINY[cfg.model_id]

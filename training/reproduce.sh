@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Remake every shipped weight file, the quality benchmarks, the results table and the montages,
+# in the order they depend on each other (a GAN fine-tune starts from its PSNR twin's export).
+#
+#   bash training/reproduce.sh [DATASETS]      # DATASETS defaults to ../shared/datasets
+#
+# Each config's "minutes" is its wall-clock budget on one CPU thread (the shipped files were
+# made two at a time on a 2-core VM); on a GPU the same configs run unchanged, far more steps
+# in the same time. Add --resume to a train line to continue an interrupted run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATASETS=${1:-../shared/datasets}
+PY=.venv/bin/python
+
+[ -f cache/vgg/vgg19_features.safetensors ] || $PY -m training.vgg convert
+[ -f cache/faces/train_hr.npy ] || $PY -m training.data prepare --datasets "$DATASETS" --out cache/faces
+
+PSNR="s2_rafsr_x4 s2_rafsr_x8 s0_srresnet_att_x4 s0_srresnet_att_x8 s4_idrn_x4 s4_idrn_x8
+      s3_prior_guided_x4 s3_prior_guided_x8 s1_mffcn"
+GAN="s0_srresnet_att_gan_x4 s0_srresnet_att_gan_x8 s3_prior_guided_gan_x4 s3_prior_guided_gan_x8"
+for cfg in $PSNR $GAN; do
+    $PY -m training.train "training/configs/$cfg.json"
+done
+
+for scale in 4 8; do
+    $PY -m training.evaluate --images cache/faces/test_png --aligned --scale $scale --models all \
+        --json benchmarks/quality_x$scale.json --md benchmarks/quality_x$scale.md
+done
+$PY -m training.results_table
+$PY scripts/montage.py --faces cache/faces/test_png --realworld "$DATASETS/realworld_lq"
