@@ -27,10 +27,13 @@ def resize(rgb: np.ndarray, width: int, height: int, method: str = "bicubic") ->
 
 
 def downscale(rgb: np.ndarray, factor: int) -> np.ndarray:
-    """The project's LR degradation: antialiased bicubic downscaling by an integer factor."""
+    """The project's LR degradation: antialiased bicubic downscaling by an integer factor.
+
+    The LR side is the HR side // factor, as the app crops an LR face of 128 // scale pixels
+    (x3: 42x42 for a 128x128 face)."""
     h, w = rgb.shape[:2]
-    if h % factor or w % factor:
-        raise ValueError(f"image {w}x{h} is not divisible by the scale factor {factor}")
+    if factor < 1 or h < factor or w < factor:
+        raise ValueError(f"cannot shrink a {w}x{h} image by a factor of {factor}")
     return resize(rgb, w // factor, h // factor, "bicubic")
 
 

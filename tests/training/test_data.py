@@ -121,3 +121,12 @@ def test_batch_tensors_and_mirroring(tmp_path: Path, astronaut: np.ndarray) -> N
     assert int(b["parsing"][1, eye[1], eye[0]]) == 4
     up = fs.batch(np.array([0]), 4, model_input=lambda lr: imaging.upscale(lr, 4))
     assert up["x"].shape == (1, 3, 128, 128)
+
+
+def test_x3_degradation_matches_the_apps_42_pixel_crop():
+    # 128 is not a multiple of 3: the LR face is 128 // 3 = 42 px, the size the app aligns at x3,
+    # so S1's multi-scale training sees x3 faces exactly as the app will feed them.
+    hr = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    assert data.degrade(hr, 3).shape == (42, 42, 3)
+    with pytest.raises(ValueError, match="cannot shrink"):
+        data.degrade(hr[:2, :2], 3)
