@@ -1,0 +1,162 @@
+"""Montages of what the shipped models do, for the weights README (run by hand).
+
+    .venv/bin/python scripts/montage.py --faces cache/faces/test_png \
+        --realworld ../shared/datasets/realworld_lq [--best MODEL] [--out docs/montage]
+
+Writes, under --out:
+- ``montage_x4.png`` and ``montage_x8.png``: the same held-out faces (aligned 128x128 HR, spread
+  evenly over the sorted test folder, not hand-picked) as rows; columns are the
+  LR input (pixels enlarged as blocks), bicubic, every model with installed weights at that scale
+  (registry order) and the HR original;
+- ``montage_realworld.png``: the largest face of the first two photos with a face found from each
+  source folder of real low-quality photos (no ground truth), aligned at 32x32 from the photo as
+  the app does at x4, through bicubic and the ``--best`` model (default: the
+  best x4 PSNR in benchmarks/quality_x4.json), next to
+  the same face aligned at 128x128 straight from the photo (what the photo itself holds).
+
+Every column made by a network is headed "AI" in its label: these are enhancements, not evidence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from engine import faces, imaging, io, registry, weights  # noqa: E402
+
+TILE = faces.HR_SIZE
+LABEL_H = 30
+GAP = 2
+
+
+def _font(size: int = 11):
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the bitmap font
+        return ImageFont.load_default()
+
+
+def _grid(headers: list[str], rows: list[list[np.ndarray]], title: str) -> Image.Image:
+    """Tiles of TILE x TILE under a title and one two-line label per column."""
+    cols = len(headers)
+    title_h = 24
+    width = cols * (TILE + GAP) - GAP
+    height = title_h + LABEL_H + len(rows) * (TILE + GAP)
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 4), title, fill="black", font=_font(13))
+    for c, header in enumerate(headers):
+        draw.multiline_text((c * (TILE + GAP) + 3, title_h), header, fill="black", font=_font(),
+                            spacing=2)
+    for r, row in enumerate(rows):
+        for c, tile in enumerate(row):
+            img = Image.fromarray(tile).resize((TILE, TILE), Image.Resampling.NEAREST)
+            canvas.paste(img, (c * (TILE + GAP), title_h + LABEL_H + r * (TILE + GAP)))
+    return canvas
+
+
+def _label(entry: registry.ModelEntry) -> str:
+    """Column header; every network's output is marked as an AI enhancement."""
+    return entry.id if entry.is_baseline else "AI:\n" + entry.id.replace("_", " ")
+
+
+def installed(scale: int) -> list[registry.ModelEntry]:
+    """Baselines and every learned model with valid weights at `scale`, registry order."""
+    out = []
+    for model_id in registry.ids():
+        entry = registry.get(model_id)
+        if scale in entry.scales and (entry.is_baseline
+                                      or weights.status(entry, scale) == "installed"):
+            out.append(entry)
+    return out
+
+
+def held_out_montage(faces_dir: Path, scale: int, count: int) -> Image.Image:
+    paths = sorted(p for p in faces_dir.iterdir() if p.suffix.lower() == ".png")
+    picked = paths[:: max(1, len(paths) // count)][:count]  # spread over the folder, not chosen
+    entries = [e for e in installed(scale) if e.id != "lanczos"]
+    models = {e.id: weights.load(e, scale, "cpu") for e in entries}
+    rows = []
+    for path in picked:
+        hr = np.asarray(Image.open(path).convert("RGB"))
+        lr = imaging.downscale(hr, scale)
+        row = [lr]
+        row += [models[e.id].run(lr) for e in entries]
+        rows.append(row + [hr])
+    headers = [f"input\n{TILE // scale}x{TILE // scale} LR"]
+    headers += [_label(e) for e in entries]
+    headers += ["original\n128x128 HR"]
+    return _grid(headers, rows, f"x{scale}: held-out CelebAMask-HQ faces (not seen in training)")
+
+
+def realworld_montage(root: Path, best: str, per_source: int) -> Image.Image:
+    scale = 4
+    entry = registry.get(best)
+    model = weights.load(entry, scale, "cpu")
+    bicubic = weights.load(registry.get("bicubic"), scale, "cpu")
+    rows = []
+    for source in sorted(d for d in root.iterdir() if d.is_dir()):  # a few from every source
+        taken = 0
+        for path in sorted(source.iterdir()):
+            if taken >= per_source or path.suffix.lower() not in {".png", ".jpg", ".jpeg"}:
+                continue
+            try:
+                still = io.load(path)
+            except io.ImageLoadError as exc:
+                print(f"skipped {path.name}: {exc}")
+                continue
+            found = faces.detect(still.rgb)
+            if not found:
+                print(f"skipped {source.name}/{path.name}: no face found")
+                continue
+            face = max(found, key=lambda f: f.width * f.height)
+            lr = faces.align(still.rgb, face, TILE // scale).pixels
+            native = faces.align(still.rgb, face, TILE).pixels
+            rows.append([lr, bicubic.run(lr), model.run(lr), native])
+            taken += 1
+    headers = [f"input\n{TILE // scale}x{TILE // scale} crop", "bicubic x4",
+               f"AI:\n{best.replace('_', ' ')} x4", "photo itself\nat 128x128"]
+    return _grid(headers, rows, "Real low-quality photos (no ground truth)")
+
+
+def best_x4(bench: Path) -> str:
+    """The learned model with the highest PSNR in the x4 quality benchmark."""
+    results = json.loads(bench.read_text())
+    learned = {k: v for k, v in results.items() if not registry.get(k).is_baseline}
+    return max(learned, key=lambda k: learned[k]["psnr"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--faces", type=Path, required=True, help="aligned 128x128 test faces")
+    parser.add_argument("--realworld", type=Path, default=None)
+    parser.add_argument("--best", default=None,
+                        help="model id for the real photos (x4); default: the learned model with "
+                             "the highest PSNR in benchmarks/quality_x4.json")
+    parser.add_argument("--count", type=int, default=6)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "montage")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for scale in (4, 8):
+        path = args.out / f"montage_x{scale}.png"
+        held_out_montage(args.faces, scale, args.count).save(path, optimize=True)
+        print(f"wrote {path}")
+    if args.realworld:
+        best = args.best or best_x4(REPO / "benchmarks" / "quality_x4.json")
+        path = args.out / "montage_realworld.png"
+        realworld_montage(args.realworld, best, 2).save(path, optimize=True)
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
