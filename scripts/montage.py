@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from engine import faces, imaging, io, registry, weights  # noqa: E402
+from training.evaluate import select_models  # noqa: E402
 
 TILE = faces.HR_SIZE
 LABEL_H = 30
@@ -68,21 +69,10 @@ def _label(entry: registry.ModelEntry) -> str:
     return entry.id if entry.is_baseline else "AI:\n" + entry.id.replace("_", " ")
 
 
-def installed(scale: int) -> list[registry.ModelEntry]:
-    """Baselines and every learned model with valid weights at `scale`, registry order."""
-    out = []
-    for model_id in registry.ids():
-        entry = registry.get(model_id)
-        if scale in entry.scales and (entry.is_baseline
-                                      or weights.status(entry, scale) == "installed"):
-            out.append(entry)
-    return out
-
-
 def held_out_montage(faces_dir: Path, scale: int, count: int) -> Image.Image:
     paths = sorted(p for p in faces_dir.iterdir() if p.suffix.lower() == ".png")
     picked = paths[:: max(1, len(paths) // count)][:count]  # spread over the folder, not chosen
-    entries = [e for e in installed(scale) if e.id != "lanczos"]
+    entries = [e for e in select_models("all", scale, None) if e.id != "lanczos"]
     models = {e.id: weights.load(e, scale, "cpu") for e in entries}
     rows = []
     for path in picked:
