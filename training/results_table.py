@@ -82,9 +82,12 @@ def table(rows_: list[dict[str, Any]]) -> str:
                 f"| *bicubic* | x{s} | - | - | - | {b['psnr']:.2f} / {b['ssim']:.4f} | 0 | - | "
                 f"{b['lpips']:.3f} | {b['landmark_error']:.4f} | {b['identity_distance']:.3f} |")
         gain = m["psnr"] - b["psnr"]
+        stages = t.get("stages") or [t]  # every run behind the file, first stage first
+        steps = " + ".join(f"{st.get('steps', '?')} x {st.get('batch_size', '?')}"
+                           for st in stages)
+        wall = sum(st.get("wall_minutes") or 0 for st in stages)
         lines.append(
-            f"| `{r['file']}` | x{s} | {t.get('steps', '?')} x {t.get('batch_size', '?')} | "
-            f"{t.get('wall_minutes', 0):.0f} min | {t.get('hardware', '?')} | "
+            f"| `{r['file']}` | x{s} | {steps} | {wall:.0f} min | {t.get('hardware', '?')} | "
             f"{m['psnr']:.2f} / {m['ssim']:.4f} | **{gain:+.2f} dB** | "
             f"{_paper_gain(r['entry'], s)} | {m['lpips']:.3f} | {m['landmark_error']:.4f} | "
             f"{m['identity_distance']:.3f} |")

@@ -238,6 +238,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
 
         model.load_state_dict(load_file(str(_path(cfg.init_from))))
         log.info("generator initialised from %s", cfg.init_from)
+        # Read now: the export may overwrite this very file (a longer run of the same model).
+        earlier_stages = prior_stages(_path(cfg.init_from))
+    else:
+        earlier_stages = []
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -397,7 +401,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
     }
     draw_curve(history, run_dir / "loss.png", f"{cfg.name}: training loss and validation gain")
     if export:
-        summary["export"] = export_weights(cfg, entry, kwargs, ema, summary, history, data_dir)
+        summary["export"] = export_weights(cfg, entry, kwargs, ema, summary, history, data_dir,
+                                           earlier_stages)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
@@ -419,9 +424,25 @@ def hardware() -> str:
             f"torch {torch.__version__}")
 
 
+def prior_stages(path: Path) -> list[dict[str, Any]]:
+    """The training stages recorded in a weights file a run starts from (oldest first), so the
+    exported file accounts for all the training behind it, not only its last run."""
+    try:
+        t = json.loads(weights.read_metadata(path).get("training", "{}"))
+    except (weights.WeightsError, ValueError):
+        return []
+    if t.get("stages"):
+        return list(t["stages"])
+    if not t.get("run"):
+        return []
+    return [{k: t.get(k) for k in ("run", "steps", "batch_size", "images_seen", "wall_minutes",
+                                   "hardware")}]
+
+
 def export_weights(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, Any],
                    ema: torch.nn.Module, summary: dict[str, Any], history: list[dict],
-                   data_dir: Path) -> dict[str, str]:
+                   data_dir: Path, earlier_stages: list[dict[str, Any]] | None = None
+                   ) -> dict[str, str]:
     """EMA weights -> safetensors via engine.weights.save + manifest + model card + loss curve."""
     module = registry.build(entry, cfg.scale, **cfg.kwargs)
     module.load_state_dict(clean_state(ema))
@@ -439,13 +460,17 @@ def export_weights(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[st
         "val_psnr": round(summary["val"]["psnr"], 3), "val_gain_db": round(summary["val"]["gain"], 3),
         "config": cfg.to_dict(),
     }
+    this_stage = {k: training[k] for k in ("run", "steps", "batch_size", "images_seen",
+                                           "wall_minutes", "hardware")}
+    training["stages"] = [*(earlier_stages or []), this_stage]
     served = sorted(set(cfg.scales or [cfg.scale])) if entry.shared_weights else cfg.scale
     sha = weights.save(module, entry, served, path, training, kwargs=kwargs)
     weights.update_manifest(path)
     curve = path.with_name(path.stem + "_loss.png")
     draw_curve(history, curve, f"{path.stem}: training loss and validation gain")
     card = path.with_suffix(".md")
-    card.write_text(model_card(cfg, entry, kwargs, summary, report, path.name, sha, curve.name))
+    card.write_text(model_card(cfg, entry, kwargs, summary, report, path.name, sha, curve.name,
+                               training["stages"]))
     log.info("exported %s (sha256 %s), card %s", path, sha[:12], card.name)
     return {"weights": str(path), "sha256": sha, "card": str(card), "curve": str(curve)}
 
@@ -461,7 +486,7 @@ def _fmt(m: dict[str, float] | None, n: int | None = None) -> str:
 
 def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, Any],
                summary: dict[str, Any], report: dict, filename: str, sha: str,
-               curve: str) -> str:
+               curve: str, stages: list[dict[str, Any]] | None = None) -> str:
     """Markdown model card: what the network is, what it was trained on and how, how it scores."""
     splits = report.get("splits", {})
     dropped = report.get("dropped", {})
@@ -494,6 +519,11 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "## Training",
         f"- {summary['steps']} steps of batch {cfg.batch_size} ({summary['images_seen']} images), "
         f"{summary['wall_minutes']} min wall time, median {summary['img_per_s']} img/s.",
+        *([f"- Started from `{cfg.init_from}`; all the training behind this file, oldest "
+           "first: " + "; ".join(f"`{st['run']}` {st['steps']} steps of batch "
+                                 f"{st['batch_size']}, {st['wall_minutes']} min"
+                                 for st in stages) + "."]
+          if stages and len(stages) > 1 else []),
         f"- Hardware: {summary['hardware']}; torch threads {cfg.threads or torch.get_num_threads()}"
         f" (\"auto\" = 1 or 2 following the machine's load), autocast {cfg.autocast}, channels_last {cfg.channels_last} (the machine was "
         "shared with other jobs, so img/s is a floor).",
@@ -511,6 +541,8 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "```",
         "python -m training.vgg convert            # only for configs with perceptual losses",
         "python -m training.data prepare --out cache/faces",
+        *[f"python -m training.train training/configs/{st['run']}.json"
+          for st in (stages or [])[:-1]],
         f"python -m training.train training/configs/{cfg.name}.json"
         + (f" --minutes {cfg.minutes:g}" if cfg.minutes else "")
         + (f" --steps {cfg.steps}" if cfg.steps else ""),

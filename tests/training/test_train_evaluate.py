@@ -4,6 +4,7 @@ loads), then the benchmark on a tiny folder with the baselines and that exported
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,22 @@ def test_resume_continues_from_the_checkpoint(trained: dict) -> None:
     assert summary["steps"] == 24
     log = (Path(cfg.run_dir) / "train.log").read_text()
     assert "resumed from" in log and "at step 20" in log
+
+
+def test_second_stage_records_every_stage(trained: dict, tmp_path: Path) -> None:
+    """A run that starts from an exported file and overwrites it keeps the first run's record."""
+    first = tmp_path / "s2_rafsr_x4.safetensors"
+    shutil.copy(Path(trained["cfg"].export_dir) / first.name, first)
+    cfg = load_config(Path(trained["cfg"].run_dir) / "config.json")
+    cfg.name, cfg.steps, cfg.init_from = "tiny_rafsr_x4_long", 3, str(first)
+    cfg.run_dir, cfg.export_dir = str(tmp_path / "run"), str(tmp_path)
+    train.train(cfg)
+    record = json.loads(weights.read_metadata(first)["training"])
+    assert [(st["run"], st["steps"]) for st in record["stages"]] == [
+        ("tiny_rafsr_x4", 20), ("tiny_rafsr_x4_long", 3)]
+    card = first.with_suffix(".md").read_text()
+    assert "`tiny_rafsr_x4` 20 steps" in card
+    assert "training/configs/tiny_rafsr_x4.json" in card  # the reproduce steps name both runs
 
 
 def test_lr_schedule() -> None:
