@@ -424,6 +424,10 @@ def hardware() -> str:
             f"torch {torch.__version__}")
 
 
+# What a weights file's training record keeps about each run (stage) behind it.
+STAGE_KEYS = ("run", "steps", "batch_size", "images_seen", "wall_minutes", "hardware")
+
+
 def prior_stages(path: Path) -> list[dict[str, Any]]:
     """The training stages recorded in a weights file a run starts from (oldest first), so the
     exported file accounts for all the training behind it, not only its last run."""
@@ -435,8 +439,7 @@ def prior_stages(path: Path) -> list[dict[str, Any]]:
         return list(t["stages"])
     if not t.get("run"):
         return []
-    return [{k: t.get(k) for k in ("run", "steps", "batch_size", "images_seen", "wall_minutes",
-                                   "hardware")}]
+    return [{k: t.get(k) for k in STAGE_KEYS}]
 
 
 def export_weights(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, Any],
@@ -460,8 +463,7 @@ def export_weights(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[st
         "val_psnr": round(summary["val"]["psnr"], 3), "val_gain_db": round(summary["val"]["gain"], 3),
         "config": cfg.to_dict(),
     }
-    this_stage = {k: training[k] for k in ("run", "steps", "batch_size", "images_seen",
-                                           "wall_minutes", "hardware")}
+    this_stage = {k: training[k] for k in STAGE_KEYS}
     training["stages"] = [*(earlier_stages or []), this_stage]
     served = sorted(set(cfg.scales or [cfg.scale])) if entry.shared_weights else cfg.scale
     sha = weights.save(module, entry, served, path, training, kwargs=kwargs)
