@@ -67,6 +67,16 @@ def rows(bench_dir: Path, weights_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
+def hardware_minutes(stages: list[dict[str, Any]]) -> str:
+    """Wall minutes per machine over the stages, in the order first used, e.g.
+    "85 min CPU AMD EPYC ...; 11 min CUDA NVIDIA H200" (torch version and threads left out)."""
+    minutes: dict[str, float] = {}
+    for st in stages:
+        hw = str(st.get("hardware") or "?").split(", torch ")[0]
+        minutes[hw] = minutes.get(hw, 0.0) + float(st.get("wall_minutes") or 0)
+    return "; ".join(f"{m:.0f} min {hw}" for hw, m in minutes.items())
+
+
 def table(rows_: list[dict[str, Any]]) -> str:
     lines = [
         "| file | scale | steps x batch | wall time | hardware | PSNR / SSIM | gain over bicubic "
@@ -87,7 +97,7 @@ def table(rows_: list[dict[str, Any]]) -> str:
                            for st in stages)
         wall = sum(st.get("wall_minutes") or 0 for st in stages)
         lines.append(
-            f"| `{r['file']}` | x{s} | {steps} | {wall:.0f} min | {t.get('hardware', '?')} | "
+            f"| `{r['file']}` | x{s} | {steps} | {wall:.0f} min | {hardware_minutes(stages)} | "
             f"{m['psnr']:.2f} / {m['ssim']:.4f} | **{gain:+.2f} dB** | "
             f"{_paper_gain(r['entry'], s)} | {m['lpips']:.3f} | {m['landmark_error']:.4f} | "
             f"{m['identity_distance']:.3f} |")

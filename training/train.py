@@ -225,6 +225,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
     elif cfg.threads == "auto":
         torch.set_num_threads(auto_threads(0))
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":  # fixed input sizes: let cuDNN pick the fastest kernels once
+        torch.backends.cudnn.benchmark = True
     entry = registry.get(cfg.model_id)
     kwargs = registry.default_kwargs(entry, cfg.scale) | dict(cfg.kwargs)
     scales = list(cfg.scales or [cfg.scale])
@@ -535,7 +537,11 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "", "### Deviations from the paper", *([f"- {n}" for n in cfg.notes] or ["- none"]), "",
         f"## Results (x{cfg.scale}, bicubic LR)",
         f"- Validation ({summary['val_faces']} faces, valid pixels only): {_fmt(summary['val'])}",
-        f"- Test (held-out CelebAMask-HQ photos): {_fmt(summary.get('test'), test_n)}",
+        f"- Test (held-out CelebAMask-HQ photos): {_fmt(summary.get('test'), test_n)}"
+        if summary.get("test") else
+        "- Test (held-out CelebAMask-HQ photos): not measured by this run (the test faces were not "
+        "on the machine that trained it); `benchmarks/quality_x4.md` and `quality_x8.md` measure "
+        "every shipped file on them.",
         "- PSNR on RGB [0, 255], SSIM Gaussian-window (Wang 2004) on RGB; the full benchmark "
         "(LPIPS, landmark and identity error) is `python -m training.evaluate`.", "",
         f"![loss curve]({curve})", "",

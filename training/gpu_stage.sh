@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One training stage on a borrowed GPU machine: every config given trains at once, sharing the GPU.
+#
+# Here (the CPU machine), build what travels, into the git-ignored .gpu/ folder:
+#   python -m training.pack pack --cache cache/faces --out .gpu/data --quality 94 --val-faces 100
+#   python -m training.pack halve resources/weights/<each init_from file> --out .gpu/init
+# There (repo root; engine/, training/ and .gpu/ copied over):
+#   bash training/gpu_stage.sh MINUTES training/configs/s4_idrn_x4_gpu.json ...
+# Results land in $OUT (default .gpu/out): the exported weights, cards and loss curves as a tar
+# split into 15 MB parts, and every run's log. Back here:
+#   cat .gpu/out/weights.tar.part-* | tar -x -C <folder>
+# then evaluate (python -m training.evaluate) before a file replaces a shipped one.
+#
+# Why a script: the GPU machine is lent for minutes, starts bare, and takes at most 64 MiB of
+# files, so the data travel packed (training/pack.py) and all runs go in one call.
+set -u
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+OUT=${OUT:-.gpu/out}
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
+minutes=$1
+shift
+mkdir -p "$OUT" runs resources/weights
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+"$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+"$PY" -m training.pack unpack --pack .gpu/data --out cache/faces || exit 1
+cp .gpu/init/*.safetensors resources/weights/
+touch .gpu/started
+
+pids=()
+for cfg in "$@"; do
+    name=$(basename "$cfg" .json)
+    "$PY" -m training.train "$cfg" --minutes "$minutes" >"runs/$name.stdout" 2>&1 &
+    pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do
+    wait "$pid" || status=1
+done
+nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader || true
+
+# Only what the runs exported (newer than the start mark), never the float16 starting copies.
+find resources/weights -newer .gpu/started -type f -printf '%P\n' >.gpu/exported.txt
+tar -C resources/weights -cf .gpu/weights.tar -T .gpu/exported.txt
+split -b 15M -d .gpu/weights.tar "$OUT/weights.tar.part-"
+tar -czf "$OUT/logs.tar.gz" runs/*.stdout runs/*/train.log runs/*/summary.json 2>/dev/null
+for cfg in "$@"; do
+    name=$(basename "$cfg" .json)
+    echo "== $name"
+    grep -E "val step|final val|exported|Error|error" "runs/$name.stdout" | tail -n 4
+done
+exit $status
