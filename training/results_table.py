@@ -69,10 +69,11 @@ def rows(bench_dir: Path, weights_dir: Path) -> list[dict[str, Any]]:
 
 def hardware_minutes(stages: list[dict[str, Any]]) -> str:
     """Wall minutes per machine over the stages, in the order first used, e.g.
-    "85 min CPU AMD EPYC ...; 11 min CUDA NVIDIA H200" (torch version and threads left out)."""
+    "85 min CPU AMD EPYC, 2 cores; 11 min CUDA NVIDIA H200" (the machine: processor and cores;
+    threads and torch version, which older records leave out, are dropped so they add up)."""
     minutes: dict[str, float] = {}
     for st in stages:
-        hw = str(st.get("hardware") or "?").split(", torch ")[0]
+        hw = ", ".join(str(st.get("hardware") or "?").split(", ")[:2])
         minutes[hw] = minutes.get(hw, 0.0) + float(st.get("wall_minutes") or 0)
     return "; ".join(f"{m:.0f} min {hw}" for hw, m in minutes.items())
 
