@@ -26,9 +26,8 @@ LONG="s4_idrn_x4_long s4_idrn_x8_long s3_prior_guided_x4_long s3_prior_guided_x8
 GPU=""
 for cfg in $PSNR; do GPU="$GPU ${cfg}_gpu"; done
 for cfg in $PSNR; do GPU="$GPU ${cfg}_gpu2"; done
-# S3 method 2 (s3_prior_guided_gan_x4/x8.json) is not shipped (worse than its twin, see
-# resources/weights/README.md); add it here to retrain it.
-GAN="s0_srresnet_att_gan_x4 s0_srresnet_att_gan_x8"
+# GAN fine-tunes start from their PSNR twin's final file, so they come last.
+GAN="s0_srresnet_att_gan_x4 s0_srresnet_att_gan_x8 s3_prior_guided_gan_x4 s3_prior_guided_gan_x8"
 for cfg in $PSNR $LONG $GPU $GAN; do
     $PY -m training.train "training/configs/$cfg.json"
 done
