@@ -9,7 +9,8 @@ the cache's train split alone is 830 MB of raw arrays. Packed, one split is one 
 
 - HR faces as WebP (lossy): at quality 94, about 3.4 kB a face and 42.5 dB PSNR against the
   cache's pixels over the whole train split (quality 95: 3.7 kB, 43 dB; quality 93: 3.2 kB).
-  This is the one lossy step; a run trained on unpacked faces says so in its config notes. LR inputs are still made on the fly from the (unpacked) HR faces.
+  This is the one lossy step; a run trained on unpacked faces says so in its config notes.
+  LR inputs are still made on the fly from the (unpacked) HR faces.
 - landmarks as int16 fixed point (1/64 px), valid masks as packed bits, parsing maps as they
   are; the npz's zlib squeezes the last two to a few MB.
 
