@@ -1,6 +1,6 @@
 """Pack the face cache small enough to travel to a remote GPU machine, and unpack it there.
 
-    python -m training.pack pack   --cache cache/faces --out .gpu/data [--quality 95]
+    python -m training.pack pack   --cache cache/faces --out .gpu/data [--quality 94]
     python -m training.pack halve resources/weights/s4_idrn_x4.safetensors ... --out .gpu/init
     python -m training.pack unpack --pack .gpu/data --out cache/faces
 
@@ -38,7 +38,7 @@ SPLITS = ("train", "val")
 LANDMARK_UNIT = 64  # int16 fixed point: 1/64 px, range +-512 px
 
 
-def pack(cache: Path, out: Path, quality: int = 95, val_faces: int | None = None,
+def pack(cache: Path, out: Path, quality: int = 94, val_faces: int | None = None,
          splits: tuple[str, ...] = SPLITS) -> dict:
     """Write ``out/{split}.npz`` for each split and copy report.json; returns sizes in bytes.
     ``val_faces`` keeps only the first N validation faces (the trainer validates on the first
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("pack")
     p.add_argument("--cache", type=Path, default=Path("cache/faces"))
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--quality", type=int, default=95)
+    p.add_argument("--quality", type=int, default=94)
     p.add_argument("--val-faces", type=int, default=None, help="keep the first N val faces")
     h = sub.add_parser("halve", help="float16 copies of weights files (metadata kept)")
     h.add_argument("weights", type=Path, nargs="+")
