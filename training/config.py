@@ -28,6 +28,9 @@ class TrainConfig:
     degrade: str = "bicubic"  # or "surveillance" (training.data.degrade)
     scales: list[int] | None = None  # several: a random one per batch (S1's multi-scale model)
     hflip: bool = True
+    # {source: p}: each face of a batch comes from that source with probability p, otherwise
+    # from the whole split (e.g. more of the sharp CelebAMask-HQ faces than their 6% share)
+    source_mix: dict[str, float] | None = None
     batch_size: int = 16
     # optimisation
     optimizer: dict[str, Any] = field(default_factory=lambda: {

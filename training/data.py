@@ -380,6 +380,20 @@ class FaceSet:
         self.landmarks = np.load(cache / f"{split}_landmarks.npy", mmap_mode="r")
         self.valid = np.load(cache / f"{split}_valid.npy", mmap_mode="r")
         self.parsing = np.load(cache / f"{split}_parsing.npy", mmap_mode="r")
+        self._meta_path = cache / f"{split}_meta.json"
+
+    @property
+    def sources(self) -> np.ndarray:
+        """The data set each face came from ("utkface", "celebamask_hq"), from the split's meta."""
+        if not hasattr(self, "_sources"):
+            if not self._meta_path.exists():
+                raise FileNotFoundError(f"{self._meta_path} is missing: it names each face's source")
+            meta = json.loads(self._meta_path.read_text())
+            self._sources = np.array([m["source"] for m in meta])
+            if len(self._sources) != len(self):
+                raise ValueError(f"{self._meta_path} lists {len(self._sources)} faces, "
+                                 f"the split has {len(self)}")
+        return self._sources
 
     def __len__(self) -> int:
         return int(self.hr.shape[0])

@@ -152,6 +152,37 @@ def total_loss(terms: dict[str, torch.Tensor], weights_: dict[str, float]) -> to
     return sum(float(weights_[k]) * v for k, v in terms.items())
 
 
+def source_pools(train_set: FaceSet, mix: dict[str, float] | None) -> list[tuple[float, np.ndarray]]:
+    """(probability, face indices) per source named in `mix`; checked once before training."""
+    if not mix:
+        return []
+    sources = train_set.sources
+    pools = []
+    for source, p in mix.items():
+        members = np.flatnonzero(sources == source)
+        if len(members) == 0:
+            raise ValueError(f"source_mix names {source!r}, which has no training faces")
+        pools.append((float(p), members))
+    if not 0 < sum(p for p, _ in pools) <= 1:
+        raise ValueError(f"source_mix probabilities must sum to (0, 1], got {mix}")
+    return pools
+
+
+def draw_faces(rng: np.random.Generator, n: int, n_total: int,
+               pools: list[tuple[float, np.ndarray]]) -> np.ndarray:
+    """`n` random face indices: from each pool with its probability, else from the whole split."""
+    idx = rng.integers(0, n_total, n)
+    if not pools:  # the same random stream as before source_mix existed
+        return idx
+    pick = rng.random(n)
+    start = 0.0
+    for p, members in pools:
+        chosen = (pick >= start) & (pick < start + p)
+        idx[chosen] = rng.choice(members, int(chosen.sum()))
+        start += p
+    return idx
+
+
 def val_batch(val_set: FaceSet, cfg: TrainConfig, scale: int,
               model_input: Callable[[np.ndarray], np.ndarray]) -> dict:
     """The fixed validation batch (first `val_size` faces, bicubic LR, no flips) + bicubic scores."""
@@ -270,6 +301,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
     train_set, val_set = FaceSet(data_dir, "train"), FaceSet(data_dir, "val")
     if len(train_set) == 0:
         raise ValueError(f"no training faces in {data_dir}")
+    pools = source_pools(train_set, cfg.source_mix)
     val = val_batch(val_set, cfg, cfg.scale, model_input)
     log.info("model %s x%d %s: %.2fM parameters; %d train / %d val faces; device %s; "
              "autocast %s; channels_last %s; threads %d", entry.id, cfg.scale, kwargs,
@@ -322,7 +354,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
             group["lr"] = lr
 
         # A batch: random faces, random mirror, one scale for the batch, the LR made now.
-        idx = rng.integers(0, len(train_set), cfg.batch_size)
+        idx = draw_faces(rng, cfg.batch_size, len(train_set), pools)
         flip = rng.random(cfg.batch_size) < 0.5 if cfg.hflip else None
         scale = int(rng.choice(scales))
         batch = train_set.batch(idx, scale, cfg.degrade, flip, rng, model_input)
@@ -519,7 +551,10 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "- UTKFace chips are tighter than the canonical frame (about half of each 128x128 crop "
         "lies outside the photo and is border-replicated); those pixels are masked out of the "
         "loss and of the validation PSNR. Faces whose landmarks leave the photo were dropped.",
-        "- Augmentation: random horizontal mirror." if cfg.hflip else "- No augmentation.", "",
+        "- Augmentation: random horizontal mirror." if cfg.hflip else "- No augmentation.",
+        *[f"- Source mix (this run): each face of a batch comes from {source} with probability "
+          f"{p:g}, otherwise from the whole training split." for source, p in
+          (cfg.source_mix or {}).items()], "",
         "## Training",
         f"- {summary['steps']} steps of batch {cfg.batch_size} ({summary['images_seen']} images), "
         f"{summary['wall_minutes']} min wall time, median {summary['img_per_s']} img/s.",
@@ -549,14 +584,20 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "```",
         "python -m training.vgg convert            # only for configs with perceptual losses",
         "python -m training.data prepare --out cache/faces",
-        *[f"python -m training.train training/configs/{st['run']}.json"
-          for st in (stages or [])[:-1]],
-        f"python -m training.train training/configs/{cfg.name}.json"
-        + (f" --minutes {cfg.minutes:g}" if cfg.minutes else "")
-        + (f" --steps {cfg.steps}" if cfg.steps else ""),
+        *[reproduce_line(st["run"], st.get("hardware") or "") for st in (stages or [])[:-1]],
+        reproduce_line(cfg.name, hardware(), cfg.minutes, cfg.steps),
         "```", "",
     ]
     return "\n".join(lines)
+
+
+def reproduce_line(run: str, hw: str, minutes: float | None = None, steps: int | None = None) -> str:
+    """The command that reruns one stage; a stage that ran on a GPU says how it got there."""
+    line = (f"python -m training.train training/configs/{run}.json"
+            + (f" --minutes {minutes:g}" if minutes else "") + (f" --steps {steps}" if steps else ""))
+    if hw.startswith("CUDA"):
+        line += "   # on a GPU: the packed data, via training/gpu_stage.sh"
+    return line
 
 
 # --------------------------------------------------------------------------- loss curve

@@ -91,6 +91,38 @@ def test_second_stage_records_every_stage(trained: dict, tmp_path: Path) -> None
     assert "training/configs/tiny_rafsr_x4.json" in card  # the reproduce steps name both runs
 
 
+def test_source_mix_draws_each_source_at_its_rate(tmp_path: Path, face_cache: Path) -> None:
+    """source_mix: half the faces from the 2 "celebamask_hq" faces of 6, the rest uniform."""
+    cache = tmp_path / "faces"
+    shutil.copytree(face_cache, cache)
+    names = ["utkface"] * 4 + ["celebamask_hq"] * 2
+    (cache / "train_meta.json").write_text(json.dumps([{"source": s} for s in names]))
+    faces = train.FaceSet(cache, "train")
+    pools = train.source_pools(faces, {"celebamask_hq": 0.5})
+    idx = train.draw_faces(np.random.default_rng(0), 20000, len(faces), pools)
+    share = np.isin(idx, [4, 5]).mean()
+    assert share == pytest.approx(0.5 + 0.5 * 2 / 6, abs=0.015)
+    assert set(idx) == set(range(6))  # every face can still be drawn
+    # no mix: the exact stream the trainer drew before source_mix existed
+    assert np.array_equal(train.draw_faces(np.random.default_rng(1), 8, 6, []),
+                          np.random.default_rng(1).integers(0, 6, 8))
+    with pytest.raises(ValueError, match="no training faces"):
+        train.source_pools(faces, {"helen": 0.3})
+    with pytest.raises(ValueError, match="sum to"):
+        train.source_pools(faces, {"celebamask_hq": 0.8, "utkface": 0.5})
+    (cache / "train_meta.json").unlink()
+    with pytest.raises(FileNotFoundError, match="source"):
+        train.source_pools(train.FaceSet(cache, "train"), {"celebamask_hq": 0.5})
+
+
+def test_reproduce_line_says_where_a_gpu_stage_ran() -> None:
+    assert train.reproduce_line("m_long", "CPU AMD EPYC, 2 cores", 20) == \
+        "python -m training.train training/configs/m_long.json --minutes 20"
+    gpu = train.reproduce_line("m_gpu", "CUDA NVIDIA H200")
+    assert gpu.startswith("python -m training.train training/configs/m_gpu.json")
+    assert "training/gpu_stage.sh" in gpu
+
+
 def test_lr_schedule() -> None:
     sched = {"name": "cosine", "min_lr": 1e-6}
     assert train.lr_at(0.0, 0, 1e-4, sched) == pytest.approx(1e-4)
