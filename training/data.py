@@ -382,18 +382,14 @@ class FaceSet:
         self.parsing = np.load(cache / f"{split}_parsing.npy", mmap_mode="r")
         self._meta_path = cache / f"{split}_meta.json"
 
-    @property
     def sources(self) -> np.ndarray:
         """The data set each face came from ("utkface", "celebamask_hq"), from the split's meta."""
-        if not hasattr(self, "_sources"):
-            if not self._meta_path.exists():
-                raise FileNotFoundError(f"{self._meta_path} is missing: it names each face's source")
-            meta = json.loads(self._meta_path.read_text())
-            self._sources = np.array([m["source"] for m in meta])
-            if len(self._sources) != len(self):
-                raise ValueError(f"{self._meta_path} lists {len(self._sources)} faces, "
-                                 f"the split has {len(self)}")
-        return self._sources
+        if not self._meta_path.exists():
+            raise FileNotFoundError(f"{self._meta_path} is missing: it names each face's source")
+        sources = np.array([m["source"] for m in json.loads(self._meta_path.read_text())])
+        if len(sources) != len(self):
+            raise ValueError(f"{self._meta_path} lists {len(sources)} faces, the split has {len(self)}")
+        return sources
 
     def __len__(self) -> int:
         return int(self.hr.shape[0])

@@ -12,7 +12,8 @@ the cache's train split alone is 830 MB of raw arrays. Packed, one split is one 
   This is the one lossy step; a run trained on unpacked faces says so in its config notes.
   LR inputs are still made on the fly from the (unpacked) HR faces.
 - landmarks as int16 fixed point (1/64 px), valid masks as packed bits, parsing maps as they
-  are; the npz's zlib squeezes the last two to a few MB.
+  are; the npz's zlib squeezes the last two to a few MB. ``{split}_meta.json`` (each face's
+  source, for a config's ``source_mix``) travels beside the npz as it is.
 
 ``unpack`` writes the same ``{split}_*.npy`` layout that :class:`training.data.FaceSet` reads, plus
 the cache's ``report.json`` (model cards quote it). The test split is not packed: evaluation
@@ -65,6 +66,9 @@ def pack(cache: Path, out: Path, quality: int = 94, val_faces: int | None = None
             valid_bits=np.packbits(valid.astype(bool)), valid_shape=np.array(valid.shape),
             parsing=np.load(cache / f"{split}_parsing.npy")[:n])
         sizes[split] = path.stat().st_size
+        meta = cache / f"{split}_meta.json"  # each face's source: what a source_mix draws on
+        if meta.exists():
+            (out / meta.name).write_text(json.dumps(json.loads(meta.read_text())[:n]))
         log.info("%s: %d faces -> %s (%.1f MB)", split, len(hr), path, sizes[split] / 1e6)
     shutil.copyfile(cache / "report.json", out / "report.json")
     return sizes
@@ -91,7 +95,8 @@ def halve_weights(sources: list[Path], out: Path) -> list[Path]:
 
 
 def unpack(packed: Path, out: Path) -> dict[str, int]:
-    """Rebuild ``out/{split}_{hr,landmarks,valid,parsing}.npy`` from a pack; returns face counts."""
+    """Rebuild ``out/{split}_{hr,landmarks,valid,parsing}.npy`` (and ``_meta.json``) from a pack;
+    returns face counts."""
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for path in sorted(packed.glob("*.npz")):
@@ -106,6 +111,8 @@ def unpack(packed: Path, out: Path) -> dict[str, int]:
         np.save(out / f"{split}_landmarks.npy", z["landmarks"].astype(np.float32) / LANDMARK_UNIT)
         np.save(out / f"{split}_valid.npy", valid.astype(np.uint8))
         np.save(out / f"{split}_parsing.npy", z["parsing"])
+        if (packed / f"{split}_meta.json").exists():
+            shutil.copyfile(packed / f"{split}_meta.json", out / f"{split}_meta.json")
         counts[split] = len(hr)
     if (packed / "report.json").exists():
         shutil.copyfile(packed / "report.json", out / "report.json")

@@ -156,7 +156,7 @@ def source_pools(train_set: FaceSet, mix: dict[str, float] | None) -> list[tuple
     """(probability, face indices) per source named in `mix`; checked once before training."""
     if not mix:
         return []
-    sources = train_set.sources
+    sources = train_set.sources()
     pools = []
     for source, p in mix.items():
         members = np.flatnonzero(sources == source)
@@ -585,7 +585,7 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "python -m training.vgg convert            # only for configs with perceptual losses",
         "python -m training.data prepare --out cache/faces",
         *[reproduce_line(st["run"], st.get("hardware") or "") for st in (stages or [])[:-1]],
-        reproduce_line(cfg.name, hardware(), cfg.minutes, cfg.steps),
+        reproduce_line(cfg.name, summary["hardware"], cfg.minutes, cfg.steps),
         "```", "",
     ]
     return "\n".join(lines)

@@ -22,6 +22,9 @@ def test_pack_then_unpack_gives_back_the_cache(face_cache: Path, tmp_path: Path)
     landmarks[0, 0] = (12.3456, -3.21)  # off-grid and outside the frame: fixed point must hold
     np.save(src / "train_landmarks.npy", landmarks)
     (src / "report.json").write_text(json.dumps({"splits": {"train": {"total": 6}}}))
+    sources = ["utkface"] * 4 + ["celebamask_hq"] * 2
+    for split in ("train", "val"):
+        (src / f"{split}_meta.json").write_text(json.dumps([{"source": s} for s in sources]))
 
     sizes = pack.pack(src, tmp_path / "packed", quality=94, val_faces=2)
     assert set(sizes) == {"train", "val"}
@@ -39,6 +42,8 @@ def test_pack_then_unpack_gives_back_the_cache(face_cache: Path, tmp_path: Path)
                                   np.load(src / "train_parsing.npy"))
     assert len(FaceSet(out, "val")) == 2  # the trainer reads the unpacked layout
     assert json.loads((out / "report.json").read_text())["splits"]["train"]["total"] == 6
+    assert list(FaceSet(out, "train").sources()) == sources  # a source_mix works on the GPU too
+    assert list(FaceSet(out, "val").sources()) == sources[:2]
 
 
 def test_halved_weights_keep_their_record_and_load(tmp_path: Path) -> None:
