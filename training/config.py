@@ -27,6 +27,8 @@ class TrainConfig:
     data: str = "cache/faces"
     degrade: str = "bicubic"  # or "surveillance" (training.data.degrade)
     scales: list[int] | None = None  # several: a random one per batch (S1's multi-scale model)
+    # one weight per entry of `scales` (e.g. more x4 and x8 batches); None: all equally likely
+    scale_weights: list[float] | None = None
     hflip: bool = True
     # {source: p}: each face of a batch comes from that source with probability p, otherwise
     # from the whole split (e.g. more of the sharp CelebAMask-HQ faces than their 6% share)

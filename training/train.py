@@ -168,6 +168,23 @@ def source_pools(train_set: FaceSet, mix: dict[str, float] | None) -> list[tuple
     return pools
 
 
+def scale_probabilities(scales: list[int], weights_: list[float] | None) -> np.ndarray | None:
+    """Normalised `scale_weights` (checked once before training); None draws scales uniformly."""
+    if weights_ is None:
+        return None
+    w = np.asarray(weights_, dtype=np.float64)
+    if len(w) != len(scales) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"scale_weights must give one non-negative weight per scale {scales}, "
+                         f"not all zero; got {weights_}")
+    return w / w.sum()
+
+
+def draw_scale(rng: np.random.Generator, scales: list[int], p: np.ndarray | None) -> int:
+    if p is None:  # the same random stream as before scale_weights existed
+        return int(rng.choice(scales))
+    return int(rng.choice(scales, p=p))
+
+
 def draw_faces(rng: np.random.Generator, n: int, n_total: int,
                pools: list[tuple[float, np.ndarray]]) -> np.ndarray:
     """`n` random face indices: from each pool with its probability, else from the whole split."""
@@ -261,6 +278,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
     entry = registry.get(cfg.model_id)
     kwargs = registry.default_kwargs(entry, cfg.scale) | dict(cfg.kwargs)
     scales = list(cfg.scales or [cfg.scale])
+    scale_p = scale_probabilities(scales, cfg.scale_weights)
 
     def model_input(lr: np.ndarray) -> np.ndarray:
         return weights.model_input(entry, lr)
@@ -356,7 +374,7 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
         # A batch: random faces, random mirror, one scale for the batch, the LR made now.
         idx = draw_faces(rng, cfg.batch_size, len(train_set), pools)
         flip = rng.random(cfg.batch_size) < 0.5 if cfg.hflip else None
-        scale = int(rng.choice(scales))
+        scale = draw_scale(rng, scales, scale_p)
         batch = train_set.batch(idx, scale, cfg.degrade, flip, rng, model_input)
         batch = {k: v.to(device) for k, v in batch.items()}
         x = batch["x"]
@@ -528,6 +546,8 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
     dropped = report.get("dropped", {})
     blurry = report.get("dropped_blurry", {})
     test_n = splits.get("test", {}).get("total")
+    scales = list(cfg.scales or [cfg.scale])
+    scale_p = scale_probabilities(scales, cfg.scale_weights)
     lines = [
         f"# {entry.label} x{cfg.scale} — `{filename}`", "",
         f"**Paper ({entry.paper}):** {entry.citation}", "",
@@ -554,7 +574,10 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "- Augmentation: random horizontal mirror." if cfg.hflip else "- No augmentation.",
         *[f"- Source mix (this run): each face of a batch comes from {source} with probability "
           f"{p:g}, otherwise from the whole training split." for source, p in
-          (cfg.source_mix or {}).items()], "",
+          (cfg.source_mix or {}).items()],
+        *([f"- Scale mix (this run): " + ", ".join(
+            f"x{s} {p:.0%}" for s, p in zip(scales, scale_p)) +
+           " of the batches."] if scale_p is not None else []), "",
         "## Training",
         f"- {summary['steps']} steps of batch {cfg.batch_size} ({summary['images_seen']} images), "
         f"{summary['wall_minutes']} min wall time, median {summary['img_per_s']} img/s.",

@@ -115,6 +115,22 @@ def test_source_mix_draws_each_source_at_its_rate(tmp_path: Path, face_cache: Pa
         train.source_pools(train.FaceSet(cache, "train"), {"celebamask_hq": 0.5})
 
 
+def test_scale_weights_draw_each_scale_at_its_rate() -> None:
+    scales = [2, 3, 4, 8]
+    p = train.scale_probabilities(scales, [1, 1, 2, 2])
+    rng = np.random.default_rng(0)
+    drawn = np.array([train.draw_scale(rng, scales, p) for _ in range(20000)])
+    for scale, want in zip(scales, [1 / 6, 1 / 6, 1 / 3, 1 / 3]):
+        assert (drawn == scale).mean() == pytest.approx(want, abs=0.015)
+    # no weights: the exact stream the trainer drew before scale_weights existed
+    assert train.scale_probabilities(scales, None) is None
+    assert [train.draw_scale(np.random.default_rng(1), scales, None) for _ in range(3)] == \
+        [int(np.random.default_rng(1).choice(scales))] * 3
+    for bad in ([1, 1, 2], [1, -1, 1, 1], [0, 0, 0, 0]):
+        with pytest.raises(ValueError, match="scale_weights"):
+            train.scale_probabilities(scales, bad)
+
+
 def test_reproduce_line_says_where_a_gpu_stage_ran() -> None:
     assert train.reproduce_line("m_long", "CPU AMD EPYC, 2 cores", 20) == \
         "python -m training.train training/configs/m_long.json --minutes 20"
