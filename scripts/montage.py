@@ -8,6 +8,8 @@ Writes, under --out:
   evenly over the sorted test folder, not hand-picked) as rows; columns are the
   LR input (pixels enlarged as blocks), bicubic, every model with installed weights at that scale
   (registry order) and the HR original;
+- ``montage_gan_x4.png`` and ``montage_gan_x8.png``: the centre of the same faces enlarged 2x,
+  each GAN variant next to its PSNR-trained twin, so a reader can judge whether it is sharper;
 - ``montage_realworld.png``: the largest face of the first two photos with a face found from each
   source folder of real low-quality photos (no ground truth), aligned at 32x32 from the photo as
   the app does at x4, through bicubic and the ``--best`` model (default: the
@@ -87,6 +89,26 @@ def held_out_montage(faces_dir: Path, scale: int, count: int) -> Image.Image:
     return _grid(headers, rows, f"x{scale}: held-out CelebAMask-HQ faces (not seen in training)")
 
 
+def gan_montage(faces_dir: Path, scale: int, count: int) -> Image.Image:
+    """Centre crops (eyes to mouth, 2x) of every GAN variant beside its PSNR twin."""
+    paths = sorted(p for p in faces_dir.iterdir() if p.suffix.lower() == ".png")
+    picked = paths[:: max(1, len(paths) // count)][:count]
+    entries = []
+    for gan in select_models("all", scale, None):
+        if gan.variant == "gan":
+            entries += [registry.get(gan.id.removesuffix("_gan")), gan]
+    models = {e.id: weights.load(e, scale, "cpu") for e in entries}
+    crop = slice(TILE // 4, TILE * 3 // 4)
+    rows = []
+    for path in picked:
+        hr = np.asarray(Image.open(path).convert("RGB"))
+        lr = imaging.downscale(hr, scale)
+        row = [models[e.id].run(lr)[crop, crop] for e in entries]
+        rows.append(row + [hr[crop, crop]])
+    headers = [_label(e) for e in entries] + ["original\n128x128 HR"]
+    return _grid(headers, rows, f"x{scale}: GAN variants beside their PSNR twins, centre 2x")
+
+
 def realworld_montage(root: Path, best: str, per_source: int) -> Image.Image:
     scale = 4
     entry = registry.get(best)
@@ -139,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     for scale in (4, 8):
         path = args.out / f"montage_x{scale}.png"
         held_out_montage(args.faces, scale, args.count).save(path, optimize=True)
+        print(f"wrote {path}")
+        path = args.out / f"montage_gan_x{scale}.png"
+        gan_montage(args.faces, scale, args.count).save(path, optimize=True)
         print(f"wrote {path}")
     if args.realworld:
         best = args.best or best_x4(REPO / "benchmarks" / "quality_x4.json")

@@ -29,8 +29,10 @@ for cfg in $PSNR; do GPU="$GPU ${cfg}_gpu2"; done
 # CPU stages after the GPU ones (session 5): half of each batch from the sharp CelebAMask-HQ
 # training faces, a gentle cycle from 5e-5; only for the models without a GAN twin.
 CELEBA="s4_idrn_x4_celeba s2_rafsr_x8_celeba s1_mffcn_celeba s4_idrn_x8_celeba"
+# Session 6: S1 once more, the same mix, with x4 and x8 a third of the batches each.
+CELEBA="$CELEBA s1_mffcn_scalemix"
 # GAN fine-tunes start from their PSNR twin's final file, so they come last.
-GAN="s0_srresnet_att_gan_x4 s0_srresnet_att_gan_x8 s3_prior_guided_gan_x4 s3_prior_guided_gan_x8"
+GAN="s0_srresnet_att_gan_x4_celeba s0_srresnet_att_gan_x8 s3_prior_guided_gan_x4 s3_prior_guided_gan_x8"
 for cfg in $PSNR $LONG $GPU $CELEBA $GAN; do
     $PY -m training.train "training/configs/$cfg.json"
 done
