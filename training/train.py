@@ -575,7 +575,7 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         *[f"- Source mix (this run): each face of a batch comes from {source} with probability "
           f"{p:g}, otherwise from the whole training split." for source, p in
           (cfg.source_mix or {}).items()],
-        *([f"- Scale mix (this run): " + ", ".join(
+        *(["- Scale mix (this run): " + ", ".join(
             f"x{s} {p:.0%}" for s, p in zip(scales, scale_p)) +
            " of the batches."] if scale_p is not None else []), "",
         "## Training",
