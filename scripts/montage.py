@@ -71,9 +71,14 @@ def _label(entry: registry.ModelEntry) -> str:
     return entry.id if entry.is_baseline else "AI:\n" + entry.id.replace("_", " ")
 
 
-def held_out_montage(faces_dir: Path, scale: int, count: int) -> Image.Image:
+def _picked_faces(faces_dir: Path, count: int) -> list[Path]:
+    """`count` faces spread evenly over the sorted folder, not chosen by hand."""
     paths = sorted(p for p in faces_dir.iterdir() if p.suffix.lower() == ".png")
-    picked = paths[:: max(1, len(paths) // count)][:count]  # spread over the folder, not chosen
+    return paths[:: max(1, len(paths) // count)][:count]
+
+
+def held_out_montage(faces_dir: Path, scale: int, count: int) -> Image.Image:
+    picked = _picked_faces(faces_dir, count)
     entries = [e for e in select_models("all", scale, None) if e.id != "lanczos"]
     models = {e.id: weights.load(e, scale, "cpu") for e in entries}
     rows = []
@@ -91,8 +96,7 @@ def held_out_montage(faces_dir: Path, scale: int, count: int) -> Image.Image:
 
 def gan_montage(faces_dir: Path, scale: int, count: int) -> Image.Image:
     """Centre crops (eyes to mouth, 2x) of every GAN variant beside its PSNR twin."""
-    paths = sorted(p for p in faces_dir.iterdir() if p.suffix.lower() == ".png")
-    picked = paths[:: max(1, len(paths) // count)][:count]
+    picked = _picked_faces(faces_dir, count)
     entries = []
     for gan in select_models("all", scale, None):
         if gan.variant == "gan":
