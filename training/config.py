@@ -44,6 +44,8 @@ class TrainConfig:
         "layers": ["conv5_4"], "criterion": "l1", "pretrained": True})
     discriminator: dict[str, Any] | None = None  # {"kwargs": {...}, "optimizer": {...}}
     init_from: str = ""  # weights file (safetensors) to start the generator from (GAN fine-tunes)
+    # init_from is a smaller network of the same class; its missing blocks start as identities
+    grow: bool = False
     ema_decay: float = 0.999
     grad_clip: float | None = None
     # run control

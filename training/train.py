@@ -287,8 +287,14 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
     if cfg.init_from:  # e.g. a GAN fine-tune starts from the exported PSNR-oriented weights
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(_path(cfg.init_from))))
-        log.info("generator initialised from %s", cfg.init_from)
+        state = load_file(str(_path(cfg.init_from)))
+        if cfg.grow:
+            new_blocks = grow_from(model, state, _path(cfg.init_from), entry, cfg.scale)
+            log.info("generator grown from %s: %d new blocks start as identities (%s)",
+                     cfg.init_from, len(new_blocks), ", ".join(new_blocks))
+        else:
+            model.load_state_dict(state)
+            log.info("generator initialised from %s", cfg.init_from)
         # Read now: the export may overwrite this very file (a longer run of the same model).
         earlier_stages = prior_stages(_path(cfg.init_from))
     else:
@@ -477,6 +483,49 @@ def hardware() -> str:
 
 
 # What a weights file's training record keeps about each run (stage) behind it.
+def grow_from(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
+              entry: registry.ModelEntry, scale: int) -> list[str]:
+    """Start ``model`` from the weights of a smaller network of the same class (fewer residual
+    blocks): every saved tensor is copied; each residual block the file lacks starts as an exact
+    identity (the last conv of its branch zeroed), so training resumes from what the file had
+    learnt with the extra depth to use. Returns the new blocks' names.
+
+    Checked, not assumed: the grown network must compute what the file's network computes on a
+    random input; otherwise (a new layer that is not a residual block) it refuses to start.
+    """
+    own = model.state_dict()
+    misfit = sorted(k for k, v in state.items() if k not in own or own[k].shape != v.shape)
+    if misfit:
+        raise ValueError(f"cannot grow from {path.name}: {len(misfit)} of its tensors have no "
+                         f"place in the new network (e.g. {', '.join(misfit[:3])})")
+    missing = set(own) - set(state)
+    model.load_state_dict(state, strict=False)
+    new_blocks = []
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            keys = {f"{name}.{k}" for k in module.state_dict()}
+            if callable(getattr(module, "residual_convs", None)) and keys and keys <= missing:
+                for conv in module.residual_convs():
+                    conv.weight.zero_()
+                    if conv.bias is not None:
+                        conv.bias.zero_()
+                new_blocks.append(name)
+                missing -= keys
+    old_kwargs = json.loads(weights.read_metadata(path)["kwargs"])
+    old = registry.build(entry, scale, **old_kwargs).eval()
+    old.load_state_dict(state)
+    side = 128 if entry.input == "upsampled" else 128 // scale
+    lr = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(0))
+    was_training = model.training
+    with torch.no_grad():
+        same = torch.allclose(model.eval()(lr), old(lr), atol=1e-5)
+    model.train(was_training)
+    if not same:
+        raise ValueError(f"cannot grow from {path.name}: the new layers "
+                         f"({', '.join(sorted(missing)[:3]) or 'none'}) change what it computes")
+    return new_blocks
+
+
 STAGE_KEYS = ("run", "steps", "batch_size", "images_seen", "wall_minutes", "hardware")
 
 

@@ -190,3 +190,33 @@ def test_evaluate_baselines_and_exported_model(trained: dict, tmp_path: Path, as
     assert evaluate.main(["--images", str(photos), "--scale", "4", "--models", "bicubic",
                           "--json", str(out), "--aligned", "--limit", "1"]) == 0
     assert json.loads(out.read_text())["bicubic"]["count"] == 1
+
+
+def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> None:
+    """grow: a 1-block S3 file starts a 3-block S3 that computes exactly what the file did;
+    a network whose new layers would change the output (RAFSR's fusion conv sees every block)
+    is refused."""
+    entry = registry.get("s3_prior_guided")
+    small_kw = {"channels": 8, "blocks": 1, "prior_channels": 8, "prior_blocks": 1,
+                "hourglass_depth": 1, "image_residual": True}
+    torch.manual_seed(0)
+    small = registry.build(entry, 8, **small_kw)
+    path = tmp_path / "s3_prior_guided_x8.safetensors"
+    weights.save(small, entry, 8, path, training={"run": "small", "steps": 1})
+    big = registry.build(entry, 8, **(small_kw | {"blocks": 3}))
+    state = {k: v for k, v in small.state_dict().items()}
+    new = train.grow_from(big, state, path, entry, 8)
+    assert new == ["sr_body.1", "sr_body.2"]
+    lr = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(big.eval()(lr), small.eval()(lr), atol=1e-5)
+    assert not big.sr_body[2].conv_out.weight.any()  # the new block trains from the identity
+
+    rafsr = registry.get("s2_rafsr")
+    kw = {"channels": 8, "n_ram": 1, "image_residual": True}
+    r_small = registry.build(rafsr, 4, **kw)
+    r_path = tmp_path / "s2_rafsr_x4.safetensors"
+    weights.save(r_small, rafsr, 4, r_path, training={"run": "small", "steps": 1})
+    with pytest.raises(ValueError, match="cannot grow"):
+        train.grow_from(registry.build(rafsr, 4, **(kw | {"n_ram": 2})),
+                        dict(r_small.state_dict()), r_path, rafsr, 4)
