@@ -127,10 +127,12 @@ def aims(rows_: list[dict[str, Any]]) -> str:
             twin = by_id.get(r["entry"].id.removesuffix("_gan"))
             if twin is None:
                 continue
-            lower = r["m"]["lpips"] < twin["m"]["lpips"]
-            out.append(f"- x{s}: `{r['file']}` LPIPS {r['m']['lpips']:.3f} vs its PSNR twin "
-                       f"{twin['m']['lpips']:.3f}: " + ("lower, as aimed." if lower else
-                                                        "**not lower**."))
+            gan, psnr = r["m"]["lpips"], twin["m"]["lpips"]
+            # a fourth decimal when three would print a tie, so the verdict can be checked
+            digits = 3 if round(gan, 3) != round(psnr, 3) else 4
+            out.append(f"- x{s}: `{r['file']}` LPIPS {gan:.{digits}f} vs its PSNR twin "
+                       f"{psnr:.{digits}f}: " + ("lower, as aimed." if gan < psnr else
+                                                  "**not lower**."))
     return "\n".join(out)
 
 
