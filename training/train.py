@@ -521,8 +521,9 @@ def grow_from(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path
         same = torch.allclose(model.eval()(lr), old(lr), atol=1e-5)
     model.train(was_training)
     if not same:
-        raise ValueError(f"cannot grow from {path.name}: the new layers "
-                         f"({', '.join(sorted(missing)[:3]) or 'none'}) change what it computes")
+        added = new_blocks + sorted(missing)
+        raise ValueError(f"cannot grow from {path.name}: the new layers (e.g. "
+                         f"{', '.join(added[:3])}) change what it computes")
     return new_blocks
 
 

@@ -192,6 +192,15 @@ def test_evaluate_baselines_and_exported_model(trained: dict, tmp_path: Path, as
     assert json.loads(out.read_text())["bicubic"]["count"] == 1
 
 
+def _trained_looking(net: torch.nn.Module) -> torch.nn.Module:
+    """Random non-zero weights everywhere: a fresh image-residual net outputs exactly bicubic
+    (zeroed output convs), which would make any two such nets agree."""
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net
+
+
 def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> None:
     """grow: a 1-block S3 file starts a 3-block S3 that computes exactly what the file did;
     a network whose new layers would change the output (RAFSR's fusion conv sees every block)
@@ -200,7 +209,7 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
     small_kw = {"channels": 8, "blocks": 1, "prior_channels": 8, "prior_blocks": 1,
                 "hourglass_depth": 1, "image_residual": True}
     torch.manual_seed(0)
-    small = registry.build(entry, 8, **small_kw)
+    small = _trained_looking(registry.build(entry, 8, **small_kw))
     path = tmp_path / "s3_prior_guided_x8.safetensors"
     weights.save(small, entry, 8, path, training={"run": "small", "steps": 1})
     big = registry.build(entry, 8, **(small_kw | {"blocks": 3}))
@@ -220,3 +229,14 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
     with pytest.raises(ValueError, match="cannot grow"):
         train.grow_from(registry.build(rafsr, 4, **(kw | {"n_ram": 2})),
                         dict(r_small.state_dict()), r_path, rafsr, 4)
+
+    # IDRN sums every unit's output (global-local residual): an identity unit still adds a term
+    idrn = registry.get("s4_idrn")
+    kw = {"channels": 8, "units": 1, "image_residual": True}
+    torch.manual_seed(0)
+    i_small = _trained_looking(registry.build(idrn, 4, **kw))
+    i_path = tmp_path / "s4_idrn_x4.safetensors"
+    weights.save(i_small, idrn, 4, i_path, training={"run": "small", "steps": 1})
+    with pytest.raises(ValueError, match="change what it computes"):
+        train.grow_from(registry.build(idrn, 4, **(kw | {"units": 2})),
+                        dict(i_small.state_dict()), i_path, idrn, 4)
