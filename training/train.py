@@ -284,6 +284,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
         return weights.model_input(entry, lr)
 
     model = registry.build(entry, cfg.scale, **cfg.kwargs)
+    if cfg.grow and not cfg.init_from:
+        raise ValueError("grow needs init_from: the smaller weights file to grow from")
     if cfg.init_from:  # e.g. a GAN fine-tune starts from the exported PSNR-oriented weights
         from safetensors.torch import load_file
 
@@ -482,7 +484,6 @@ def hardware() -> str:
             f"torch {torch.__version__}")
 
 
-# What a weights file's training record keeps about each run (stage) behind it.
 def grow_from(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
               entry: registry.ModelEntry, scale: int) -> list[str]:
     """Start ``model`` from the weights of a smaller network of the same class (fewer residual
@@ -527,6 +528,7 @@ def grow_from(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path
     return new_blocks
 
 
+# What a weights file's training record keeps about each run (stage) behind it.
 STAGE_KEYS = ("run", "steps", "batch_size", "images_seen", "wall_minutes", "hardware")
 
 

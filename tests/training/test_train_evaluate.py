@@ -203,8 +203,8 @@ def _trained_looking(net: torch.nn.Module) -> torch.nn.Module:
 
 def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> None:
     """grow: a 1-block S3 file starts a 3-block S3 that computes exactly what the file did;
-    a network whose new layers would change the output (RAFSR's fusion conv sees every block)
-    is refused."""
+    networks whose new layers would change the output are refused (RAFSR's fusion conv sees
+    every block; IDRN sums every unit's output)."""
     entry = registry.get("s3_prior_guided")
     small_kw = {"channels": 8, "blocks": 1, "prior_channels": 8, "prior_blocks": 1,
                 "hourglass_depth": 1, "image_residual": True}
@@ -213,8 +213,7 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
     path = tmp_path / "s3_prior_guided_x8.safetensors"
     weights.save(small, entry, 8, path, training={"run": "small", "steps": 1})
     big = registry.build(entry, 8, **(small_kw | {"blocks": 3}))
-    state = {k: v for k, v in small.state_dict().items()}
-    new = train.grow_from(big, state, path, entry, 8)
+    new = train.grow_from(big, dict(small.state_dict()), path, entry, 8)
     assert new == ["sr_body.1", "sr_body.2"]
     lr = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
