@@ -51,6 +51,7 @@ def test_loss_paths_run(name: str, face_cache: Path, tmp_path: Path) -> None:
     cfg.data, cfg.run_dir = str(face_cache), str(tmp_path / "run")
     cfg.steps, cfg.minutes, cfg.batch_size, cfg.val_size = 2, None, 2, 2
     cfg.log_every, cfg.val_every, cfg.threads, cfg.init_from = 1, 1000, None, ""
+    cfg.source_mix = None  # the tiny face cache names no sources; the mix has its own test
     # A random VGG cut after its first layer: the same code path without VGG-19's cost.
     cfg.perceptual = cfg.perceptual | {"pretrained": False, "layers": ["relu1_1"]}
     if cfg.discriminator:
