@@ -33,9 +33,13 @@ CELEBA="s4_idrn_x4_celeba s2_rafsr_x8_celeba s1_mffcn_celeba s4_idrn_x8_celeba"
 CELEBA="$CELEBA s1_mffcn_scalemix"
 # Session 7: S3's SR branch grown from 6 to the paper's 16 basic blocks (training.train grow).
 GROW="s3_prior_guided_x4_grow s3_prior_guided_x8_grow"
-# GAN fine-tunes start from their PSNR twin's final file, so they come last.
-GAN="s0_srresnet_att_gan_x4_celeba s0_srresnet_att_gan_x8 s3_prior_guided_gan_x4 s3_prior_guided_gan_x8"
-for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN; do
+# GAN fine-tunes start from their PSNR twin's final file, so they come after it.
+GAN="s0_srresnet_att_gan_x4_celeba s0_srresnet_att_gan_x8_celeba s3_prior_guided_gan_x4
+     s3_prior_guided_gan_x8"
+# Session 9: S0 x4 grown from 8 to the paper's 16 residual blocks. Its GAN twin was fine-tuned
+# from the 8-block file, so the growth runs after the GAN fine-tunes.
+LATE="s0_srresnet_att_x4_grow"
+for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN $LATE; do
     $PY -m training.train "training/configs/$cfg.json"
 done
 
