@@ -31,15 +31,13 @@ for cfg in $PSNR; do GPU="$GPU ${cfg}_gpu2"; done
 CELEBA="s4_idrn_x4_celeba s2_rafsr_x8_celeba s1_mffcn_celeba s4_idrn_x8_celeba"
 # Session 6: S1 once more, the same mix, with x4 and x8 a third of the batches each.
 CELEBA="$CELEBA s1_mffcn_scalemix"
-# Session 7: S3's SR branch grown from 6 to the paper's 16 basic blocks (training.train grow).
-GROW="s3_prior_guided_x4_grow s3_prior_guided_x8_grow"
-# GAN fine-tunes start from their PSNR twin's final file, so they come after it.
-GAN="s0_srresnet_att_gan_x4_celeba s0_srresnet_att_gan_x8_celeba s3_prior_guided_gan_x4
+# Session 7: S3's SR branch grown from 6 to the paper's 16 basic blocks (training.train grow);
+# session 9: S0 x4 from 8 to the paper's 16 residual blocks.
+GROW="s3_prior_guided_x4_grow s3_prior_guided_x8_grow s0_srresnet_att_x4_grow"
+# GAN fine-tunes start from their PSNR twin's final file, so they come last.
+GAN="s0_srresnet_att_gan_x4_grown s0_srresnet_att_gan_x8_celeba s3_prior_guided_gan_x4
      s3_prior_guided_gan_x8"
-# Session 9: S0 x4 grown from 8 to the paper's 16 residual blocks. Its GAN twin was fine-tuned
-# from the 8-block file, so the growth runs after the GAN fine-tunes.
-LATE="s0_srresnet_att_x4_grow"
-for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN $LATE; do
+for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN; do
     $PY -m training.train "training/configs/$cfg.json"
 done
 
