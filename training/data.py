@@ -419,7 +419,9 @@ class FaceSet:
         lr = np.stack([degrade(np.ascontiguousarray(h), scale, degrade_kind, rng) for h in hr])
 
         def to_t(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float() / 255
+            # contiguous NCHW: torch 2.13's CPU conv backward crashed (segfault) on the permuted,
+            # channels-last-strided batch on an Intel Xeon, where the same code ran on AMD EPYC
+            return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).contiguous().float() / 255
 
         x = to_t(np.stack([model_input(a) for a in lr])) if model_input else to_t(lr)
         return {
