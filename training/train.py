@@ -291,9 +291,11 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
 
         state = load_file(str(_path(cfg.init_from)))
         if cfg.grow:
+            wider = sum(v.shape != model.state_dict()[k].shape for k, v in state.items()
+                        if k in model.state_dict())
             new_blocks = grow_from(model, state, _path(cfg.init_from), entry, cfg.scale)
-            log.info("generator grown from %s: %d new blocks start as identities (%s)",
-                     cfg.init_from, len(new_blocks), ", ".join(new_blocks))
+            log.info("generator grown from %s: %d new blocks start as identities (%s), %d "
+                     "tensors widened", cfg.init_from, len(new_blocks), ", ".join(new_blocks), wider)
         else:
             model.load_state_dict(state)
             log.info("generator initialised from %s", cfg.init_from)
@@ -486,21 +488,39 @@ def hardware() -> str:
 
 def grow_from(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
               entry: registry.ModelEntry, scale: int) -> list[str]:
-    """Start ``model`` from the weights of a smaller network of the same class (fewer residual
-    blocks): every saved tensor is copied; each residual block the file lacks starts as an exact
-    identity (the last conv of its branch zeroed), so training resumes from what the file had
-    learnt with the extra depth to use. Returns the new blocks' names.
+    """Start ``model`` from the weights of a smaller network of the same class (more residual
+    blocks and/or wider layers), so training resumes from what the file had learnt with the
+    extra capacity to use. Returns the new blocks' names.
+
+    Deeper: each residual block the file lacks starts as an exact identity (the last conv of
+    its branch zeroed). Wider: each saved tensor fills the leading slice of the wider one; the
+    new output channels keep the network's own initialisation, and the weights from new input
+    channels to old output channels start at zero, so the old channels compute what they did
+    (a PixelShuffle conv's old rows are its old output channels, so the rule holds there too).
+    Modules whose output depends on the width itself (S3's channel softmax) mend that in their
+    ``widened_from`` method.
 
     Checked, not assumed: the grown network must compute what the file's network computes on a
     random input; otherwise (a new layer that is not a residual block) it refuses to start.
     """
     own = model.state_dict()
-    misfit = sorted(k for k, v in state.items() if k not in own or own[k].shape != v.shape)
+    misfit = sorted(k for k, v in state.items() if k not in own or own[k].dim() != v.dim()
+                    or any(n < o for n, o in zip(own[k].shape, v.shape, strict=True)))
     if misfit:
         raise ValueError(f"cannot grow from {path.name}: {len(misfit)} of its tensors have no "
                          f"place in the new network (e.g. {', '.join(misfit[:3])})")
+    merged = dict(own)
+    for k, v in state.items():
+        merged[k] = _embed(v, own[k])
+    model.load_state_dict(merged)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if callable(getattr(module, "widened_from", None)):
+                prefix = f"{name}." if name else ""
+                old = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+                if old:
+                    module.widened_from(old)
     missing = set(own) - set(state)
-    model.load_state_dict(state, strict=False)
     new_blocks = []
     with torch.no_grad():
         for name, module in model.named_modules():
@@ -522,10 +542,22 @@ def grow_from(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path
         same = torch.allclose(model.eval()(lr), old(lr), atol=1e-5)
     model.train(was_training)
     if not same:
-        added = new_blocks + sorted(missing)
+        added = (new_blocks + sorted(missing)
+                 or sorted(k for k, v in state.items() if v.shape != own[k].shape))
         raise ValueError(f"cannot grow from {path.name}: the new layers (e.g. "
                          f"{', '.join(added[:3])}) change what it computes")
     return new_blocks
+
+
+def _embed(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """``old`` in the leading slice of (a copy of) ``new``; for a weight (2+ dims: out, in, ...)
+    the part from new inputs to old outputs zeroed, so a widened layer's old outputs are unchanged.
+    """
+    out = new.detach().clone()
+    if out.dim() >= 2 and out.shape[1] > old.shape[1]:
+        out[:old.shape[0], old.shape[1]:] = 0
+    out[tuple(slice(0, n) for n in old.shape)] = old
+    return out
 
 
 # What a weights file's training record keeps about each run (stage) behind it.
@@ -628,7 +660,7 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
           f"{p:g}, otherwise from the whole training split." for source, p in
           (cfg.source_mix or {}).items()],
         *(["- Scale mix (this run): " + ", ".join(
-            f"x{s} {p:.0%}" for s, p in zip(scales, scale_p)) +
+            f"x{s} {p:.0%}" for s, p in zip(scales, scale_p, strict=True)) +
            " of the batches."] if scale_p is not None else []), "",
         "## Training",
         f"- {summary['steps']} steps of batch {cfg.batch_size} ({summary['images_seen']} images), "

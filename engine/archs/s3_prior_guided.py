@@ -74,6 +74,26 @@ class BasicBlock(nn.Module):
     def residual_convs(self) -> list[nn.Module]:
         return [self.conv_out]
 
+    def widened_from(self, old: dict[str, torch.Tensor]) -> None:
+        """Mend the channel softmax after training.train.grow_from has copied a narrower
+        block's weights into this one (new outputs: own init; new inputs to old outputs: zero).
+
+        A softmax over k times the channels would shrink every old channel's weight, so each new
+        channel copies the logit of an old one (k copies each, old weight / k exactly) and
+        conv_out reads the old channels k times as strongly; ReLU(f * w / k) = ReLU(f * w) / k.
+        """
+        c_old, c = old["fc2.weight"].shape[0], self.fc2.weight.shape[0]
+        if c == c_old:
+            return
+        if c % c_old:
+            raise ValueError(f"a basic block can widen {c_old} -> {c} channels only by a "
+                             "whole multiple")
+        h_old = old["fc2.weight"].shape[1]
+        self.fc2.weight[c_old:] = 0  # the new hidden units must not tell the copies apart
+        self.fc2.weight[c_old:, :h_old] = old["fc2.weight"].repeat(c // c_old - 1, 1)
+        self.fc2.bias[c_old:] = old["fc2.bias"].repeat(c // c_old - 1)
+        self.conv_out.weight[:c_old, :c_old] *= c // c_old
+
 
 class Hourglass(nn.Module):
     """Newell et al. hourglass with one residual block per node, recursive in ``depth``."""

@@ -120,7 +120,7 @@ def test_scale_weights_draw_each_scale_at_its_rate() -> None:
     p = train.scale_probabilities(scales, [1, 1, 2, 2])
     rng = np.random.default_rng(0)
     drawn = np.array([train.draw_scale(rng, scales, p) for _ in range(20000)])
-    for scale, want in zip(scales, [1 / 6, 1 / 6, 1 / 3, 1 / 3]):
+    for scale, want in zip(scales, [1 / 6, 1 / 6, 1 / 3, 1 / 3], strict=True):
         assert (drawn == scale).mean() == pytest.approx(want, abs=0.015)
     # no weights: the exact stream the trainer drew before scale_weights existed
     assert train.scale_probabilities(scales, None) is None
@@ -202,9 +202,10 @@ def _trained_looking(net: torch.nn.Module) -> torch.nn.Module:
 
 
 def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> None:
-    """grow: a 1-block S3 file starts a 3-block S3 that computes exactly what the file did;
-    networks whose new layers would change the output are refused (RAFSR's fusion conv sees
-    every block; IDRN sums every unit's output)."""
+    """grow: a 1-block S3 file starts a 3-block (and a wider) S3 that computes exactly what
+    the file did; so does a RAFSR with one more RAM (its fusion conv, which sees every RAM,
+    is widened with zero weights from the new one). Networks whose new layers would change
+    the output are refused (IDRN sums every unit's output)."""
     entry = registry.get("s3_prior_guided")
     small_kw = {"channels": 8, "blocks": 1, "prior_channels": 8, "prior_blocks": 1,
                 "hourglass_depth": 1, "image_residual": True}
@@ -220,14 +221,32 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
         assert torch.allclose(big.eval()(lr), small.eval()(lr), atol=1e-5)
     assert not big.sr_body[2].conv_out.weight.any()  # the new block trains from the identity
 
+    # wider too (S3's SR branch and fusing module 8 -> 16 channels): still the file's output,
+    # and the new channels are live (they have weights to learn from), not dead zeros
+    wide = registry.build(entry, 8, **(small_kw | {"blocks": 3, "channels": 16}))
+    train.grow_from(wide, dict(small.state_dict()), path, entry, 8)
+    with torch.no_grad():
+        assert torch.allclose(wide.eval()(lr), small.eval()(lr), atol=1e-5)
+    assert wide.sr_body[0].conv3.weight[8:].abs().sum() > 0
+    assert not wide.sr_body[0].conv3.weight[:8, 8:].any()
+    with pytest.raises(ValueError, match="whole multiple"):
+        train.grow_from(registry.build(entry, 8, **(small_kw | {"channels": 12})),
+                        dict(small.state_dict()), path, entry, 8)
+    with pytest.raises(ValueError, match="no place"):  # narrower is not growth
+        train.grow_from(registry.build(entry, 8, **(small_kw | {"channels": 4})),
+                        dict(small.state_dict()), path, entry, 8)
+
     rafsr = registry.get("s2_rafsr")
     kw = {"channels": 8, "n_ram": 1, "image_residual": True}
-    r_small = registry.build(rafsr, 4, **kw)
+    torch.manual_seed(0)
+    r_small = _trained_looking(registry.build(rafsr, 4, **kw))
     r_path = tmp_path / "s2_rafsr_x4.safetensors"
     weights.save(r_small, rafsr, 4, r_path, training={"run": "small", "steps": 1})
-    with pytest.raises(ValueError, match="cannot grow"):
-        train.grow_from(registry.build(rafsr, 4, **(kw | {"n_ram": 2})),
-                        dict(r_small.state_dict()), r_path, rafsr, 4)
+    r_big = registry.build(rafsr, 4, **(kw | {"n_ram": 2}))
+    train.grow_from(r_big, dict(r_small.state_dict()), r_path, rafsr, 4)
+    with torch.no_grad():
+        x = torch.rand(1, 3, 32, 32)
+        assert torch.allclose(r_big.eval()(x), r_small.eval()(x), atol=1e-5)
 
     # IDRN sums every unit's output (global-local residual): an identity unit still adds a term
     idrn = registry.get("s4_idrn")
