@@ -11,6 +11,11 @@
 #   cat .gpu/out/weights.tar.part-* | tar -x -C <folder>
 # then evaluate (python -m training.evaluate) before a file replaces a shipped one.
 #
+# Only .gpu/, engine/ and training/ should travel (the tracked weights and docs alone pass the
+# 64 MiB): session 10 saved .git/index, ran `git read-tree --empty` and put `/*` in
+# .git/info/exclude, called the machine with carry [".gpu", "engine", "training"], then restored
+# the index and removed the exclude line.
+#
 # Why a script: the GPU machine is lent for minutes, starts bare, and takes at most 64 MiB of
 # files, so the data travel packed (training/pack.py) and all runs go in one call.
 set -u
@@ -28,10 +33,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 cp .gpu/init/*.safetensors resources/weights/
 touch .gpu/started
 
+# A run that overstays (start-up, final validation and export take well under a minute) is
+# stopped, so the call ends inside the machine's 10-minute limit with the other runs' exports.
+limit=$(awk -v m="$minutes" 'BEGIN { print int(m * 60 + 60) }')
 pids=()
 for cfg in "$@"; do
     name=$(basename "$cfg" .json)
-    "$PY" -m training.train "$cfg" --minutes "$minutes" >"runs/$name.stdout" 2>&1 &
+    timeout "$limit" "$PY" -m training.train "$cfg" --minutes "$minutes" >"runs/$name.stdout" 2>&1 &
     pids+=($!)
 done
 status=0

@@ -61,3 +61,17 @@ def test_loss_paths_run(name: str, face_cache: Path, tmp_path: Path) -> None:
     log = (tmp_path / "run" / "train.log").read_text()
     for term in cfg.losses:
         assert f"{term} " in log.split("step 1 loss", 1)[1].splitlines()[0], term
+
+
+def test_reproduce_script_names_only_existing_configs() -> None:
+    """training/reproduce.sh remakes every shipped file from configs by name: a renamed or
+    removed config would only fail hours into a rerun."""
+    import re
+
+    script = (Path(train.REPO) / "training" / "reproduce.sh").read_text()
+    lists = re.findall(r'^\s*[A-Z0-9]+="([^"]*)"', script, flags=re.M | re.S)
+    names = {n for block in lists for n in block.split() if not n.startswith("$")}
+    assert len(names) > 20
+    missing = sorted(n for n in names if not (Path(train.REPO) / "training" / "configs"
+                                               / f"{n}.json").exists())
+    assert not missing, missing
