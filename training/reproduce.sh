@@ -6,9 +6,10 @@
 #
 # Each config's "minutes" is its wall-clock budget. The first stages ran on one CPU thread (two
 # runs at a time on a 2-core VM); the *_gpu and *_gpu2 stages ran on a borrowed NVIDIA H200,
-# nine runs sharing it, sent there by training/gpu_stage.sh with the faces packed as WebP
-# (training/pack.py). Without a GPU those two stages still run, but see about 1% of the steps:
-# to match the shipped files, run them on a GPU (here, or with training/gpu_stage.sh).
+# nine runs sharing it, and the *_gpu3 and *_wide_gpu* stages on an NVIDIA H100 (session 10),
+# sent there by training/gpu_stage.sh with the faces packed as WebP (training/pack.py). Without
+# a GPU those stages still run, but see about 1% of the steps: to match the shipped files, run
+# them on a GPU (here, or with training/gpu_stage.sh).
 # Add --resume to a train line to continue an interrupted run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,10 +35,16 @@ CELEBA="$CELEBA s1_mffcn_scalemix"
 # Session 7: S3's SR branch grown from 6 to the paper's 16 basic blocks (training.train grow);
 # session 9: S0 x4 from 8 to the paper's 16 residual blocks.
 GROW="s3_prior_guided_x4_grow s3_prior_guided_x8_grow s0_srresnet_att_x4_grow"
-# GAN fine-tunes start from their PSNR twin's final file, so they come last.
-GAN="s0_srresnet_att_gan_x4_grown s0_srresnet_att_gan_x8_celeba s3_prior_guided_gan_x4
-     s3_prior_guided_gan_x8"
-for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN; do
+# GAN fine-tunes start from their PSNR twin's final file, so each comes after its twin's last
+# stage: S0's before session 10's GPU stage (which moved S0 on without refitting its GAN twins).
+GAN0="s0_srresnet_att_gan_x4_grown s0_srresnet_att_gan_x8_celeba"
+# Session 10, an NVIDIA H100 through training/gpu_stage.sh: S0 and S2 continued (8.25 min, eight
+# runs sharing the GPU; S4's two runs were not shipped), S3's SR branch widened from 32 to the
+# paper's 64 channels (grow), then S3 x8 alone for 3 more minutes.
+GPU3="s0_srresnet_att_x4_gpu3 s0_srresnet_att_x8_gpu3 s2_rafsr_x4_gpu3 s2_rafsr_x8_gpu3
+      s3_prior_guided_x4_wide_gpu s3_prior_guided_x8_wide_gpu s3_prior_guided_x8_wide_gpu2"
+GAN3="s3_prior_guided_gan_x4_wide s3_prior_guided_gan_x8_wide"
+for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3; do
     $PY -m training.train "training/configs/$cfg.json"
 done
 
