@@ -291,8 +291,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
 
         state = load_file(str(_path(cfg.init_from)))
         if cfg.grow:
-            wider = sum(v.shape != model.state_dict()[k].shape for k, v in state.items()
-                        if k in model.state_dict())
+            shapes = {k: v.shape for k, v in model.state_dict().items()}
+            wider = sum(k in shapes and v.shape != shapes[k] for k, v in state.items())
             new_blocks = grow_from(model, state, _path(cfg.init_from), entry, cfg.scale)
             log.info("generator grown from %s: %d new blocks start as identities (%s), %d "
                      "tensors widened", cfg.init_from, len(new_blocks), ", ".join(new_blocks), wider)
