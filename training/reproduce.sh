@@ -43,8 +43,11 @@ GAN0="s0_srresnet_att_gan_x4_grown s0_srresnet_att_gan_x8_celeba"
 # paper's 64 channels (grow), then S3 x8 alone for 3 more minutes.
 GPU3="s0_srresnet_att_x4_gpu3 s0_srresnet_att_x8_gpu3 s2_rafsr_x4_gpu3 s2_rafsr_x8_gpu3
       s3_prior_guided_x4_wide_gpu s3_prior_guided_x8_wide_gpu s3_prior_guided_x8_wide_gpu2"
-GAN3="s3_prior_guided_gan_x4_wide s3_prior_guided_gan_x8_wide"
-for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3; do
+GAN3="s3_prior_guided_gan_x4_wide"
+# Session 11, the CPU with bf16: S0 x4 and S3 x8 continued, then S3 x8's GAN refit from the new
+# twin (session 10's x8 GAN, s3_prior_guided_gan_x8_wide, is no longer behind a shipped file).
+CPU4="s0_srresnet_att_x4_cpu4 s3_prior_guided_x8_wide_cpu s3_prior_guided_gan_x8_cpu"
+for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3 $CPU4; do
     $PY -m training.train "training/configs/$cfg.json"
 done
 
