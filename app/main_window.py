@@ -1039,6 +1039,7 @@ class MainWindow(QMainWindow):
             face_index=self.face_index,
             model_ids=[self.model_id],
             scale=self.scale,
+            allow_shrink=True,  # until the toolbar's Auto scale and its shrink warning land
         )
 
     @Slot()
@@ -1074,6 +1075,7 @@ class MainWindow(QMainWindow):
             model_ids=todo,
             scale=self.scale,
             keep_going=True,
+            allow_shrink=True,  # until the toolbar's Auto scale and its shrink warning land
         )
         return self._grid_job
 

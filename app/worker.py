@@ -298,6 +298,7 @@ class EngineWorker(QObject):
         scale: int = job.args["scale"]
         index: int = job.args["face_index"]
         keep_going: bool = job.args.get("keep_going", False)
+        allow_shrink: bool = job.args.get("allow_shrink", False)
         enhancer = self.enhancer
         outcome = EnhanceOutcome(face_index=index, scale=scale)
         total = len(model_ids)
@@ -305,7 +306,15 @@ class EngineWorker(QObject):
             job.token.check()
             job.token.set_progress(i, total, f"Running {model_id} \u00d7{scale} ({i + 1}/{total})")
             try:
-                result = enhancer.enhance(still, face, model_id, scale, job.token, face_index=index)
+                result = enhancer.enhance(
+                    still,
+                    face,
+                    model_id,
+                    scale,
+                    job.token,
+                    face_index=index,
+                    allow_shrink=allow_shrink,
+                )
             except Cancelled:
                 raise
             except Exception as exc:
@@ -543,6 +552,7 @@ class EngineWorker(QObject):
             {r.model_id: r.sr for r in results},
             first.input_landmarks,
             {r.model_id: r.output_landmarks for r in results},
+            evidence_shrink={r.model_id: r.evidence_shrink for r in results},
         )
         elapsed = (time.perf_counter() - start) * 1000
         job.token.set_progress(1, 1, "Fidelity checks done")
