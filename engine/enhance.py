@@ -19,7 +19,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,43 +28,12 @@ import numpy as np
 from engine import device as devices
 from engine import faces as facelib
 from engine import provenance, registry, resolution, weights
+from engine.progress import Cancelled as Cancelled  # re-exported for callers
+from engine.progress import CancelToken
 from engine.registry import ModelEntry
 from engine.weights import LoadedModel
 
 log = logging.getLogger(__name__)
-
-
-class Cancelled(Exception):
-    """The user cancelled the run (not an error: callers show nothing alarming)."""
-
-
-class CancelToken:
-    """Thread-safe cancel flag plus a progress hook, passed into long engine calls.
-
-    The GUI thread calls :meth:`cancel`; the worker thread's engine calls :meth:`check` at every
-    face and model, which raises :class:`Cancelled`. Progress goes to ``on_progress`` (or to an
-    override of :meth:`set_progress` in a subclass); by default it is dropped.
-    """
-
-    def __init__(self, on_progress: Callable[[int, int, str], None] | None = None) -> None:
-        self._event = threading.Event()
-        self._on_progress = on_progress
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        """Raise :class:`Cancelled` if :meth:`cancel` was called."""
-        if self._event.is_set():
-            raise Cancelled("cancelled")
-
-    def set_progress(self, done: int, total: int, message: str) -> None:
-        if self._on_progress is not None:
-            self._on_progress(done, total, message)
 
 
 @dataclass

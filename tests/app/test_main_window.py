@@ -246,7 +246,7 @@ def test_dropping_a_file_opens_it(make_window, qtbot):
     from PySide6.QtCore import QMimeData, QUrl
     from PySide6.QtGui import QDropEvent
 
-    from app.worker import OpenOutcome
+    from app.jobs import OpenOutcome
 
     window = make_window()
     mime = QMimeData()
