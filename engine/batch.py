@@ -361,11 +361,6 @@ def _os_reason(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- networks
 
 
-def _is_cuda_oom(exc: BaseException) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -611,7 +606,7 @@ class _Run:
                     )
                 except Exception as exc:  # noqa: BLE001 - see the branches
                     self._add_time("model", t)
-                    if _is_cuda_oom(exc):
+                    if devices.is_cuda_out_of_memory(exc):
                         step = self._after_oom(model_id, step)
                         continue
                     if len(chunk) > 1:  # find the failing face(s): one at a time

@@ -6,6 +6,7 @@ real face that no model was trained on (the committed NASA portrait)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from engine import faces, imaging, io, registry, weights
 from training.metrics import psnr
 
-SAMPLE = weights.WEIGHTS_DIR.parent / "samples" / "astronaut.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
 LEARNED = [registry.get(i) for i in registry.ids() if not registry.get(i).is_baseline]
 REQUIRED = [(e, s) for e in LEARNED if e.variant == "psnr" for s in (4, 8)]
 SHIPPED = REQUIRED + [(e, s) for e in LEARNED if e.variant == "gan" for s in (4, 8)
