@@ -8,9 +8,9 @@ import pytest
 
 from engine import registry
 from training import train
-from training.config import load_config
+from training.config import REPO, load_config
 
-CONFIGS = sorted((Path(train.REPO) / "training" / "configs").glob("*.json"))
+CONFIGS = sorted((REPO / "training" / "configs").glob("*.json"))
 # Small widths so a training step takes milliseconds; the code paths are the same.
 TINY = {
     "s0_srresnet_att": {"channels": 8, "blocks": 2, "attention_at": [1, 2]},
@@ -46,7 +46,7 @@ def test_config_builds_its_network(path: Path) -> None:
 @pytest.mark.parametrize("name", ["s0_srresnet_att_x4", "s1_mffcn_paper",
                                   "s3_prior_guided_gan_x8", "s4_idrn_x4_paper"])
 def test_loss_paths_run(name: str, face_cache: Path, tmp_path: Path) -> None:
-    cfg = load_config(Path(train.REPO) / "training" / "configs" / f"{name}.json")
+    cfg = load_config(REPO / "training" / "configs" / f"{name}.json")
     cfg.kwargs = cfg.kwargs | TINY[cfg.model_id]
     cfg.data, cfg.run_dir = str(face_cache), str(tmp_path / "run")
     cfg.steps, cfg.minutes, cfg.batch_size, cfg.val_size = 2, None, 2, 2
@@ -68,10 +68,10 @@ def test_reproduce_script_names_only_existing_configs() -> None:
     removed config would only fail hours into a rerun."""
     import re
 
-    script = (Path(train.REPO) / "training" / "reproduce.sh").read_text()
+    script = (REPO / "training" / "reproduce.sh").read_text()
     lists = re.findall(r'^\s*[A-Z0-9]+="([^"]*)"', script, flags=re.M | re.S)
     names = {n for block in lists for n in block.split() if not n.startswith("$")}
     assert len(names) > 20
-    missing = sorted(n for n in names if not (Path(train.REPO) / "training" / "configs"
+    missing = sorted(n for n in names if not (REPO / "training" / "configs"
                                                / f"{n}.json").exists())
     assert not missing, missing

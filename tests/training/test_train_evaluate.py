@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from engine import imaging, registry, weights
-from training import evaluate, train, vgg
-from training.config import TrainConfig, load_config
+from training import cards, evaluate, train, vgg
+from training.config import REPO, TrainConfig, load_config
 
 from .conftest import variants
 
@@ -132,9 +132,9 @@ def test_scale_weights_draw_each_scale_at_its_rate() -> None:
 
 
 def test_reproduce_line_says_where_a_gpu_stage_ran() -> None:
-    assert train.reproduce_line("m_long", "CPU AMD EPYC, 2 cores", 20) == \
+    assert cards.reproduce_line("m_long", "CPU AMD EPYC, 2 cores", 20) == \
         "python -m training.train training/configs/m_long.json --minutes 20"
-    gpu = train.reproduce_line("m_gpu", "CUDA NVIDIA H200")
+    gpu = cards.reproduce_line("m_gpu", "CUDA NVIDIA H200")
     assert gpu.startswith("python -m training.train training/configs/m_gpu.json")
     assert "training/gpu_stage.sh" in gpu
 
@@ -151,7 +151,7 @@ def test_lr_schedule() -> None:
 def test_config_rejects_unknown_keys() -> None:
     with pytest.raises(ValueError, match="unknown config keys"):
         TrainConfig.from_dict({"name": "x", "model_id": "s2_rafsr", "scale": 4, "lr": 1})
-    shipped = Path(train.REPO) / "training" / "configs" / "s2_rafsr_x4.json"
+    shipped = REPO / "training" / "configs" / "s2_rafsr_x4.json"
     cfg = load_config(shipped)
     assert cfg.model_id == "s2_rafsr" and cfg.losses == {"l1": 1.0}
     assert cfg.optimizer["lr"] == 1e-4 and cfg.optimizer["betas"] == [0.9, 0.99]
