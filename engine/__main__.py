@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine import __version__, provenance, registry, weights
+from engine import __version__, export, provenance, registry, weights
 
 EXIT_OK = 0
 EXIT_WRITE_FAILED = 1
@@ -218,8 +218,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     stem = image.stem
     tag = f"{entry.id}_x{scale}"
-    face_paths = {k: out / f"{stem}_face{k}_{tag}.png" for k, _ in chosen}
-    full_path = out / f"{stem}_{tag}_full.png"
+    face_paths = {k: out / export.output_name(stem, entry.id, scale, "face", k) for k, _ in chosen}
+    full_path = out / export.output_name(stem, entry.id, scale, "full")
     prov_path = out / f"{stem}_{tag}_provenance.json"
     targets = [*face_paths.values(), full_path, prov_path]
     existing = [p.name for p in targets if p.exists()]
