@@ -15,12 +15,9 @@ or invalid weights, refused output folder or existing files), 1 when writing fai
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -146,20 +143,6 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from engine import faces as facelib
     from engine import io
@@ -256,7 +239,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         for result in results:
             path = face_paths[result.face_index]
             provenance.add_output(document, "face", path.resolve(), _output_sha(result, path))
-        _write_text_atomic(prov_path, provenance.to_json(document))
+        io.write_bytes_atomic(prov_path, provenance.to_json(document).encode("utf-8"))
     except OSError as exc:  # io.OutputError and any other failure to write
         print(f"ffe: error: {exc}", file=sys.stderr)
         return EXIT_WRITE_FAILED
