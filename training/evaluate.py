@@ -42,12 +42,21 @@ from training.metrics import psnr, psnr_y, ssim
 log = logging.getLogger("training.evaluate")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-KEYS = ("psnr", "psnr_y", "ssim", "lpips", "landmark_error", "identity_distance",
-        "ms_per_face", "count")
+KEYS = (
+    "psnr",
+    "psnr_y",
+    "ssim",
+    "lpips",
+    "landmark_error",
+    "identity_distance",
+    "ms_per_face",
+    "count",
+)
 
 
-def hr_faces(images: Path, limit: int | None = None,
-             aligned: bool = False) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
+def hr_faces(
+    images: Path, limit: int | None = None, aligned: bool = False
+) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
     """(name, aligned 128x128 HR face) for each photo with a face; names of the skipped ones."""
     from training.data import load_rgb
 
@@ -80,7 +89,8 @@ def _face_descriptor_model():
     import dlib
 
     return dlib.face_recognition_model_v1(
-        str(faces.dlib_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"))
+        str(faces.dlib_models_dir() / "dlib_face_recognition_resnet_model_v1.dat")
+    )
 
 
 def descriptor(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -91,8 +101,10 @@ def descriptor(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     x0, y0 = np.floor(landmarks.min(0)).astype(int)
     x1, y1 = np.ceil(landmarks.max(0)).astype(int)
     shape = dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), pts)
-    return np.asarray(_face_descriptor_model().compute_face_descriptor(
-        np.ascontiguousarray(rgb), shape), np.float64)
+    return np.asarray(
+        _face_descriptor_model().compute_face_descriptor(np.ascontiguousarray(rgb), shape),
+        np.float64,
+    )
 
 
 def inter_ocular(landmarks: np.ndarray) -> float:
@@ -135,15 +147,22 @@ def select_models(spec: str, scale: int, weights_dir: Path | None) -> list[regis
     return chosen
 
 
-def evaluate(images: Path, scale: int, models: str = "all", limit: int | None = None,
-             aligned: bool = False, weights_dir: Path | None = None) -> dict[str, Any]:
+def evaluate(
+    images: Path,
+    scale: int,
+    models: str = "all",
+    limit: int | None = None,
+    aligned: bool = False,
+    weights_dir: Path | None = None,
+) -> dict[str, Any]:
     """Run the benchmark; returns {"results": {model id: metrics}, "faces", "skipped", ...}."""
     import torch
 
     entries = select_models(models, scale, weights_dir)
     hr_list, skipped = hr_faces(images, limit, aligned)
-    log.info("%d faces, %d photos skipped (no face), %d models", len(hr_list), len(skipped),
-             len(entries))
+    log.info(
+        "%d faces, %d photos skipped (no face), %d models", len(hr_list), len(skipped), len(entries)
+    )
     lpips_net, lpips_note = _lpips_model()
     refs = []
     for _name, hr in hr_list:  # HR landmarks, identity and LPIPS features, once per face
@@ -152,8 +171,10 @@ def evaluate(images: Path, scale: int, models: str = "all", limit: int | None = 
     hr_feats = []
     if lpips_net is not None:
         with torch.inference_mode():
-            hr_feats = [lpips_net.taps(_batch([h for _, h in hr_list[i:i + 32]]))
-                        for i in range(0, len(hr_list), 32)]
+            hr_feats = [
+                lpips_net.taps(_batch([h for _, h in hr_list[i : i + 32]]))
+                for i in range(0, len(hr_list), 32)
+            ]
     results: dict[str, dict[str, Any]] = {}
     for entry in entries:
         model = weights.load(entry, scale, "cpu", weights_dir)
@@ -170,37 +191,58 @@ def evaluate(images: Path, scale: int, models: str = "all", limit: int | None = 
             rows["ssim"].append(ssim(sr, hr))
             lm = faces.aligned_landmarks(sr)
             rows["landmark_error"].append(
-                float(np.linalg.norm(lm - ref["lm"], axis=1).mean()) / max(ref["iod"], 1e-6))
+                float(np.linalg.norm(lm - ref["lm"], axis=1).mean()) / max(ref["iod"], 1e-6)
+            )
             rows["identity_distance"].append(
-                float(np.linalg.norm(descriptor(sr, ref["lm"]) - ref["desc"])))
+                float(np.linalg.norm(descriptor(sr, ref["lm"]) - ref["desc"]))
+            )
         metrics: dict[str, Any] = {k: (float(np.mean(v)) if v else None) for k, v in rows.items()}
         metrics["lpips"] = None
         if lpips_net is not None and outputs:
             with torch.inference_mode():
-                vals = [lpips_net.distance(lpips_net.taps(_batch(outputs[i:i + 32])),
-                                           hr_feats[i // 32])
-                        for i in range(0, len(outputs), 32)]
+                vals = [
+                    lpips_net.distance(
+                        lpips_net.taps(_batch(outputs[i : i + 32])), hr_feats[i // 32]
+                    )
+                    for i in range(0, len(outputs), 32)
+                ]
                 metrics["lpips"] = float(torch.cat(vals).mean())
         metrics["count"] = len(outputs)
         results[entry.id] = {k: metrics.get(k) for k in KEYS} | (
-            {"lpips_note": lpips_note} if metrics["lpips"] is None and lpips_note else {})
-        log.info("%s x%d: PSNR %.2f SSIM %.4f (%d faces, %.1f ms/face)", entry.id, scale,
-                 metrics["psnr"] or float("nan"), metrics["ssim"] or float("nan"), len(outputs),
-                 metrics["ms_per_face"] or float("nan"))
-    return {"results": results, "faces": len(hr_list), "skipped": skipped, "scale": scale,
-            "images": str(images), "lpips_note": lpips_note}
+            {"lpips_note": lpips_note} if metrics["lpips"] is None and lpips_note else {}
+        )
+        log.info(
+            "%s x%d: PSNR %.2f SSIM %.4f (%d faces, %.1f ms/face)",
+            entry.id,
+            scale,
+            metrics["psnr"] or float("nan"),
+            metrics["ssim"] or float("nan"),
+            len(outputs),
+            metrics["ms_per_face"] or float("nan"),
+        )
+    return {
+        "results": results,
+        "faces": len(hr_list),
+        "skipped": skipped,
+        "scale": scale,
+        "images": str(images),
+        "lpips_note": lpips_note,
+    }
 
 
 def markdown(report: dict[str, Any]) -> str:
     """A results table (registry order) with what was measured and how."""
+
     def f(v: Any, fmt: str) -> str:
         return "n/a" if v is None else format(v, fmt)
 
     lines = [
-        f"# Quality benchmark x{report['scale']}", "",
+        f"# Quality benchmark x{report['scale']}",
+        "",
         f"Images: `{report['images']}`; {report['faces']} faces evaluated, "
         f"{len(report['skipped'])} photos skipped (no face found). HR = the aligned 128x128 face, "
-        "LR = engine.imaging.downscale (antialiased bicubic).", "",
+        "LR = engine.imaging.downscale (antialiased bicubic).",
+        "",
         "| model | PSNR (dB) | PSNR-Y (dB) | SSIM | LPIPS | landmark err. (/IOD) | "
         "identity dist. | ms/face | faces |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -209,28 +251,38 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {model_id} | {f(m['psnr'], '.2f')} | {f(m['psnr_y'], '.2f')} | "
             f"{f(m['ssim'], '.4f')} | {f(m['lpips'], '.4f')} | {f(m['landmark_error'], '.4f')} | "
-            f"{f(m['identity_distance'], '.4f')} | {f(m['ms_per_face'], '.1f')} | {m['count']} |")
-    lines += ["", "PSNR on RGB [0, 255] over the whole face; PSNR-Y on BT.601 luma; SSIM with an "
-              "11x11 Gaussian window (sigma 1.5), RGB mean; LPIPS VGG-16 (lower is better); "
-              "landmark error = mean dlib-68 point distance between output and HR / inter-ocular "
-              "distance; identity distance = dlib ResNet descriptor distance to the HR face "
-              "(same person below 0.6); ms/face on this CPU."]
+            f"{f(m['identity_distance'], '.4f')} | {f(m['ms_per_face'], '.1f')} | {m['count']} |"
+        )
+    lines += [
+        "",
+        "PSNR on RGB [0, 255] over the whole face; PSNR-Y on BT.601 luma; SSIM with an "
+        "11x11 Gaussian window (sigma 1.5), RGB mean; LPIPS VGG-16 (lower is better); "
+        "landmark error = mean dlib-68 point distance between output and HR / inter-ocular "
+        "distance; identity distance = dlib ResNet descriptor distance to the HR face "
+        "(same person below 0.6); ms/face on this CPU.",
+    ]
     if report.get("lpips_note"):
         lines += ["", f"LPIPS not measured: {report['lpips_note']}"]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--images", type=Path, required=True)
     parser.add_argument("--scale", type=int, required=True)
     parser.add_argument("--models", default="all", help='"all" or comma-separated model ids')
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--md", type=Path, default=None)
     parser.add_argument("--limit", type=int, default=None, help="at most K faces")
-    parser.add_argument("--aligned", action="store_true",
-                        help="images are aligned 128x128 faces already (skip detection)")
+    parser.add_argument(
+        "--aligned",
+        action="store_true",
+        help="images are aligned 128x128 faces already (skip detection)",
+    )
     parser.add_argument("--weights", type=Path, default=None, help="weights folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

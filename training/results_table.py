@@ -57,13 +57,27 @@ def rows(bench_dir: Path, weights_dir: Path) -> list[dict[str, Any]]:
             entry = registry.get(model_id)
             if entry.is_baseline or model_id not in bench:
                 continue
-            name = next((f for f, row in manifest.items()
-                         if row["model_id"] == model_id and scale in row["scales"]), None)
+            name = next(
+                (
+                    f
+                    for f, row in manifest.items()
+                    if row["model_id"] == model_id and scale in row["scales"]
+                ),
+                None,
+            )
             if name is None:
                 continue
             training = json.loads(weights.read_metadata(weights_dir / name).get("training", "{}"))
-            out.append({"file": name, "entry": entry, "scale": scale, "training": training,
-                        "m": bench[model_id], "bicubic": bench["bicubic"]})
+            out.append(
+                {
+                    "file": name,
+                    "entry": entry,
+                    "scale": scale,
+                    "training": training,
+                    "m": bench[model_id],
+                    "bicubic": bench["bicubic"],
+                }
+            )
     return out
 
 
@@ -91,17 +105,18 @@ def table(rows_: list[dict[str, Any]]) -> str:
             seen_scales.append(s)
             lines.append(
                 f"| *bicubic* | x{s} | - | - | - | {b['psnr']:.2f} / {b['ssim']:.4f} | 0 | - | "
-                f"{b['lpips']:.3f} | {b['landmark_error']:.4f} | {b['identity_distance']:.3f} |")
+                f"{b['lpips']:.3f} | {b['landmark_error']:.4f} | {b['identity_distance']:.3f} |"
+            )
         gain = m["psnr"] - b["psnr"]
         stages = t.get("stages") or [t]  # every run behind the file, first stage first
-        steps = " + ".join(f"{st.get('steps', '?')} x {st.get('batch_size', '?')}"
-                           for st in stages)
+        steps = " + ".join(f"{st.get('steps', '?')} x {st.get('batch_size', '?')}" for st in stages)
         wall = sum(st.get("wall_minutes") or 0 for st in stages)
         lines.append(
             f"| `{r['file']}` | x{s} | {steps} | {wall:.0f} min | {hardware_minutes(stages)} | "
             f"{m['psnr']:.2f} / {m['ssim']:.4f} | **{gain:+.2f} dB** | "
             f"{_paper_gain(r['entry'], s)} | {m['lpips']:.3f} | {m['landmark_error']:.4f} | "
-            f"{m['identity_distance']:.3f} |")
+            f"{m['identity_distance']:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -119,7 +134,8 @@ def aims(rows_: list[dict[str, Any]]) -> str:
             f"- x{s}: aim every model >= +{AIM_EVERY[s]:.1f} dB: "
             + ("met." if not below else f"**not met** by {', '.join(below)}.")
             + f" Aim best >= +{AIM_BEST[s]:.1f} dB: best is `{best}` at {gains[best]:+.2f} dB, "
-            + ("met." if gains[best] >= AIM_BEST[s] else "**not met**."))
+            + ("met." if gains[best] >= AIM_BEST[s] else "**not met**.")
+        )
         by_id = {r["entry"].id: r for r in at}
         for r in at:
             if r["entry"].variant != "gan":
@@ -130,21 +146,27 @@ def aims(rows_: list[dict[str, Any]]) -> str:
             gan, psnr = r["m"]["lpips"], twin["m"]["lpips"]
             # a fourth decimal when three would print a tie, so the verdict can be checked
             digits = 3 if round(gan, 3) != round(psnr, 3) else 4
-            out.append(f"- x{s}: `{r['file']}` LPIPS {gan:.{digits}f} vs its PSNR twin "
-                       f"{psnr:.{digits}f}: " + ("lower, as aimed." if gan < psnr else
-                                                  "**not lower**."))
+            out.append(
+                f"- x{s}: `{r['file']}` LPIPS {gan:.{digits}f} vs its PSNR twin "
+                f"{psnr:.{digits}f}: " + ("lower, as aimed." if gan < psnr else "**not lower**.")
+            )
     return "\n".join(out)
 
 
 def render(bench_dir: Path, weights_dir: Path) -> str:
     r = rows(bench_dir, weights_dir)
-    return f"{START}\n{table(r)}\n\nAgainst the issue's aims (computed from the table):\n\n" \
-           f"{aims(r)}\n{END}"
+    return (
+        f"{START}\n{table(r)}\n\nAgainst the issue's aims (computed from the table):\n\n"
+        f"{aims(r)}\n{END}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.results_table", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.results_table",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--benchmarks", type=Path, default=REPO / "benchmarks")
     parser.add_argument("--weights", type=Path, default=None, help="weights folder")
     parser.add_argument("--readme", type=Path, default=REPO / "resources" / "weights" / "README.md")
