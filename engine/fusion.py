@@ -60,7 +60,7 @@ CG_ITERATIONS = 40
 #: ECC stopping rule: at most this many iterations, or an increment in correlation below EPS.
 ECC_ITERATIONS = 100
 ECC_EPS = 1e-6
-ECC_BLUR = 5  # ECC's own Gaussian pre-filter size (pixels at the working resolution)
+ECC_BLUR = 1  # ECC's own Gaussian pre-filter (1 = none: the crops are already bicubic-smooth)
 #: Rejection thresholds.
 MIN_CORRELATION = 0.75
 MAX_REFINEMENT_PX = 2.0  # LR pixels: a refinement this large means the landmarks were wrong

@@ -172,13 +172,20 @@ def detect_range(
     frames: Iterable[tuple[int, np.ndarray]],
     method: str = "hog",
     check: Callable[[], None] | None = None,
+    upsample: int | None = None,
 ) -> dict[int, list[tuple[facelib.Face, Quality]]]:
-    """Faces (with their quality) in each ``(frame index, rgb)`` given."""
+    """Faces (with their quality) in each ``(frame index, rgb)`` given.
+
+    ``upsample`` as :func:`engine.faces.detect` (None: automatic, finds faces down to about
+    20 px but costs time on large frames). ``check`` is called before every frame (a cancel
+    token's ``check``).
+    """
     out: dict[int, list[tuple[facelib.Face, Quality]]] = {}
     for index, rgb in frames:
         if check is not None:
             check()
-        out[index] = [(f, quality(rgb, f)) for f in facelib.detect(rgb, method=method)]
+        found = facelib.detect(rgb, method=method, upsample=upsample)
+        out[index] = [(f, quality(rgb, f)) for f in found]
     return out
 
 
@@ -226,10 +233,12 @@ def track_faces(
     step: int = 1,
     method: str = "hog",
     check: Callable[[], None] | None = None,
+    upsample: int | None = None,
 ) -> list[Track]:
     """Detect faces in frames ``start:stop:step`` of an :class:`engine.video.Clip` and link them."""
     frames = ((f.index, f.rgb) for f in clip.iter_frames(start, stop, step))
-    return link(detect_range(frames, method=method, check=check), max_gap=MAX_GAP * step)
+    found = detect_range(frames, method=method, check=check, upsample=upsample)
+    return link(found, max_gap=MAX_GAP * step)
 
 
 def choose_track(tracks: list[Track], track: int | str = "auto") -> Track:
