@@ -337,12 +337,15 @@ class Clip:
         elif container.duration:
             seconds = container.duration / 1_000_000
         if damage is None and raw and seconds and stream.average_rate:
-            expected = seconds * float(stream.average_rate)
-            if expected > len(raw) + max(2.0, 0.02 * expected):
+            # Compare time, not counts (frame rates may vary, e.g. GIF delays): the decoded
+            # frames must reach the declared end, give or take two frame intervals and 5%.
+            interval = 1.0 / float(stream.average_rate)
+            times = [float((e[0] - start) * tb) for e in raw if e[0] is not None]
+            reached = (max(times) if times else (len(raw) - 1) * interval) + interval
+            if seconds - reached > max(2 * interval, 0.05 * seconds):
                 damage = (
-                    f"the container declares {seconds:.2f} s (about "
-                    f"{expected:.0f} frames) but only {len(raw)} frames decode: the file is "
-                    "truncated or damaged"
+                    f"the container declares {seconds:.2f} s but the {len(raw)} frames that "
+                    f"decode reach only {reached:.2f} s: the file is truncated or damaged"
                 )
         if corrupt:
             damage = (damage + "; " if damage else "") + (

@@ -113,7 +113,7 @@ def test_truncated_clip_opens_with_the_frames_that_decode(clips, tmp_path, kind)
     with video.open_clip(cut) as clip:
         assert 0 < clip.info.frame_count < 14
         assert "truncated or damaged" in clip.info.damage
-        assert f"only {clip.info.frame_count}" in clip.info.damage
+        assert f"{clip.info.frame_count}" in clip.info.damage
         last = clip.frame(clip.info.frame_count - 1)  # what decodes can be used
         assert last.rgb.shape == (256, 256, 3)
 
