@@ -22,13 +22,16 @@ How (classical and deterministic, the same frames give the same bytes):
    :func:`engine.faces.align`) straight from its own pixels into the canonical frame at the
    model's input size and the frames are averaged per pixel; with ``passes=2`` the frames are
    registered a second time, to that mean, which is less noisy than any single frame.
-   Then (``method="reconstruct"``, the default) classical multi-frame super-resolution
+   Then (``method="reconstruct"``; ``"auto"``, the default, chooses it where the frames
+   sample the face at least about as finely as the model's input) classical multi-frame
+   super-resolution
    (:func:`reconstruct`): the face on a grid 4x finer whose pixel footprints, seen from every
    frame at its registered sub-pixel position, best reproduce all the frames' pixels (least
    squares, Huber-reweighted so that outlying pixels count less, small smoothness penalty).
    That estimate is "fusion alone"; shrunk by the project's degradation it is the model's input.
    The per-pixel means (``trimmed``: without each pixel's lowest and highest value when there
-   are 5 frames or more; ``median``; ``mean``) are offered as simpler alternatives.
+   are 5 frames or more, what ``auto`` uses for smaller faces; ``median``; ``mean``) are
+   the conservative alternatives.
 
 The fused face is an aligned LR face in the reference frame's canonical frame: it goes through
 the same model, paste-back and records as any face. :func:`fuse` also returns, per frame, the
@@ -52,7 +55,16 @@ from engine import imaging
 
 #: "reconstruct": multi-frame super-resolution (least squares over every frame's pixels, see
 #: :func:`reconstruct`), shrunk to the model's input; the others: per-pixel robust means.
-METHODS = ("reconstruct", "trimmed", "median", "mean")
+#: "auto" (the default): "reconstruct" where the frames sample the face at least about as
+#: finely as the model's input, else "trimmed" (see :data:`AUTO_MAX_ZOOM`).
+METHODS = ("auto", "reconstruct", "trimmed", "median", "mean")
+#: "auto" reconstructs only when the face is enlarged at most this much from the frames into
+#: the model's input (the canonical crop spans at least 80% of the input's side in frame
+#: pixels). Beyond it the frames under-sample the fine grid, and on real footage (the corridor
+#: clip: faces of ~15 px in palette-dithered GIF frames, changing scale) the least-squares fit
+#: showed a moire pattern the scene does not have; the per-pixel mean stayed clean. One real
+#: clip chose this limit: it is a caution, not a measured optimum.
+AUTO_MAX_ZOOM = 1.25
 #: Reconstruction: fine grid (times the model's input side), Laplacian penalty, CG steps.
 FINE_FACTOR = 4
 SMOOTHNESS = 0.02
@@ -183,7 +195,7 @@ def face_mask(landmarks: np.ndarray, size: int, grow: float = 0.06) -> np.ndarra
 
 def combine(stack: np.ndarray, method: str = "trimmed") -> np.ndarray:
     """Per-pixel robust combination of (N, H, W, C) float32 frames -> (H, W, C) uint8."""
-    if method not in METHODS or method == "reconstruct":
+    if method not in METHODS or method in ("reconstruct", "auto"):
         raise ValueError(f"unknown fusion method {method!r}; use one of {METHODS}")
     n = stack.shape[0]
     if method == "median":
@@ -273,7 +285,7 @@ def fuse(
     frames: Sequence[FrameInput],
     lr_size: int,
     reference: int = 0,
-    method: str = "reconstruct",
+    method: str = "auto",
     work_factor: int = 4,
     passes: int = 2,
 ) -> Fused:
@@ -291,6 +303,13 @@ def fuse(
     work = lr_size * work_factor
     with _single_threaded():
         coarse = [facelib.alignment_matrix(f.face, work) for f in frames]
+        # how much the face is enlarged from the frames into the model's input (landmark fit)
+        zoom = float(
+            np.median([math.sqrt(abs(np.linalg.det(m[:, :2]))) * lr_size / work for m in coarse])
+        )
+        requested = method
+        if method == "auto":
+            method = "reconstruct" if zoom <= AUTO_MAX_ZOOM else "trimmed"
         ref = frames[reference]
         ref_work = warp(ref.rgb, coarse[reference], work)
         ref_lm = facelib.transform_points(ref.face.landmarks, coarse[reference])
@@ -306,7 +325,7 @@ def fuse(
             stack = np.stack(
                 [warp(frames[r.position].rgb, r.matrix, lr_size).astype(np.float32) for r in used]
             )
-            fused = combine(stack, "mean" if method == "reconstruct" else method)
+            fused = combine(stack, method if method in ("trimmed", "median", "mean") else "mean")
             # next pass: register to the fused face (less noisy), at the working size
             template = _grey(imaging.resize(fused, work, work, "bicubic"))
         assert fused is not None
@@ -358,6 +377,9 @@ def fuse(
             "mean": "per-pixel mean",
         }[method],
         "fusion_method": method,
+        "method_requested": requested,
+        "face_zoom_into_model_input": round(zoom, 4),
+        "auto_max_zoom": AUTO_MAX_ZOOM,
         "passes": passes,
         "work_size": work,
         "lr_size": lr_size,

@@ -81,7 +81,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--reference", type=int, default=None, help="frame index to register to (default: best)"
     )
     parser.add_argument("--exclude", default="", help="frame indices never to use, comma-separated")
-    parser.add_argument("--method", choices=fusion.METHODS, default="reconstruct")
+    parser.add_argument(
+        "--method",
+        choices=fusion.METHODS,
+        default="auto",
+        help="auto (default): multi-frame reconstruction where the face is at least about the "
+        "model's input size in the frames, else a trimmed per-pixel mean",
+    )
     parser.add_argument("--detector", choices=("hog", "cnn"), default="hog")
     parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: automatic)")
     parser.add_argument(

@@ -126,3 +126,23 @@ def test_psf_kernel_matches_the_projects_degradation() -> None:
     expected = np.einsum("i,j,ijc->c", weights, weights, hr.astype(float))
     assert np.abs(lr[j, j] - expected).max() < 1.0
     assert xs.size == len(k)
+
+
+def test_auto_reconstructs_only_well_sampled_faces(sample) -> None:
+    rgb, _ = sample
+    # the sample's canonical crop spans about 77 px of the frame: shrunk into a 32 px input,
+    # enlarged 1.7x into a 128 px one
+    rng = np.random.default_rng(9)
+    frames = []
+    for _ in range(5):
+        frame = noisy(shifted(rgb, *rng.uniform(-1, 1, 2)), rng, 2.0)
+        frames.append(fusion.FrameInput(frame, facelib.detect(frame, upsample=1)[0], {}))
+    well = fusion.fuse(frames, 32, method="auto")
+    assert well.record["fusion_method"] == "reconstruct" and well.fine is not None
+    assert well.record["face_zoom_into_model_input"] < 1
+    explicit = fusion.fuse(frames, 32, method="reconstruct")
+    assert explicit.lr.tobytes() == well.lr.tobytes()
+    under = fusion.fuse(frames, 128, method="auto")  # under-sampled
+    assert under.record["fusion_method"] == "trimmed" and under.fine is None
+    assert under.record["method_requested"] == "auto"
+    assert under.lr.tobytes() == fusion.fuse(frames, 128, method="trimmed").lr.tobytes()
