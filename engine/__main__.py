@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
 
     batch.add_parser(commands)
 
+    from engine import video_cli  # clips: arguments and handler live with the video code
+
+    video_cli.add_parser(commands)
+
     verify = commands.add_parser("verify-log", help="check a case log's hash chain")
     verify.add_argument("log", type=Path, help="the case_log.jsonl file")
     verify.set_defaults(func=_cmd_verify_log)
