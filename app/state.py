@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import registry
+from engine import export, registry
 
 AUTO = "auto"  # engine.resolution.AUTO: the scale chosen per face from its native resolution
 NUMERIC_SCALES = (2, 3, 4, 8)
@@ -39,9 +39,7 @@ def scale_text(scale: Scale) -> str:
 
 def result_key(result: Any) -> ResultKey:
     """Where a Result is cached: under the scale the analyst asked for ("auto" or a factor)."""
-    plan = getattr(result, "plan", None)
-    asked = AUTO if plan is not None and plan.requested == AUTO else result.scale
-    return (result.face_index, result.model_id, asked)
+    return export.result_key(result)
 
 
 @dataclass

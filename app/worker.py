@@ -448,7 +448,8 @@ class EngineWorker(QObject):
         from engine import fidelity
 
         results = list(job.args.results)
-        first = results[0]
+        # agreement's reference: the input with the most evidence (models may differ at Auto)
+        first = max(results, key=lambda r: r.lr.shape[0])
         job.token.set_progress(0, 1, f"Fidelity checks of {len(results)} output(s)")
         report = fidelity.check_all(
             first.lr,
@@ -456,6 +457,7 @@ class EngineWorker(QObject):
             first.input_landmarks,
             {r.model_id: r.output_landmarks for r in results},
             evidence_shrink={r.model_id: r.evidence_shrink for r in results},
+            lrs={r.model_id: r.lr for r in results},
         )
         job.token.set_progress(1, 1, "Fidelity checks done")
         return FidelityOutcome(face_index=first.face_index, scale=first.scale, report=report)

@@ -100,6 +100,14 @@ def export_log_fields(still: Any, result: Any, record: Mapping[str, Any]) -> dic
     }
 
 
+def result_key(result: Any) -> tuple[int, str, int | str]:
+    """(face index, model id, the scale asked for: a factor or "auto"): how a session keeps
+    results and their checks apart (a face at Auto and at a fixed factor are two results)."""
+    plan = getattr(result, "plan", None)
+    asked = "auto" if plan is not None and plan.requested == "auto" else result.scale
+    return (result.face_index, result.model_id, asked)
+
+
 def report_groups(
     results: Iterable[Any],
     fidelity: Mapping[tuple[int, str, int], tuple[Any, Any]],
@@ -113,14 +121,17 @@ def report_groups(
     session gets one report per scale (suffix "_x4", "_x8").
     """
     order = {model_id: i for i, model_id in enumerate(model_order)}
-    ordered = sorted(results, key=lambda r: (r.face_index, r.scale, order.get(r.model_id, 99)))
+    ordered = sorted(
+        results, key=lambda r: (r.face_index, str(result_key(r)[2]), order.get(r.model_id, 99))
+    )
     pairs = [(r.face_index, r.model_id) for r in ordered]
     if len(set(pairs)) == len(pairs):
         return [("", ordered, _fidelity_map(ordered, fidelity))]
     groups = []
-    for scale in sorted({r.scale for r in ordered}):
-        chosen = [r for r in ordered if r.scale == scale]
-        groups.append((f"_x{scale}", chosen, _fidelity_map(chosen, fidelity)))
+    for asked in sorted({result_key(r)[2] for r in ordered}, key=str):
+        chosen = [r for r in ordered if result_key(r)[2] == asked]
+        suffix = f"_{asked}" if isinstance(asked, str) else f"_x{asked}"
+        groups.append((suffix, chosen, _fidelity_map(chosen, fidelity)))
     return groups
 
 
@@ -130,11 +141,7 @@ def _fidelity_map(
     """One FidelityReport per face holding the checks of exactly these results."""
     out: dict[int, Any] = {}
     for face_index in sorted({r.face_index for r in results}):
-        known = [
-            fidelity.get((r.face_index, r.model_id, r.scale))
-            for r in results
-            if r.face_index == face_index
-        ]
+        known = [fidelity.get(result_key(r)) for r in results if r.face_index == face_index]
         known = [k for k in known if k is not None]
         if not known:
             continue

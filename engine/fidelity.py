@@ -378,6 +378,7 @@ def check_all(
     input_landmarks: np.ndarray,
     output_landmarks_by_model: dict[str, np.ndarray | None] | None = None,
     evidence_shrink: dict[str, float] | None = None,
+    lrs: dict[str, np.ndarray] | None = None,
 ) -> FidelityReport:
     """Run the three checks on every output of one face.
 
@@ -386,7 +387,9 @@ def check_all(
     (:attr:`engine.enhance.Result.input_landmarks`). Landmarks already found on the outputs
     (:attr:`engine.enhance.Result.output_landmarks`) can be passed to save time; the others are
     found here. ``evidence_shrink`` (model id -> :attr:`engine.enhance.Result.evidence_shrink`)
-    adds the resolution check for those models.
+    adds the resolution check for those models. ``lrs`` gives a model its own input where the
+    models saw the face at different sizes (Auto: x4 for one, the native size for another);
+    the data-consistency check then compares each output with what that model saw.
     """
     if not outputs:
         raise ValueError("no outputs to check")
@@ -404,7 +407,7 @@ def check_all(
     models = {
         m: ModelFidelity(
             m,
-            data_consistency(lr, sr),
+            data_consistency((lrs or {}).get(m, lr), sr),
             drift[m],
             agree[m],
             resolution_check(shrink[m]) if m in shrink else None,

@@ -170,7 +170,8 @@ def _fidelity_for(
     model = (data.get("models") or {}).get(model_id)
     if model is None:
         return []
-    return [model[name] for name in ("consistency", "drift", "agreement") if name in model]
+    names = ("consistency", "drift", "agreement", "resolution")
+    return [model[name] for name in names if name in model]
 
 
 def _difference_image(
@@ -187,7 +188,13 @@ _CHECK_NAMES = {
     "consistency": "Data consistency (PSNR, output shrunk back vs input)",
     "drift": "Landmark drift",
     "agreement": "Agreement between models (dlib face descriptor)",
+    "resolution": "Evidence resolution (shrink before the model)",
 }
+
+
+def _threshold_text(value: Any) -> str:
+    """A threshold for people: 30, 0.1, 0.55, 1.11 (not 1.1111111111111112)."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _format_value(check: Mapping[str, Any]) -> str:
@@ -211,7 +218,7 @@ def _fidelity_table(checks: list[dict[str, Any]]) -> str:
             "<tr>"
             f"<td>{_e(_CHECK_NAMES.get(c.get('name'), c.get('name')))}</td>"
             f"<td>{_format_value(c)}</td>"
-            f"<td>{_e(c.get('threshold'))}</td>"
+            f"<td>{_e(_threshold_text(c.get('threshold')))}</td>"
             f"<td>{status if status.startswith('<b>') else _e(status)}</td>"
             f"<td>{_e(c.get('meaning'))}"
             + (f" ({_e(c['detail'])})" if c.get("detail") and c.get("value") is not None else "")

@@ -1,11 +1,17 @@
-"""Make the README's screenshots: open the sample, enhance, grab the window three ways.
+"""Make the README's screenshots: open the samples, enhance, grab the window.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 
 Writes ``main_window.png`` (the still with its face outlined), ``side_by_side_landmarks.png``
 (input vs the best installed model, landmarks on), ``compare_grid.png`` (every runnable model)
 and ``fidelity_history.png`` (one output after the comparison: its fidelity checks with the
-agreement matrix below it, the History dock with the case-log entries beside). The model shown
+agreement matrix below it, the History dock with the case-log entries beside), all on the small
+sample (a 32 px face, the size x4 is made for). Then, at the default scale Auto:
+``native_80px_auto.png`` (the full sample's 78 px face, enhanced where it is, beside its
+recorded pixels), ``native_200px_message.png`` (the sample enlarged so its face spans about
+200 px: nothing runs, the recorded pixels and the reason are shown) and, with ``--report``,
+``docs/report_page.png`` (the case report's page with the recorded pixels and the model input,
+each captioned; needs ``pdftoppm``). The model shown
 side by side is the first learned model with installed weights at x4, or bicubic when none is
 installed yet (the screenshot then says so in its caption). Runs the real engine; settings, the
 case log and the exported file go to a temporary folder, never the user's.
@@ -28,7 +34,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 
-SAMPLE = REPO / "resources" / "samples" / "astronaut.png"
+SAMPLE = REPO / "resources" / "samples" / "astronaut_small.png"
+FULL_SAMPLE = REPO / "resources" / "samples" / "astronaut.png"
 
 
 def wait_until(predicate, timeout_s: float = 300.0) -> None:
@@ -60,6 +67,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     parser.add_argument("--image", type=Path, default=SAMPLE)
+    parser.add_argument("--report", action="store_true", help="also docs/report_page.png")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -107,13 +115,63 @@ def main() -> int:
         window.history_view.select_row(1)  # the enhancement: Reproduce becomes available
         settle()
         window.grab().save(str(args.out / "fidelity_history.png"))
+
+        native_shots(window, args.out, Path(tmp), args.report)
         window.close()
     app.processEvents()
     names = ("main_window.png", "side_by_side_landmarks.png", "compare_grid.png")
-    for name in (*names, "fidelity_history.png"):
+    names += ("fidelity_history.png", "native_80px_auto.png", "native_200px_message.png")
+    for name in names:
         path = args.out / name
         sys.stdout.write(f"{path} {path.stat().st_size} bytes\n")
     return 0
+
+
+def native_shots(window: MainWindow, out: Path, tmp: Path, report: bool) -> None:
+    """The native-resolution pictures: Auto on a 78 px face and on a 200 px face."""
+    from engine import imaging, io
+
+    window.set_scale("auto")
+    window.open_file(FULL_SAMPLE)
+    wait_until(lambda: window.still is not None and window.still.name == FULL_SAMPLE.name)
+    wait_until(lambda: not window.busy_kinds() - {"init"})
+    model = "s1_mffcn" if "s1_mffcn" in window.runnable_models() else "bicubic"
+    window.set_model(model)  # takes any factor: runs at the face's native 78 px
+    window.enhance()
+    wait_until(lambda: window.current is not None)
+    wait_until(window.fidelity_panel.has_values)
+    window.show_page("side")
+    window.compare_view.set_input_method("recorded")
+    settle()
+    window.grab().save(str(out / "native_80px_auto.png"))
+    if report:
+        pdf = tmp / "report.html"
+        window.export_report(pdf)
+        wait_until(lambda: pdf.with_suffix(".pdf").exists() and not window.busy_kinds() - {"init"})
+        import subprocess
+
+        pdf_file = str(pdf.with_suffix(".pdf"))
+        text = subprocess.run(["pdftotext", pdf_file, "-"], capture_output=True, text=True)
+        pages = text.stdout.split("\f")
+        first = next(i for i, p in enumerate(pages, 1) if "Recorded pixels" in p)
+        page = out.parent / "report_page"
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "80", "-f", str(first), "-l", str(first), "-singlefile",
+             pdf_file, str(page)],
+            check=True,
+        )  # fmt: skip
+    window.compare_view.set_input_method("nearest")
+
+    big = io.load(FULL_SAMPLE).rgb
+    side = round(big.shape[0] * 200 / 78)
+    large = tmp / "astronaut_enlarged_demo.png"  # a demo input: the sample enlarged 2.6x
+    io.save_png(large, imaging.resize(big, side, side, "bicubic"), {})
+    window.open_file(large)
+    wait_until(lambda: window.still is not None and window.still.name == large.name)
+    wait_until(lambda: not window.busy_kinds() - {"init"})
+    window.enhance()  # nothing runs: the plain-words message and the recorded pixels
+    settle(300)
+    window.grab().save(str(out / "native_200px_message.png"))
 
 
 if __name__ == "__main__":

@@ -334,8 +334,7 @@ class EnhanceController(Controller):
             shown = imaging.resize(result.lr, side, side, "nearest")
             input_tile.set_image(
                 shown,
-                f"aligned and resampled to {result.lr.shape[0]} px: model input, "
-                "not the recorded pixels",
+                f"aligned, resampled to {result.lr.shape[0]} px: not the recorded pixels",
                 None,
                 clickable=False,
             )

@@ -26,7 +26,9 @@ class FidelityController(Controller):
 
     def _title(self, result: Any) -> str:
         label = self.state.entry(result.model_id).label
-        return f"{label} \u00d7{result.scale} \u00b7 face {result.face_index + 1}"  # scale used
+        from app.controllers.enhancing import how_enlarged
+
+        return f"{label} {how_enlarged(result)} \u00b7 face {result.face_index + 1}"
 
     def show(self) -> None:
         """The panel for the output on screen; a job for its checks if they are not known yet."""

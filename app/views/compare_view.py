@@ -62,6 +62,9 @@ class ComparePair:
     plan: object | None = None  # engine.resolution.Plan: how the face's size set the scale
 
 
+RECORDED_DETAIL = 8  # the recorded crop is drawn this many times finer than the 128 px frame
+
+
 def evidence_view(crop: np.ndarray, side: int) -> np.ndarray:
     """The recorded crop on a ``side`` square for display: each recorded pixel a square block
     (nearest neighbour, whole factors where it fits), centred on black. Nothing interpolated."""
@@ -373,8 +376,11 @@ class CompareView(QWidget):
             return
         h, w = pair.sr.shape[:2]
         recorded = self._method == "recorded" and pair.evidence is not None
+        input_scale = 1.0
         if recorded:  # another frame than the output's: no landmarks drawn on it
-            shown_input = evidence_view(pair.evidence, w)
+            # drawn RECORDED_DETAIL times finer, then scaled into the frame: whole-pixel blocks
+            shown_input = evidence_view(pair.evidence, w * RECORDED_DETAIL)
+            input_scale = 1.0 / RECORDED_DETAIL
         else:
             method = "nearest" if self._method == "recorded" else self._method
             shown_input = enlarge_input(pair.lr, (w, h), method)
@@ -386,14 +392,14 @@ class CompareView(QWidget):
         else:
             self._note.setText("")
         if self._mode == "side":
-            for view, rgb, points in (
-                (self.input_view, shown_input, in_points),
-                (self.output_view, pair.sr, out_points),
+            for view, rgb, points, scale in (
+                (self.input_view, shown_input, in_points, input_scale),
+                (self.output_view, pair.sr, out_points, 1.0),
             ):
                 keep_zoom = not view.fitting and view.scene().items()
                 centre = view.mapToScene(view.viewport().rect().center())
                 view.scene().clear()
-                view.scene().addPixmap(rgb_to_pixmap(rgb))
+                view.scene().addPixmap(rgb_to_pixmap(rgb)).setScale(scale)
                 if points is not None:
                     view.scene().addItem(LandmarkItem(points, frame))
                 view.scene().setSceneRect(frame)
@@ -404,6 +410,8 @@ class CompareView(QWidget):
             self.input_view.set_caption(_input_caption(pair, self._method), warning=False)
             self.output_view.set_caption(_output_caption(pair), warning=True)
         else:
+            if recorded:  # the wipe shares one frame: the recorded crop fitted into it
+                shown_input = evidence_view(pair.evidence, w)
             self.wipe_view.set_images(shown_input, pair.sr, in_points, out_points, self._landmarks)
             caption = _output_caption(pair)
             shown = INPUT_METHOD_NAMES[self._method].lower()

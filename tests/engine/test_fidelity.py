@@ -177,3 +177,18 @@ def test_agreement_is_unavailable_for_bicubic_alone(sample):
     report = fidelity.check_all(lr, {"bicubic": imaging.upscale(lr, 4)}, landmarks)
     check = report.models["bicubic"].agreement
     assert check.status == fidelity.UNAVAILABLE and check.value is None
+
+
+def test_each_output_is_checked_against_what_its_model_saw(sample):
+    """At Auto one model may read the face at 32 px (x4) and another at 64 px (x2)."""
+    hr, landmarks = sample[0], sample[2]
+    lr32, lr64 = imaging.downscale(hr, 4), imaging.downscale(hr, 2)
+    outputs = {"x4": imaging.upscale(lr32, 4), "x2": imaging.upscale(lr64, 2)}
+    report = fidelity.check_all(
+        lr64, outputs, landmarks, lrs={"x4": lr32, "x2": lr64}, evidence_shrink={"x4": 1.0}
+    )
+    for name, lr in (("x4", lr32), ("x2", lr64)):
+        expected = fidelity.data_consistency(lr, outputs[name]).value
+        assert report.model(name).consistency.value == pytest.approx(expected)
+    assert report.model("x4").resolution.status == fidelity.PASS
+    assert report.model("x2").resolution is None  # not given: no resolution row
