@@ -48,8 +48,9 @@ class EnhanceArgs:
     face: Any  # engine.faces.Face
     face_index: int
     model_ids: Sequence[str]
-    scale: int
+    scale: int | str  # a factor, or "auto" (engine.resolution: from the face's native size)
     keep_going: bool = False
+    allow_shrink: bool = False  # the analyst confirmed a forced scale that shrinks the face
 
 
 @dataclass(frozen=True, eq=False)

@@ -210,7 +210,15 @@ class EngineWorker(QObject):
             job.token.check()
             job.token.set_progress(i, total, f"Running {model_id} \u00d7{scale} ({i + 1}/{total})")
             try:
-                result = enhancer.enhance(still, face, model_id, scale, job.token, face_index=index)
+                result = enhancer.enhance(
+                    still,
+                    face,
+                    model_id,
+                    scale,
+                    job.token,
+                    face_index=index,
+                    allow_shrink=job.args.allow_shrink,
+                )
             except Cancelled:
                 raise
             except Exception as exc:
@@ -447,6 +455,7 @@ class EngineWorker(QObject):
             {r.model_id: r.sr for r in results},
             first.input_landmarks,
             {r.model_id: r.output_landmarks for r in results},
+            evidence_shrink={r.model_id: r.evidence_shrink for r in results},
         )
         job.token.set_progress(1, 1, "Fidelity checks done")
         return FidelityOutcome(face_index=first.face_index, scale=first.scale, report=report)

@@ -124,6 +124,7 @@ class EnhanceController(Controller):
             model_ids=model_ids,
             scale=state.scale,
             keep_going=keep_going,
+            allow_shrink=True,  # until the toolbar's Auto scale and its shrink warning land
         )
 
     def compare_all(self) -> int | None:

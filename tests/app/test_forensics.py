@@ -18,7 +18,7 @@ from app.dialogs.settings import SettingsDialog, os_user
 from app.views.common import INTERPOLATED_LABEL
 from engine import registry, weights
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut_small.png"
 REASON = "Printed for the lab's side-by-side comparison sheet only"
 
 
@@ -209,7 +209,10 @@ def test_fidelity_panel_shows_values_thresholds_and_meanings(enhanced, qtbot):
     window, _ = enhanced()
     wait_fidelity(qtbot, window)
     rows = {row["name"]: row for row in window.fidelity_panel.rows()}
-    assert set(rows) == {"consistency", "drift", "agreement"}
+    assert set(rows) == {"consistency", "drift", "agreement", "resolution"}
+    # the small sample's 32 px face fits x4's input: the panel says nothing was shrunk
+    assert rows["resolution"]["status"] == "pass" and rows["resolution"]["value"] == "not shrunk"
+    assert "saw every recorded pixel" in rows["resolution"]["meaning"]
     consistency = rows["consistency"]
     assert consistency["value"].endswith(" dB") and float(consistency["value"][:-3]) > 30
     assert consistency["threshold"] == "warn below 30 dB" and consistency["status"] == "pass"

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 from app.views.common import AI_LABEL, INTERPOLATED_LABEL
 from app.views.zoom_view import LandmarkItem
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut_small.png"
 
 
 def error_dialog(window) -> QMessageBox | None:
@@ -28,7 +28,7 @@ def error_dialog(window) -> QMessageBox | None:
 
 def test_open_sample_lists_faces(opened):
     window = opened()
-    assert window.still is not None and window.still.width == 256
+    assert window.still is not None and window.still.width == 102
     assert len(window.faces) >= 1
     assert window.image_view.face_count() == len(window.faces)
     assert window.face_list.count() == len(window.faces)
@@ -36,7 +36,7 @@ def test_open_sample_lists_faces(opened):
     assert window.face_index == 0
     assert window.act_enhance.isEnabled()
     assert str(SAMPLE) in window.recent_files()
-    assert "astronaut.png" in window.windowTitle()
+    assert "astronaut_small.png" in window.windowTitle()
 
 
 def test_enhance_with_bicubic_shows_result_and_label(opened, run_job):
@@ -175,7 +175,7 @@ def test_export_face_and_full_image_never_over_input(opened, run_job, tmp_path):
     full_png = tmp_path / "out" / "full.png"
     run_job(window, lambda: window.export("full", full_png))
     with Image.open(full_png) as image:
-        assert image.width == 256 * 4
+        assert image.width == 102 * 4
     # Refused: the evidence file itself, even spelled differently.
     assert window.export("face", tmp_path / "out" / ".." / "evidence.png") is None
     box = error_dialog(window)
@@ -265,7 +265,7 @@ def test_dropping_a_file_opens_it(make_window, qtbot):
     ):
         window.dropEvent(event)
     assert event.isAccepted()
-    assert window.still is not None and window.still.name == "astronaut.png"
+    assert window.still is not None and window.still.name == "astronaut_small.png"
 
 
 def test_enter_enhances_the_selected_face(opened, qtbot):
