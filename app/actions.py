@@ -17,8 +17,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QComboBox, QToolBar
 
-from app.state import SCALES
-from app.views.compare_view import INPUT_METHODS
+from app.state import SCALES, scale_text
+from app.views.compare_view import INPUT_METHOD_NAMES, INPUT_METHODS
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -162,7 +162,7 @@ def build(window: MainWindow) -> None:
     window.input_method_group = QActionGroup(window)
     window.input_method_actions = {}
     for method in INPUT_METHODS:
-        spec = ActionSpec("", f"Input enlarged with {method}", checkable=True,
+        spec = ActionSpec("", f"Input shown as: {INPUT_METHOD_NAMES[method]}", checkable=True,
                           slot="compare_view.set_input_method", args=(method,))  # fmt: skip
         action = make_action(window, spec)
         window.input_method_group.addAction(action)
@@ -201,7 +201,7 @@ def _build_model_actions(window: MainWindow) -> None:
     window.scale_group = QActionGroup(window)
     window.scale_actions = {}
     for scale in SCALES:
-        action = QAction(f"Scale \u00d7{scale}", window, checkable=True)
+        action = QAction(f"Scale {scale_text(scale)}", window, checkable=True)
         action.triggered.connect(lambda _=False, s=scale: window.enhancing.set_scale(s))
         window.scale_group.addAction(action)
         window.scale_actions[scale] = action
@@ -216,9 +216,14 @@ def _build_combos(window: MainWindow) -> None:
         combo.addItem(entry.label, entry.id)
     combo.activated.connect(lambda i: window.enhancing.set_model(combo.itemData(i)))
     scales = window.scale_combo = QComboBox()
-    scales.setToolTip("Enlargement factor (the face is reduced to 128/scale pixels first)")
+    scales.setToolTip(
+        "Enlargement factor. Auto (recommended) picks, per face, the largest factor whose model "
+        "input still holds every recorded pixel of the face (x8 for 16 px faces, x4 for 32 px, "
+        "x2 for 64 px; nothing for faces of 128 px or more). A fixed factor that would shrink "
+        "the face first asks before it runs."
+    )
     for scale in SCALES:
-        scales.addItem(f"\u00d7{scale}", scale)
+        scales.addItem(scale_text(scale), scale)
     scales.activated.connect(lambda i: window.enhancing.set_scale(scales.itemData(i)))
 
 

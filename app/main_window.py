@@ -48,7 +48,7 @@ from app.controllers.fidelity import FidelityController
 from app.controllers.opening import OpenController
 from app.dialogs import settings as app_settings
 from app.dialogs.about import AboutDialog
-from app.state import SCALES, SessionState
+from app.state import AUTO, SessionState, parse_scale
 from app.views.compare_view import INPUT_METHODS, CompareView
 from app.views.face_list import FaceList
 from app.views.grid_view import GridView
@@ -119,12 +119,11 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1280, 820)
         # The examiner's default scale starts each session; without one, the last scale used.
-        scale = int(
-            self.settings.value(app_settings.KEY_DEFAULT_SCALE, self.settings.value("scale", 4))
+        scale = parse_scale(
+            self.settings.value(app_settings.KEY_DEFAULT_SCALE, self.settings.value("scale", AUTO))
         )
         self.state = SessionState(
-            model_id=str(self.settings.value("model", "bicubic")),
-            scale=scale if scale in SCALES else 4,
+            model_id=str(self.settings.value("model", "bicubic")), scale=scale
         )
         self._jobs: dict[int, JobHandle] = {}  # submitted and not finished
         self.errors = errors.ErrorPresenter(self, self.statusBar())

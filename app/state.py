@@ -13,9 +13,35 @@ from typing import Any
 
 from engine import registry
 
-SCALES = (4, 8)
+AUTO = "auto"  # engine.resolution.AUTO: the scale chosen per face from its native resolution
+NUMERIC_SCALES = (2, 3, 4, 8)
+SCALES = (AUTO, *NUMERIC_SCALES)
 
-ResultKey = tuple[int, str, int]  # (face index, model id, scale)
+Scale = int | str  # a factor, or AUTO
+ResultKey = tuple[int, str, Scale]  # (face index, model id, the scale asked for)
+
+
+def parse_scale(value: Any, default: Scale = AUTO) -> Scale:
+    """A scale from settings or a combo box: "auto" or one of :data:`NUMERIC_SCALES`."""
+    if str(value).strip().lower() == AUTO:
+        return AUTO
+    try:
+        scale = int(value)
+    except (TypeError, ValueError):
+        return default
+    return scale if scale in NUMERIC_SCALES else default
+
+
+def scale_text(scale: Scale) -> str:
+    """ "Auto" or "\u00d74"."""
+    return "Auto" if scale == AUTO else f"\u00d7{scale}"
+
+
+def result_key(result: Any) -> ResultKey:
+    """Where a Result is cached: under the scale the analyst asked for ("auto" or a factor)."""
+    plan = getattr(result, "plan", None)
+    asked = AUTO if plan is not None and plan.requested == AUTO else result.scale
+    return (result.face_index, result.model_id, asked)
 
 
 @dataclass
@@ -23,7 +49,7 @@ class SessionState:
     """Everything the window knows about the session; no widgets here."""
 
     model_id: str = "bicubic"
-    scale: int = 4
+    scale: Scale = AUTO
     entries: list = field(default_factory=lambda: list(registry.MODELS))
     device: str = ""  # set when the engine has started
     statuses: dict[str, dict[int, str]] = field(default_factory=dict)  # model -> scale -> state
@@ -51,25 +77,30 @@ class SessionState:
 
     def current_key(self) -> ResultKey | None:
         r = self.current
-        return None if r is None else (r.face_index, r.model_id, r.scale)
+        return None if r is None else result_key(r)
 
     # ------------------------------------------------------------------ models
     def entry(self, model_id: str) -> registry.ModelEntry:
         return registry.get(model_id)
 
-    def model_state(self, model_id: str, scale: int) -> str:
-        """ "installed", "missing", "invalid: ...", "not offered" or "unknown" (not checked yet)."""
+    def model_state(self, model_id: str, scale: Scale) -> str:
+        """ "installed", "missing", "invalid: ...", "not offered" or "unknown" (not checked yet).
+
+        At Auto: "installed" when any scale is, else the state of its first scale."""
         entry = self.entry(model_id)
+        if scale == AUTO:
+            states = [self.model_state(model_id, s) for s in entry.scales]
+            return "installed" if "installed" in states else states[0]
         if scale not in entry.scales:
             return "not offered"
         if entry.is_baseline:
             return "installed"
         return self.statuses.get(model_id, {}).get(scale, "unknown")
 
-    def runnable(self, model_id: str, scale: int | None = None) -> bool:
+    def runnable(self, model_id: str, scale: Scale | None = None) -> bool:
         return self.model_state(model_id, self.scale if scale is None else scale) == "installed"
 
-    def runnable_models(self, scale: int | None = None) -> list[str]:
+    def runnable_models(self, scale: Scale | None = None) -> list[str]:
         return [e.id for e in self.entries if self.runnable(e.id, scale)]
 
     def model_text(self, entry: registry.ModelEntry) -> str:
@@ -78,16 +109,16 @@ class SessionState:
             "installed": "",
             "missing": " (no trained weights)",
             "unknown": " (checking weights\u2026)",
-            "not offered": f" (not offered at \u00d7{self.scale})",
+            "not offered": f" (not offered at {scale_text(self.scale)})",
         }.get(state, " (weights invalid)")
         return entry.label + suffix
 
     def unavailable_reason(self, entry: registry.ModelEntry) -> str:
         state = self.model_state(entry.id, self.scale)
         if state == "missing":
-            return f"no trained weights at \u00d7{self.scale}"
+            return f"no trained weights at {scale_text(self.scale)}"
         if state == "not offered":
-            return f"not offered at \u00d7{self.scale}"
+            return f"not offered at {scale_text(self.scale)}"
         if state == "unknown":
             return "weights not checked yet"
         return f"weights unusable: {state.removeprefix('invalid: ')}"

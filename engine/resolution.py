@@ -249,22 +249,29 @@ def _scales(scales: Iterable[int]) -> str:
 
 
 def evidence_crop(
-    rgb: np.ndarray, face: facelib.Face, matrix: np.ndarray | None = None
+    rgb: np.ndarray,
+    face: facelib.Face | None = None,
+    *,
+    matrix: np.ndarray | None = None,
+    size: int = HR_SIZE,
 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The recorded pixels around a face: the axis-aligned box that holds its canonical frame.
 
-    No rotation, no resampling: the still's own pixels, clipped to the still. Returns the crop
-    (a copy) and its box (x0, y0, x1, y1) in still pixels. Show it enlarged with nearest
-    neighbour only (:func:`engine.imaging.blocks` style), so every block is one recorded pixel.
+    The frame comes from ``face`` or from an alignment ``matrix`` for a ``size``-px frame (e.g.
+    :attr:`engine.faces.AlignedFace.matrix`: every frame size covers the same region). No
+    rotation, no resampling: the still's own pixels, clipped to the still. Returns the crop (a
+    copy) and its box (x0, y0, x1, y1) in still pixels. Show it enlarged with nearest neighbour
+    only, so every block is one recorded pixel.
     """
     if matrix is None:
-        matrix = facelib.alignment_matrix(face, HR_SIZE)
+        if face is None:
+            raise ValueError("evidence_crop needs a face or an alignment matrix")
+        matrix, size = facelib.alignment_matrix(face, HR_SIZE), HR_SIZE
     import cv2
 
-    inverse = cv2.invertAffineTransform(matrix)
-    corners = np.array(
-        [[-0.5, -0.5], [HR_SIZE - 0.5, -0.5], [-0.5, HR_SIZE - 0.5], [HR_SIZE - 0.5, HR_SIZE - 0.5]]
-    )
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+    edge = size - 0.5
+    corners = np.array([[-0.5, -0.5], [edge, -0.5], [-0.5, edge], [edge, edge]])
     xy = facelib.transform_points(corners, inverse)
     h, w = rgb.shape[:2]
     x0 = int(max(0, math.floor(xy[:, 0].min() + 0.5)))

@@ -27,7 +27,7 @@ from app.jobs import (
     ReproduceOutcome,
     VerifyLogArgs,
 )
-from app.state import SCALES
+from app.state import SCALES, scale_text
 from engine import caselog
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class CaseLogController(Controller):
             self.configure()
         self.errors.status(
             f"Examiner: {after.examiner}; case log in {after.case_dir}; "
-            f"new sessions start at \u00d7{after.default_scale}",
+            f"new sessions start at {scale_text(after.default_scale)}",
             10000,
         )
 

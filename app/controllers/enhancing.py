@@ -6,12 +6,14 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from app.controllers import Controller
 from app.jobs import EngineInfo, EnhanceArgs, EnhanceOutcome, InitArgs, ModelFailure
-from app.state import SCALES
+from app.state import AUTO, SCALES, result_key, scale_text
 from app.views.common import ms_text, output_label
-from app.views.compare_view import ComparePair
+from app.views.compare_view import ComparePair, evidence_view
+from engine import resolution
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class EnhanceController(Controller):
             dialog.refresh_models()
         missing = [e.label for e in state.entries if not e.is_baseline and not state.runnable(e.id)]
         if missing:
-            log.info("models without usable weights at x%d: %s", state.scale, ", ".join(missing))
+            log.info("models without usable weights at %s: %s", state.scale, ", ".join(missing))
 
     def _no_engine(self, error: Any) -> None:
         self.w.device_label.setText("Device: engine failed")
@@ -55,7 +57,7 @@ class EnhanceController(Controller):
             state.model_id = "bicubic"
             if previous != "bicubic":
                 self.errors.status(
-                    f"{state.entry(previous).label} cannot run at \u00d7{state.scale}; "
+                    f"{state.entry(previous).label} cannot run at {scale_text(state.scale)}; "
                     "using Bicubic"
                 )
         for i, entry in enumerate(state.entries):
@@ -74,7 +76,7 @@ class EnhanceController(Controller):
         w.scale_combo.setCurrentIndex(w.scale_combo.findData(state.scale))
         w.scale_actions[state.scale].setChecked(True)
         w.model_label.setText(
-            f"Model: {state.entry(state.model_id).label} \u00b7 \u00d7{state.scale}"
+            f"Model: {state.entry(state.model_id).label} \u00b7 {scale_text(state.scale)}"
         )
         w.update_actions()
 
@@ -88,10 +90,10 @@ class EnhanceController(Controller):
         self.refresh_models()
         self.show_cached()
 
-    def set_scale(self, scale: int) -> None:
+    def set_scale(self, scale: int | str) -> None:
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}")
-        self.state.scale = int(scale)
+        self.state.scale = scale if scale == AUTO else int(scale)
         self.refresh_models()
         self.show_cached()
 
@@ -109,13 +111,69 @@ class EnhanceController(Controller):
         if self.show_cached():
             self.w.show_page("side" if self.w.compare_view.mode() == "side" else "wipe")
             return None
+        try:
+            plan = self.plan(state.model_id)
+        except resolution.ShrinkRefused as refused:
+            self.confirm_shrink(refused.plan)
+            return None
+        if not plan.runs:
+            self.show_native(plan)
+            return None
+        return self._submit_one(allow_shrink=False)
+
+    def _submit_one(self, allow_shrink: bool) -> int:
         return self.w.submit(
-            self._args([state.model_id]),
+            self._args([self.state.model_id], allow_shrink=allow_shrink),
             on_partial=self._partial,
             on_result=self._enhanced,
         )
 
-    def _args(self, model_ids: list[str], keep_going: bool = False) -> EnhanceArgs:
+    def plan(self, model_id: str, allow_shrink: bool = False) -> resolution.Plan:
+        """How ``model_id`` meets the selected face at the chosen scale (engine.resolution);
+        raises ShrinkRefused for a fixed scale that would shrink it."""
+        state = self.state
+        entry = state.entry(model_id)
+        installed = [s for s in entry.scales if state.model_state(model_id, s) == "installed"]
+        face = state.faces[state.face_index]
+        return resolution.plan(face, entry, state.scale, installed, allow_shrink=allow_shrink)
+
+    def confirm_shrink(self, plan: resolution.Plan) -> QMessageBox:
+        """Ask before running a fixed scale that shrinks the face (a warning, default: no)."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "This scale shrinks the evidence",
+            f"{plan.message}\n\nAuto would enhance this face without shrinking it. If you run "
+            "it anyway, the fidelity panel flags the result, the case log records the shrink "
+            f"factor ({resolution.times(plan.evidence_shrink)}), and the output is not pasted "
+            "back over the recorded pixels.",
+            QMessageBox.StandardButton.NoButton,
+            self.w,
+        )
+        box.setObjectName("shrinkDialog")
+        run = box.addButton("Enhance anyway", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda button: button is run and self._submit_one(True))
+        box.open()
+        return box
+
+    def show_native(self, plan: resolution.Plan) -> None:
+        """Nothing runs for this face (already 128 px or more, or no file fits): show its
+        recorded pixels and say why, in plain words."""
+        state = self.state
+        face = state.faces[state.face_index]
+        crop, box = resolution.evidence_crop(state.still.rgb, face)
+        state.current = None
+        self.w.compare_view.show_native(crop, box, plan.message)
+        self.w.fidelity_panel.clear()
+        self.w.show_page("side")
+        self.errors.status(plan.message, 15000)
+        self.w.update_actions()
+
+    def _args(
+        self, model_ids: list[str], keep_going: bool = False, allow_shrink: bool = False
+    ) -> EnhanceArgs:
         state = self.state
         return EnhanceArgs(
             still=state.still,
@@ -124,7 +182,7 @@ class EnhanceController(Controller):
             model_ids=model_ids,
             scale=state.scale,
             keep_going=keep_going,
-            allow_shrink=True,  # until the toolbar's Auto scale and its shrink warning land
+            allow_shrink=allow_shrink,
         )
 
     def compare_all(self) -> int | None:
@@ -133,15 +191,39 @@ class EnhanceController(Controller):
         if state.still is None or state.face_index is None:
             self.errors.status("Open a still and select a face first")
             return None
-        model_ids = state.runnable_models()
-        unavailable = [e for e in state.entries if e.id not in model_ids]
+        runnable = state.runnable_models()
+        # A model is left out where it would shrink this face (or, at Auto, where nothing fits).
+        reasons = {e.id: state.unavailable_reason(e) for e in state.entries if e.id not in runnable}
+        for model_id in runnable:
+            try:
+                plan = self.plan(model_id)
+            except resolution.ShrinkRefused as refused:
+                reasons[model_id] = refused.plan.message
+                continue
+            if not plan.runs:
+                reasons[model_id] = plan.message
+        model_ids = [m for m in runnable if m not in reasons]
+        unavailable = [e for e in state.entries if e.id in reasons]
+        face = state.faces[state.face_index]
+        crop, _ = resolution.evidence_crop(state.still.rgb, face)
         grid.set_tiles(
-            [("input", "Input (aligned, nearest)")]
+            [("evidence", "Recorded pixels"), ("input", "Model input")]
             + [(mid, state.entry(mid).label) for mid in model_ids]
             + [(e.id, e.label) for e in unavailable]
         )
+        grid.tile("evidence").set_image(
+            evidence_view(crop, 128),
+            f"{crop.shape[1]}\u00d7{crop.shape[0]} px of the still, as recorded "
+            "(each block is one pixel)",
+            None,
+            clickable=False,
+        )
         for entry in unavailable:  # shown, so the analyst sees what is not there and why
-            grid.tile(entry.id).set_unavailable(state.unavailable_reason(entry))
+            grid.tile(entry.id).set_unavailable(reasons[entry.id])
+        if not model_ids:
+            self.w.show_page("grid")
+            self.errors.status(f"No model runs on this face: {face_words(face)}", 15000)
+            return None
         cached = [state.results.get((state.face_index, mid, state.scale)) for mid in model_ids]
         for result in cached:
             if result is not None:
@@ -163,7 +245,7 @@ class EnhanceController(Controller):
 
     def _partial(self, payload: Any) -> None:
         if not isinstance(payload, ModelFailure):
-            self.state.results[(payload.face_index, payload.model_id, payload.scale)] = payload
+            self.state.results[result_key(payload)] = payload
 
     def _grid_partial(self, payload: Any) -> None:
         if isinstance(payload, ModelFailure):
@@ -179,14 +261,14 @@ class EnhanceController(Controller):
 
     def _store(self, outcome: EnhanceOutcome) -> None:
         for result in outcome.results:
-            self.state.results[(result.face_index, result.model_id, result.scale)] = result
+            self.state.results[result_key(result)] = result
 
     def _compared(self, outcome: EnhanceOutcome) -> None:
         self._store(outcome)
         failed = len(outcome.errors)
         shown = sum(1 for tile in self.w.grid_view.tiles()[1:] if tile.has_image())
         self.errors.status(
-            f"Compared {shown} model(s) at \u00d7{outcome.scale}"
+            f"Compared {shown} model(s) at {scale_text(outcome.scale)}"
             + (f"; {failed} failed (see their tiles)" if failed else ""),
             15000,
         )
@@ -219,9 +301,13 @@ class EnhanceController(Controller):
 
     def show_result(self, result: Any) -> None:
         """Put one Result in the compare page, with its fidelity checks (computed if needed)."""
-        self.state.current = result
+        state = self.state
+        state.current = result
         self.w.fidelity.show()
-        entry = self.state.entry(result.model_id)
+        entry = state.entry(result.model_id)
+        evidence = None
+        if state.still is not None and 0 <= result.face_index < len(state.faces):
+            evidence = resolution.evidence_crop(state.still.rgb, state.faces[result.face_index])
         self.w.compare_view.set_pair(
             ComparePair(
                 lr=result.lr,
@@ -232,6 +318,8 @@ class EnhanceController(Controller):
                 label=output_label(entry.id, entry.paper),
                 scale=result.scale,
                 time_ms=result.timings.get("model"),
+                evidence=None if evidence is None else evidence[0],
+                plan=getattr(result, "plan", None),
             )
         )
         self.w.update_actions()
@@ -246,7 +334,8 @@ class EnhanceController(Controller):
             shown = imaging.resize(result.lr, side, side, "nearest")
             input_tile.set_image(
                 shown,
-                f"{result.lr.shape[1]}\u00d7{result.lr.shape[0]} px aligned input",
+                f"aligned and resampled to {result.lr.shape[0]} px: model input, "
+                "not the recorded pixels",
                 None,
                 clickable=False,
             )
@@ -257,7 +346,7 @@ class EnhanceController(Controller):
         t = result.timings
         tile.set_image(
             result.sr,
-            f"\u00d7{result.scale} \u00b7 model {ms_text(t.get('model'))} "
+            f"{how_enlarged(result)} \u00b7 model {ms_text(t.get('model'))} "
             f"\u00b7 total {ms_text(t.get('total'))}",
             output_label(entry.id, entry.paper),
         )
@@ -271,3 +360,16 @@ class EnhanceController(Controller):
             return
         self.show_result(result)
         self.w.show_page("side")
+
+
+def face_words(face: Any) -> str:
+    """ "native 41 px, eyes 11 px apart" for a face (engine.faces.Face)."""
+    return f"native {face.native_frame_px:.0f} px, eyes {face.interocular_px:.0f} px apart"
+
+
+def how_enlarged(result: Any) -> str:
+    """ "\u00d74", or "native 75 px \u2192 \u00d71.71" for a face run at its native size."""
+    plan = getattr(result, "plan", None)
+    if plan is not None and plan.mode == "native":
+        return f"native {plan.lr_size} px \u2192 \u00d7{plan.factor:.2f}"
+    return f"\u00d7{result.scale}"

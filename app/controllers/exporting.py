@@ -15,10 +15,24 @@ from app.controllers import Controller
 from app.dialogs import settings as app_settings
 from app.dialogs.batch import BatchDialog
 from app.jobs import BatchArgs, ExportArgs, ExportOutcome, ReportArgs, ReportOutcome
-from app.state import SCALES
+from app.state import result_key
 from app.views.common import AI_LABEL, label_strip, output_label
 from app.worker import same_file
 from engine import export as records
+
+BATCH_SCALES = (4, 8)  # folder runs take a fixed factor (Auto per face: not in batch yet)
+
+
+def full_scale(results: list) -> int:
+    """The enlargement of a full image holding ``results`` (engine.enhance.paste_all's rule)."""
+    from engine.enhance import paste_scale
+
+    scales = [
+        r.scale if getattr(r, "plan", None) is None else paste_scale(r.plan)
+        for r in results
+        if getattr(r, "plan", None) is None or not r.plan.shrinks
+    ]
+    return max(scales, default=results[0].scale)
 
 
 class ExportController(Controller):
@@ -68,11 +82,14 @@ class ExportController(Controller):
         entry = state.entry(result.model_id)
         label = output_label(entry.id, entry.paper)
         visible = self.w.act_label_exports.isChecked() or state.label_removal is None
-        # A full image: every face of this still enhanced with the same model and scale.
+        # A full image: every face of this still enhanced with the same model and scale asked.
+        asked = result_key(result)[2]
         others = [
             r
-            for (index, model_id, scale), r in sorted(state.results.items())
-            if model_id == result.model_id and scale == result.scale and index != result.face_index
+            for (index, model_id, scale), r in sorted(
+                state.results.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]))
+            )
+            if model_id == result.model_id and scale == asked and index != result.face_index
         ]
         record = records.export_record(
             result,
@@ -89,7 +106,7 @@ class ExportController(Controller):
             width = result.sr.shape[1]
         else:
             pixels = {"still": state.still, "results": [result, *others]}
-            width = state.still.width * result.scale
+            width = state.still.width * full_scale([result, *others])
         strip = None
         if visible:
             strip = label_strip(width, [label, f"{entry.label} \u00d7{result.scale}"])
@@ -161,10 +178,11 @@ class ExportController(Controller):
         self.w.settings.setValue("lastReportDir", str(path.parent))
         missing = [r for key, r in state.results.items() if key not in state.model_fidelity]
         pending = fidelity.pending()
-        todo: dict[tuple[int, int], list] = {}
+        todo: dict[tuple, list] = {}
         for r in missing:
-            if (r.face_index, r.model_id, r.scale) not in pending:
-                todo.setdefault((r.face_index, r.scale), []).append(r)
+            key = result_key(r)
+            if key not in pending:
+                todo.setdefault((key[0], key[2]), []).append(r)
         for group in todo.values():
             fidelity.request(group)
         if fidelity.jobs:
@@ -195,7 +213,7 @@ class ExportController(Controller):
         """Show the (single, non-modal) batch window."""
         if self.batch_dialog is None:
             dialog = BatchDialog(
-                self.state.entries, self.state.model_state, SCALES, self.w.settings, self.w
+                self.state.entries, self.state.model_state, BATCH_SCALES, self.w.settings, self.w
             )
             dialog.startRequested.connect(self.start_batch)
             dialog.pauseToggled.connect(

@@ -6,7 +6,7 @@ from typing import Any
 
 from app.controllers import Controller
 from app.jobs import FidelityArgs, FidelityOutcome
-from app.state import ResultKey
+from app.state import ResultKey, Scale, result_key
 from app.views.fidelity_panel import CHECK_NAMES, value_text
 
 
@@ -26,7 +26,7 @@ class FidelityController(Controller):
 
     def _title(self, result: Any) -> str:
         label = self.state.entry(result.model_id).label
-        return f"{label} \u00d7{result.scale} \u00b7 face {result.face_index + 1}"
+        return f"{label} \u00d7{result.scale} \u00b7 face {result.face_index + 1}"  # scale used
 
     def show(self) -> None:
         """The panel for the output on screen; a job for its checks if they are not known yet."""
@@ -45,10 +45,10 @@ class FidelityController(Controller):
             self.request([result])
 
     def request(self, results: list) -> int:
-        keys = [(r.face_index, r.model_id, r.scale) for r in results]
+        keys = [result_key(r) for r in results]
         job_id = self.w.submit(
             FidelityArgs(results=list(results)),
-            on_result=self._done,
+            on_result=lambda outcome: self._done(outcome, keys),
             on_failed=lambda error: self._failed(keys, error),
             on_cancelled=lambda: self._cancelled(keys),
             on_finished=lambda: self._finished(job_id),
@@ -56,13 +56,13 @@ class FidelityController(Controller):
         self.jobs[job_id] = keys
         return job_id
 
-    def compare(self, face_index: int | None, scale: int) -> int | None:
+    def compare(self, face_index: int | None, scale: Scale) -> int | None:
         """Checks across every output of a face at a scale (agreement needs them together)."""
         if face_index is None:
             return None
         results = [
             r
-            for (f, _, s), r in sorted(self.state.results.items())
+            for (f, _, s), r in sorted(self.state.results.items(), key=_order)
             if f == face_index and s == scale
         ]
         if len(results) < 2:
@@ -77,18 +77,20 @@ class FidelityController(Controller):
                 return None  # on its way
         return self.request(results)
 
-    def _done(self, outcome: FidelityOutcome) -> None:
+    def _done(self, outcome: FidelityOutcome, asked: list[ResultKey]) -> None:
         report, known_all = outcome.report, self.state.model_fidelity
+        by_model = {key[1]: key for key in asked}  # the keys the results are cached under
         for model_id, model_fidelity in report.models.items():
-            key = (outcome.face_index, model_id, outcome.scale)
+            key = by_model[model_id]
             known = known_all.get(key)
             # A check against more outputs replaces one against fewer, never the other way.
             if known is None or len(known[1].models) <= len(report.models):
                 known_all[key] = (model_fidelity, report)
-        keys = {(outcome.face_index, m, outcome.scale) for m in report.models}
+        keys = {by_model[m] for m in report.models}
         if self.state.current_key() in keys:
             self.show()
-        self.mark_tiles(outcome.face_index, outcome.scale)
+        if asked:
+            self.mark_tiles(outcome.face_index, asked[0][2])
         flagged = [m for m, mf in report.models.items() if mf.flagged]
         if flagged:
             names = ", ".join(self.state.entry(m).label for m in flagged)
@@ -112,11 +114,11 @@ class FidelityController(Controller):
             then, self.then = self.then, None
             then()
 
-    def mark_tiles(self, face_index: int, scale: int) -> None:
+    def mark_tiles(self, face_index: int, scale: Scale) -> None:
         """Fidelity line on the grid's tiles, when the grid shows this face and scale."""
         if face_index != self.state.face_index or scale != self.state.scale:
             return
-        for tile in self.w.grid_view.tiles()[1:]:
+        for tile in self.w.grid_view.tiles():
             known = self.state.model_fidelity.get((face_index, tile.key, scale))
             if known is None or not tile.has_image():
                 continue
@@ -126,3 +128,9 @@ class FidelityController(Controller):
                 if c.status == "warn"
             ]
             tile.set_fidelity(warnings)
+
+
+def _order(item: tuple) -> tuple:
+    """Sort cached results by face, model, then scale ("auto" and factors side by side)."""
+    (face, model, scale), _ = item
+    return (face, model, str(scale))

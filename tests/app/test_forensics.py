@@ -273,8 +273,16 @@ def test_one_model_at_two_scales_gets_one_report_per_scale(enhanced, run_job, qt
     wait_fidelity(qtbot, window)
     window.set_scale(8)
     assert not window.fidelity_panel.has_values()  # no x8 output yet: no stale x4 checks
-    run_job(window, window.enhance)
+    # x8 shrinks the 32 px face 2x: nothing runs before the analyst says so
+    assert window.enhance() is None
+    box = window.findChild(QMessageBox, "shrinkDialog")
+    assert box is not None and "shrinks this face 1.98x" in box.text()
+    anyway = next(b for b in box.buttons() if b.text() == "Enhance anyway")
+    anyway.click()
+    qtbot.waitUntil(lambda: (0, "bicubic", 8) in window.results, timeout=60_000)
     wait_fidelity(qtbot, window)
+    shrink = window.model_fidelity[(0, "bicubic", 8)][0].resolution
+    assert shrink.status == "warn" and "shrunk 1.98x" in shrink.detail
     groups = window.report_groups()
     assert [(suffix, [r.scale for r in results]) for suffix, results, _ in groups] == [
         ("_x4", [4]),
