@@ -253,7 +253,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     stem = image.stem
     run_tag = f"{entry.id}_{'auto' if scale == 'auto' else f'x{scale}'}"
     face_paths = {
-        k: out / export.output_name(stem, entry.id, _scale_tag(plans[k]), "face", k)
+        k: out / export.output_name(stem, entry.id, export.scale_tag(plans[k]), "face", k)
         for k, _ in chosen
         if plans[k].runs
     }
@@ -341,14 +341,6 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         for path in written:
             print(path)
     return EXIT_OK
-
-
-def _scale_tag(plan) -> str:
-    """The part of an output name that says how the face was enlarged: ``x4``, or ``native75``
-    for a face run at its native 75 px (see :mod:`engine.resolution`)."""
-    if plan.mode == "native":
-        return f"native{plan.lr_size}"
-    return f"x{plan.scale}"
 
 
 def _output_sha(result, path: Path) -> str:
