@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_batch_parser(commands)
 
+    from engine import video_cli  # clips: arguments and handler live with the video code
+
+    video_cli.add_parser(commands)
+
     verify = commands.add_parser("verify-log", help="check a case log's hash chain")
     verify.add_argument("log", type=Path, help="the case_log.jsonl file")
     verify.set_defaults(func=_cmd_verify_log)
@@ -251,14 +255,16 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             print(f"ffe: warning: face {k}: {plans[k].message}", file=sys.stderr)
 
     stem = image.stem
-    run_tag = f"{entry.id}_{'auto' if scale == 'auto' else f'x{scale}'}"
+    run_scale = scale if scale == "auto" else int(scale)
     face_paths = {
         k: out / export.output_name(stem, entry.id, export.scale_tag(plans[k]), "face", k)
         for k, _ in chosen
         if plans[k].runs
     }
-    full_path = out / export.output_name(stem, entry.id, scale, "full")
-    prov_path = out / f"{stem}_{run_tag}_provenance.json"
+    full_path = out / export.output_name(stem, entry.id, run_scale, "full")
+    prov_path = (
+        out / f"{stem}_{entry.id}_{'auto' if scale == 'auto' else f'x{scale}'}_provenance.json"
+    )
     pasteable = any(p.runs and not p.shrinks for p in plans.values())
     targets = [*face_paths.values(), *([full_path] if pasteable else []), prov_path]
     if not face_paths:
@@ -378,7 +384,19 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="ID",
         help="model id (repeat for several; see `models`)",
     )
-    parser.add_argument("--scale", type=int, required=True, help="enlargement factor, e.g. 4")
+    parser.add_argument(
+        "--scale",
+        type=parse_scale,
+        default="auto",
+        help="'auto' (default: per face, from its native resolution, never shrinking it) or an "
+        "enlargement factor, e.g. 4",
+    )
+    parser.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="with a fixed --scale, also run faces it shrinks (recorded as evidence_shrink; "
+        "not pasted into the full image); by default such faces are skipped and listed",
+    )
     parser.add_argument(
         "--no-recursive", dest="recursive", action="store_false", help="ignore sub-folders"
     )
@@ -485,6 +503,7 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
             detector=args.detector,
             enhancer=enhancer,
             batch_faces=getattr(args, "batch_faces", batch.DEFAULT_BATCH_FACES),
+            allow_shrink=getattr(args, "allow_shrink", False),
         )
     except batch.BatchError as exc:
         stream.write(f"ffe batch: error: {exc}\n")

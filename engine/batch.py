@@ -20,8 +20,15 @@ What a run guarantees, because the input is evidence and runs are long:
 * **Pause and cancel** go through the token (:class:`PausableToken` adds pause), checked
   between forward passes and between faces; a cancelled run still leaves a valid summary.
 
+**Native resolution** (:mod:`engine.resolution`): with ``--scale auto`` each face gets the
+largest factor that does not shrink it (a face between the model frames runs at its native
+size, named ``native<px>``; a face of 128 px or more is not enlarged). A fixed factor that
+would shrink a face skips that face unless ``allow_shrink``; either way the row says so, and
+``summary.csv`` gives every face's native frame, inter-ocular distance, the scale used and the
+shrink factor (``;``-separated, face by face).
+
 Outputs mirror the input's sub-folders. For an input ``sub/img.jpg`` (relative stem
-``sub/img``), face K (0 = leftmost) and model M at scale N:
+``sub/img``), face K (0 = leftmost) and model M at scale N (or "auto"):
 ``sub/img_faceK_M_xN.png`` (the 128x128 SR face), ``sub/img_M_xN_full.png`` (the whole image
 enlarged by N with every SR face pasted in) and ``sub/img_provenance.json`` (every record and
 every output's SHA-256). The PNGs carry their provenance in PNG text chunks. When two inputs of
@@ -54,10 +61,10 @@ from typing import Any
 
 import numpy as np
 
-from engine import __version__, export, io, provenance, registry
+from engine import __version__, export, io, provenance, registry, resolution
 from engine import device as devices
 from engine import faces as facelib
-from engine.enhance import Enhancer, pipeline_parameters
+from engine.enhance import Enhancer, paste_scale, pipeline_parameters
 from engine.progress import Cancelled, CancelToken, PausableToken  # PausableToken re-exported
 from engine.weights import LoadedModel
 
@@ -74,6 +81,10 @@ SUMMARY_FIELDS = (
     "status",
     "error",
     "outputs",
+    "native_frame_px",
+    "interocular_px",
+    "scales_used",
+    "evidence_shrink",
 )
 OK, NO_FACE, ERROR, SKIPPED_DONE = "ok", "no_face", "error", "skipped_done"
 COMPLETED = frozenset({OK, NO_FACE, SKIPPED_DONE})
@@ -99,11 +110,16 @@ class SummaryRow:
     sha256: str
     faces: int | None  # None when the file could not be read far enough to detect
     model: str
-    scale: int
+    scale: int | str  # the factor asked for, or "auto"
     weights_sha256: str
     status: str
     error: str = ""
     outputs: list[str] = field(default_factory=list)
+    # Face by face, ";"-separated (engine.resolution): what the evidence holds, what was used.
+    native_frame_px: str = ""
+    interocular_px: str = ""
+    scales_used: str = ""  # "x4", "native75", "none" (not enlarged) or "refused" (would shrink)
+    evidence_shrink: str = ""
 
     def to_csv(self) -> dict[str, str]:
         return {
@@ -116,6 +132,10 @@ class SummaryRow:
             "status": self.status,
             "error": self.error,
             "outputs": ";".join(self.outputs),
+            "native_frame_px": self.native_frame_px,
+            "interocular_px": self.interocular_px,
+            "scales_used": self.scales_used,
+            "evidence_shrink": self.evidence_shrink,
         }
 
     @classmethod
@@ -126,12 +146,20 @@ class SummaryRow:
             sha256=row["sha256"],
             faces=int(faces) if faces else None,
             model=row["model"],
-            scale=int(row["scale"]),
+            scale=_scale_field(row["scale"]),
             weights_sha256=row["weights_sha256"],
             status=row["status"],
             error=row["error"],
             outputs=[p for p in row["outputs"].split(";") if p],
+            native_frame_px=row.get("native_frame_px", ""),
+            interocular_px=row.get("interocular_px", ""),
+            scales_used=row.get("scales_used", ""),
+            evidence_shrink=row.get("evidence_shrink", ""),
         )
+
+
+def _scale_field(text: str) -> int | str:
+    return "auto" if text == "auto" else int(text)
 
 
 @dataclass(frozen=True)
@@ -160,7 +188,7 @@ class BatchSummary:
     in_dir: Path
     out_dir: Path
     models: list[str]
-    scale: int
+    scale: int | str
     files_total: int
     files_done: int = 0
     ok: int = 0
@@ -372,10 +400,14 @@ class _Item:
     sha256: str = ""
     still: io.Still | None = None
     faces: list[facelib.Face] = field(default_factory=list)
-    aligned: list[facelib.AlignedFace] = field(default_factory=list)
+    # model id -> per face: its Plan (engine.resolution); ``refused`` holds, per model, the
+    # faces whose fixed scale would shrink them (not run)
+    plans: dict[str, list[resolution.Plan]] = field(default_factory=dict)
+    refused: dict[str, set[int]] = field(default_factory=dict)
+    aligned: dict[tuple[int, int], facelib.AlignedFace] = field(default_factory=dict)  # (k, px)
     error: str = ""
     skip_rows: list[SummaryRow] | None = None  # previous rows when already done
-    sr: dict[str, list[np.ndarray]] = field(default_factory=dict)  # model id -> SR per face
+    sr: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)  # model -> face -> SR
     model_errors: dict[str, str] = field(default_factory=dict)
     batch_sizes: dict[str, int] = field(default_factory=dict)  # model id -> faces per pass
 
@@ -391,15 +423,22 @@ class _Run:
         in_root: Path,
         out_root: Path,
         files: list[tuple[Path, str]],
-        models: dict[str, LoadedModel],
-        scale: int,
+        models: dict[str, LoadedModel | None],
+        scale: int | str,
         token: CancelToken,
         on_event: Callable[[BatchEvent], None] | None,
         detector: str,
         enhancer: Enhancer,
         batch_faces: int,
         lookahead: bool,
+        allow_shrink: bool = False,
     ) -> None:
+        self.allow_shrink = allow_shrink
+        self.device_for: dict[str, str] = {}  # a model moved to the CPU after running out of GPU
+        # Installed scales per model (Auto chooses among them) and what resume compares.
+        self.installed = {m: enhancer.installed_scales(m) for m in models}
+        self.enhancer = enhancer
+        self.fingerprint = {m: self._fingerprint(m, models[m]) for m in models}
         self.in_root, self.out_root = in_root, out_root
         self.files, self.models, self.scale = files, models, scale
         self.token, self.on_event, self.detector = token, on_event, detector
@@ -491,8 +530,7 @@ class _Run:
             self._add_time("load", t)
             t = time.perf_counter()
             item.faces = facelib.detect(item.still.rgb, method=self.detector)
-            lr_size = facelib.HR_SIZE // self.scale
-            item.aligned = [facelib.align(item.still.rgb, f, size=lr_size) for f in item.faces]
+            self._plan(item)
             self._add_time("detect", t)
         except io.ImageLoadError as exc:
             item.error = str(exc)
@@ -500,14 +538,62 @@ class _Run:
             log.exception("preparing %s failed", rel)
             item.error = f"{type(exc).__name__}: {exc}"
         if item.error:
-            item.still, item.faces, item.aligned = None, [], []
+            item.still, item.faces, item.aligned, item.plans = None, [], {}, {}
             if not item.sha256:  # a damaged file still gets its hash on record, when readable
                 item.sha256 = _hash_regular_file(path)
         return item
 
+    def _plan(self, item: _Item) -> None:
+        """Each face's plan per model (engine.resolution) and its aligned crops, once per size."""
+        for model_id in self.models:
+            entry = registry.get(model_id)
+            plans, refused = [], set()
+            for k, face in enumerate(item.faces):
+                try:
+                    plan = resolution.plan(
+                        face, entry, self.scale, self.installed[model_id], self.allow_shrink
+                    )
+                except resolution.ShrinkRefused as exc:
+                    plan = exc.plan
+                    refused.add(k)
+                plans.append(plan)
+                if plan.runs and k not in refused and (k, plan.lr_size) not in item.aligned:
+                    item.aligned[(k, plan.lr_size)] = facelib.align(
+                        item.still.rgb, face, size=plan.lr_size
+                    )
+            item.plans[model_id], item.refused[model_id] = plans, refused
+
+    def _runs(self, item: _Item, model_id: str) -> list[int]:
+        """The faces ``model_id`` runs on (planned to run and not refused)."""
+        refused = item.refused.get(model_id, set())
+        return [
+            k for k, p in enumerate(item.plans.get(model_id, [])) if p.runs and k not in refused
+        ]
+
+    def _model(self, model_id: str, scale: int) -> LoadedModel:
+        """The loaded model at ``scale`` (the run's own, or at Auto from the Enhancer's cache)."""
+        model = self.models[model_id]
+        if model is not None and model.scale == scale:
+            return model
+        return self.enhancer.model(model_id, scale, device=self.device_for.get(model_id))
+
+    def _fingerprint(self, model_id: str, model: LoadedModel | None) -> str:
+        """What resume compares: the weights' SHA-256 (at Auto: of every installed scale)."""
+        if model is not None:
+            return model.weights_sha256 or ""
+        entry = registry.get(model_id)
+        if entry.is_baseline:
+            return ""
+        parts = []
+        for s in self.installed[model_id]:
+            sha = self.enhancer.model(model_id, s).weights_sha256 or ""
+            if f"x{s}={sha}" not in parts:
+                parts.append(f"x{s}={sha}")
+        return ";".join(parts)
+
     def _still_done(self, sha256: str, previous: list[SummaryRow]) -> bool:
         for model_id, row in zip(self.models, previous, strict=True):
-            current = self.models[model_id].weights_sha256 or ""
+            current = self.fingerprint[model_id]
             if row.sha256 != sha256 or row.weights_sha256 != current or not row.outputs:
                 return False
             if not all((self.out_root / p).is_file() for p in row.outputs):
@@ -586,46 +672,51 @@ class _Run:
     # ------------------------------------------------------------------ compute
 
     def _compute(self, group: list[_Item]) -> None:
-        """Run every model on every face of the group, batched; results land in ``item.sr``."""
-        work = [item for item in group if item.aligned]
+        """Run every model on every face of the group, batched by model scale and input size;
+        results land in ``item.sr``."""
         for model_id in self.models:
-            jobs = [(item, k) for item in work for k in range(len(item.aligned))]
-            results: dict[tuple[int, int], np.ndarray] = {}
-            start = 0
-            step = self.batch_faces
-            while start < len(jobs):
-                self.token.check()  # between forward passes: pause waits here
-                chunk = jobs[start : start + step]
-                t = time.perf_counter()
-                try:
-                    srs = self.models[model_id].run_batch(
-                        [item.aligned[k].pixels for item, k in chunk]
-                    )
-                except Exception as exc:  # noqa: BLE001 - see the branches
-                    self._add_time("model", t)
-                    if devices.is_cuda_out_of_memory(exc):
-                        step = self._after_oom(model_id, step)
-                        continue
-                    if len(chunk) > 1:  # find the failing face(s): one at a time
-                        step = 1
-                        continue
-                    item, k = chunk[0]
-                    log.exception("%s on %s face %d failed", model_id, item.rel, k)
-                    item.model_errors[model_id] = f"{model_id} failed on face {k}: {exc}"
-                    start += 1
-                    continue
-                self._add_time("model", t)
-                passes = 1 if self.models[model_id].module is not None else len(chunk)
-                self.result.forward_passes[model_id] += passes
-                for (item, k), sr in zip(chunk, srs, strict=True):
-                    results[(item.index, k)] = sr
-                    item.batch_sizes[model_id] = max(item.batch_sizes.get(model_id, 0), len(chunk))
-                start += len(chunk)
-            for item in work:
-                if model_id not in item.model_errors:
-                    item.sr[model_id] = [results[(item.index, k)] for k in range(len(item.aligned))]
+            jobs: dict[tuple[int, int], list[tuple[_Item, int]]] = {}
+            for item in group:
+                for k in self._runs(item, model_id):
+                    plan = item.plans[model_id][k]
+                    jobs.setdefault((plan.scale, plan.lr_size), []).append((item, k))
+            for (scale, lr_size), pending in sorted(jobs.items()):
+                self._run_jobs(model_id, scale, lr_size, pending)
 
-    def _after_oom(self, model_id: str, step: int) -> int:
+    def _run_jobs(
+        self, model_id: str, scale: int, lr_size: int, jobs: list[tuple[_Item, int]]
+    ) -> None:
+        start = 0
+        step = self.batch_faces
+        while start < len(jobs):
+            self.token.check()  # between forward passes: pause waits here
+            chunk = jobs[start : start + step]
+            t = time.perf_counter()
+            model = self._model(model_id, scale)
+            try:
+                srs = model.run_batch([item.aligned[(k, lr_size)].pixels for item, k in chunk])
+            except Exception as exc:  # noqa: BLE001 - see the branches
+                self._add_time("model", t)
+                if devices.is_cuda_out_of_memory(exc):
+                    step = self._after_oom(model_id, scale, step)
+                    continue
+                if len(chunk) > 1:  # find the failing face(s): one at a time
+                    step = 1
+                    continue
+                item, k = chunk[0]
+                log.exception("%s on %s face %d failed", model_id, item.rel, k)
+                item.model_errors[model_id] = f"{model_id} failed on face {k}: {exc}"
+                start += 1
+                continue
+            self._add_time("model", t)
+            passes = 1 if model.module is not None else len(chunk)
+            self.result.forward_passes[model_id] += passes
+            for (item, k), sr in zip(chunk, srs, strict=True):
+                item.sr.setdefault(model_id, {})[k] = sr
+                item.batch_sizes[model_id] = max(item.batch_sizes.get(model_id, 0), len(chunk))
+            start += len(chunk)
+
+    def _after_oom(self, model_id: str, scale: int, step: int) -> int:
         """Out of GPU memory: halve the batch; at one face, move this model to the CPU."""
         import torch
 
@@ -634,7 +725,9 @@ class _Run:
             log.warning("%s: out of GPU memory, batches of %d faces now", model_id, step // 2)
             return step // 2
         log.warning("%s: out of GPU memory with one face, continuing on the CPU", model_id)
-        self.models[model_id] = self.enhancer.model(model_id, self.scale, device="cpu")
+        self.device_for[model_id] = "cpu"
+        if self.models[model_id] is not None:
+            self.models[model_id] = self.enhancer.model(model_id, scale, device="cpu")
         self.devices.pop(model_id, None)
         self.notes[model_id].append("CUDA out of memory; from here on computed on the CPU")
         return self.batch_faces
@@ -642,28 +735,62 @@ class _Run:
     # ------------------------------------------------------------------ writing
 
     def _record(self, item: _Item, k: int, model_id: str) -> dict[str, Any]:
-        model = self.models[model_id]
+        plan = item.plans[model_id][k]
+        model = self._model(model_id, plan.scale)
         if model_id not in self.devices:
             self.devices[model_id] = devices.describe(model.device)
-        params = pipeline_parameters(model.entry, self.scale) | {
+        params = pipeline_parameters(model.entry, plan.scale, plan) | {
             "detector": self.detector,
             "batch": {
                 "input_file": item.rel,
                 "faces_per_forward_pass": item.batch_sizes.get(model_id, 1),
             },
         }
-        return provenance.record(
+        notes = list(self.notes[model_id]) + ([plan.message] if plan.message else [])
+        record = provenance.record(
             still=item.still,
             face=item.faces[k],
             face_index=k,
             entry=model.entry,
-            scale=self.scale,
+            scale=plan.scale,
             weights_file=model.path.name if model.path is not None else None,
             weights_sha256=model.weights_sha256,
             weights_metadata=model.metadata,
             parameters=params,
             device=self.devices[model_id],
-            notes=list(self.notes[model_id]),
+            notes=notes,
+        )
+        record["resolution"] = plan.to_dict()
+        return record
+
+    def _row(self, item: _Item, model_id: str, status: str = OK, error: str = "") -> SummaryRow:
+        """A summary row for ``item`` and ``model_id``, with every face's resolution columns."""
+        plans = item.plans.get(model_id, [])
+        refused = item.refused.get(model_id, set())
+
+        def used(k: int, plan: resolution.Plan) -> str:
+            if k in refused:
+                return "refused"
+            if not plan.runs:
+                return "none"
+            return export.scale_tag(plan)
+
+        return SummaryRow(
+            file=item.rel,
+            sha256=item.sha256,
+            faces=len(item.faces) if item.still is not None or item.faces else None,
+            model=model_id,
+            scale=self.scale,
+            weights_sha256=self.fingerprint[model_id],
+            status=status,
+            error=error,
+            native_frame_px=";".join(f"{f.native_frame_px:.1f}" for f in item.faces),
+            interocular_px=";".join(f"{f.interocular_px:.1f}" for f in item.faces),
+            scales_used=";".join(used(k, p) for k, p in enumerate(plans)),
+            evidence_shrink=";".join(
+                f"{p.evidence_shrink:.3f}" if p.runs and k not in refused else ""
+                for k, p in enumerate(plans)
+            ),
         )
 
     def _write(self, item: _Item) -> list[SummaryRow]:
@@ -678,51 +805,65 @@ class _Run:
             records: list[dict[str, Any]] = []
             outputs: list[dict[str, str]] = []
             h, w = item.still.height, item.still.width
-            too_large = h * w * self.scale * self.scale > facelib.MAX_PASTE_PIXELS
-            for model_id, model in self.models.items():
-                row = SummaryRow(
-                    file=item.rel,
-                    sha256=item.sha256,
-                    faces=len(item.faces),
-                    model=model_id,
-                    scale=self.scale,
-                    weights_sha256=model.weights_sha256 or "",
-                    status=OK,
-                )
+            for model_id in self.models:
+                row = self._row(item, model_id)
                 rows.append(row)
                 if model_id in item.model_errors:
                     row.status, row.error = ERROR, item.model_errors[model_id]
                     continue
                 model_records = []
-                for k, sr in enumerate(item.sr[model_id]):
+                done = self._runs(item, model_id)
+                for k in done:
                     self.token.check()  # between faces
+                    plan = item.plans[model_id][k]
                     rec = self._record(item, k, model_id)
-                    rel = export.output_name(stem, model_id, self.scale, "face", k)
+                    rel = export.output_name(stem, model_id, export.scale_tag(plan), "face", k)
+                    sr = item.sr[model_id][k]
                     sha = self._save(rel, sr, provenance.png_text(rec), written)
                     provenance.add_output(rec, "face", rel, sha)
                     outputs.append({"role": "face", "path": rel, "sha256": sha})
                     row.outputs.append(rel)
                     model_records.append(rec)
-                if too_large:
-                    row.error = (
-                        f"full image not written: {w * self.scale}x{h * self.scale} pixels is "
-                        "too large; the faces were written"
-                    )
-                else:
-                    t = time.perf_counter()
-                    full = facelib.paste_many(
-                        item.still.rgb,
-                        self.scale,
-                        list(zip(item.aligned, item.sr[model_id], strict=True)),
-                    )
-                    self._add_time("write", t)  # "write" = paste-back, encoding and writing
-                    rel = export.output_name(stem, model_id, self.scale, "full")
-                    document = provenance.bundle(model_records)
-                    sha = self._save(rel, full, provenance.png_text(document), written)
-                    for rec in model_records:
-                        provenance.add_output(rec, "full", rel, sha)
-                    outputs.append({"role": "full", "path": rel, "sha256": sha})
-                    row.outputs.append(rel)
+                skipped = [
+                    f"face {k}: {p.message}"
+                    for k, p in enumerate(item.plans[model_id])
+                    if k not in done
+                ]
+                notes = list(skipped)
+                # Only faces the model saw unshrunk may replace the recorded pixels.
+                pasted = [k for k in done if not item.plans[model_id][k].shrinks]
+                if pasted:
+                    scale = max(paste_scale(item.plans[model_id][k]) for k in pasted)
+                    if h * w * scale * scale > facelib.MAX_PASTE_PIXELS:
+                        notes.append(
+                            f"full image not written: {w * scale}x{h * scale} pixels is "
+                            "too large; the faces were written"
+                        )
+                    else:
+                        t = time.perf_counter()
+                        full = facelib.paste_many(
+                            item.still.rgb,
+                            scale,
+                            [
+                                (
+                                    item.aligned[(k, item.plans[model_id][k].lr_size)],
+                                    item.sr[model_id][k],
+                                )
+                                for k in pasted
+                            ],
+                        )
+                        self._add_time("write", t)  # "write" = paste-back, encoding, writing
+                        rel = export.output_name(stem, model_id, self.scale, "full")
+                        document = provenance.bundle(model_records)
+                        sha = self._save(rel, full, provenance.png_text(document), written)
+                        for rec in model_records:
+                            if rec["resolution"]["evidence_shrink"] <= resolution.SHRINK_LIMIT:
+                                provenance.add_output(rec, "full", rel, sha)
+                        outputs.append({"role": "full", "path": rel, "sha256": sha})
+                        row.outputs.append(rel)
+                elif done:
+                    notes.append("full image not written: every face was shrunk for the model")
+                row.error = "; ".join(notes)
                 records.extend(model_records)
             rel = f"{stem}_provenance.json"
             self._save_json(rel, self._document(item, records, outputs), written)
@@ -737,20 +878,9 @@ class _Run:
             message = f"results not written: {_fault_words(exc)}"
             for row in rows:
                 row.status, row.error, row.outputs = ERROR, message, []
-            done = {row.model for row in rows}
+            done_models = {row.model for row in rows}
             rows += [
-                SummaryRow(
-                    item.rel,
-                    item.sha256,
-                    len(item.faces),
-                    m,
-                    self.scale,
-                    self.models[m].weights_sha256 or "",
-                    ERROR,
-                    message,
-                )
-                for m in self.models
-                if m not in done
+                self._row(item, m, ERROR, message) for m in self.models if m not in done_models
             ]
         return rows
 
@@ -883,19 +1013,7 @@ class _Run:
                 rows = [replace(row, status=SKIPPED_DONE) for row in item.skip_rows]
                 self._finish(item, rows, skipped=True)
             elif item.error:
-                rows = [
-                    SummaryRow(
-                        item.rel,
-                        item.sha256,
-                        None,
-                        m,
-                        self.scale,
-                        self.models[m].weights_sha256 or "",
-                        ERROR,
-                        item.error,
-                    )
-                    for m in self.models
-                ]
+                rows = [self._row(item, m, ERROR, item.error) for m in self.models]
                 self._finish(item, rows)
             elif not item.faces:
                 written: list[Path] = []
@@ -908,17 +1026,7 @@ class _Run:
                     self._remove(written)
                     status, error, outs = ERROR, f"results not written: {_fault_words(exc)}", []
                 rows = [
-                    SummaryRow(
-                        item.rel,
-                        item.sha256,
-                        0,
-                        m,
-                        self.scale,
-                        self.models[m].weights_sha256 or "",
-                        status,
-                        error,
-                        list(outs),
-                    )
+                    replace(self._row(item, m, status, error), outputs=list(outs))
                     for m in self.models
                 ]
                 self._finish(item, rows)
@@ -959,7 +1067,7 @@ def run_batch(
     in_dir: Path | str,
     out_dir: Path | str,
     model_ids: Sequence[str],
-    scale: int,
+    scale: int | str,
     *,
     recursive: bool = True,
     token: CancelToken | None = None,
@@ -968,13 +1076,16 @@ def run_batch(
     enhancer: Enhancer | None = None,
     batch_faces: int = DEFAULT_BATCH_FACES,
     lookahead: bool = True,
+    allow_shrink: bool = False,
 ) -> BatchSummary:
     """Enhance every face of every image under ``in_dir`` with every model in ``model_ids``.
 
     Results go to ``out_dir`` (created if needed) as described in the module docstring, with
     ``summary.csv`` rewritten after each image. ``on_event`` receives :class:`BatchEvent` s in the
     caller's thread. ``lookahead=False`` prepares images in the caller's thread (for measuring
-    what the overlap gains). Raises :class:`BatchError` before writing anything when the run
+    what the overlap gains). ``scale`` is a factor or "auto" (per face, see
+    :mod:`engine.resolution`); a fixed factor that would shrink a face skips that face unless
+    ``allow_shrink``. Raises :class:`BatchError` before writing anything when the run
     cannot start; per-file problems never raise, they become summary rows. A cancelled run
     returns normally with ``cancelled=True``.
     """
@@ -987,9 +1098,10 @@ def run_batch(
         raise BatchError(f"batch_faces must be at least 1, got {batch_faces}")
     try:
         entries = [registry.get(m) for m in ids]
-        scale = registry.check_scale(entries[0], scale)
-        for entry in entries[1:]:
-            registry.check_scale(entry, scale)
+        if scale != resolution.AUTO:
+            scale = registry.check_scale(entries[0], scale)
+            for entry in entries[1:]:
+                registry.check_scale(entry, scale)
     except KeyError as exc:
         raise BatchError(exc.args[0]) from None
     except ValueError as exc:
@@ -997,13 +1109,19 @@ def run_batch(
     in_root, out_root = _check_folders(in_dir, out_dir)
     try:
         enhancer = enhancer or Enhancer()
-        models = {m: enhancer.model(m, scale) for m in ids}
+        if scale == resolution.AUTO:  # loaded per scale as faces need them
+            models: dict[str, LoadedModel | None] = dict.fromkeys(ids)
+            missing = [registry.get(m).label for m in ids if not enhancer.installed_scales(m)]
+            if missing:
+                raise BatchError(f"no installed weights at any scale: {', '.join(missing)}")
+        else:
+            models = {m: enhancer.model(m, scale) for m in ids}
     except (ValueError, OSError) as exc:  # WeightsError/MissingWeightsError, bad device
         raise BatchError(str(exc)) from None
     _prepare_output(out_root)
     files = list_inputs(in_root, recursive)
     log.info(
-        "batch: %d file(s) from %s to %s, models %s x%d",
+        "batch: %d file(s) from %s to %s, models %s, scale %s",
         len(files),
         in_root,
         out_root,
@@ -1022,5 +1140,6 @@ def run_batch(
         enhancer,
         batch_faces,
         lookahead,
+        allow_shrink,
     )
     return run.execute()

@@ -95,6 +95,8 @@ def record(
             "format": still.format,
             "width": still.width,
             "height": still.height,
+            # a video frame (engine.video.FrameStill) names its clip and frame
+            **({"video": still.video} if getattr(still, "video", None) else {}),
         },
         "face": {
             "index": int(face_index),

@@ -38,14 +38,16 @@ from typing import Any
 import numpy as np
 
 from engine import faces as facelib
+from engine.registry import HR_SIZE
 
-HR_SIZE = facelib.HR_SIZE
 TOLERANCE = 0.10
 """A model's input frame may be this much smaller than the native frame (a 10% shrink is within
 the alignment's own uncertainty) before the face counts as shrunk."""
 MAX_NATIVE_STRETCH = 1.5
 """In "native" mode a fixed-scale network reads faces up to this many times larger (in pixels)
 than its training faces; larger faces are outside what it learned."""
+SHRINK_LIMIT = 1.0 / (1.0 - TOLERANCE)
+"""An input frame this many times smaller than the native frame or more counts as shrinking."""
 AUTO = "auto"
 
 
@@ -121,7 +123,7 @@ class Plan:
 
     @property
     def shrinks(self) -> bool:
-        return self.evidence_shrink > 1.0 / (1.0 - TOLERANCE) + 1e-9
+        return self.evidence_shrink > SHRINK_LIMIT + 1e-9
 
     def to_dict(self) -> dict[str, Any]:
         out = {

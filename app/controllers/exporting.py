@@ -15,12 +15,10 @@ from app.controllers import Controller
 from app.dialogs import settings as app_settings
 from app.dialogs.batch import BatchDialog
 from app.jobs import BatchArgs, ExportArgs, ExportOutcome, ReportArgs, ReportOutcome
-from app.state import result_key
+from app.state import SCALES, result_key
 from app.views.common import AI_LABEL, label_strip, output_label
 from app.worker import same_file
 from engine import export as records
-
-BATCH_SCALES = (4, 8)  # folder runs take a fixed factor (Auto per face: not in batch yet)
 
 
 def full_scale(results: list) -> int:
@@ -213,7 +211,7 @@ class ExportController(Controller):
         """Show the (single, non-modal) batch window."""
         if self.batch_dialog is None:
             dialog = BatchDialog(
-                self.state.entries, self.state.model_state, BATCH_SCALES, self.w.settings, self.w
+                self.state.entries, self.state.model_state, SCALES, self.w.settings, self.w
             )
             dialog.startRequested.connect(self.start_batch)
             dialog.pauseToggled.connect(

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.state import parse_scale, scale_text
 from app.views.common import ms_text
 
 
@@ -57,7 +58,7 @@ class BatchDialog(QDialog):
         self,
         entries: Sequence,
         state: Callable[[str, int], str],
-        scales: Sequence[int],
+        scales: Sequence[int | str],
         settings: QSettings,
         parent: QWidget | None = None,
     ) -> None:
@@ -81,9 +82,13 @@ class BatchDialog(QDialog):
         self.recursive_box = QCheckBox("Include sub-folders")
         self.recursive_box.setChecked(settings.value("batchRecursive", True, type=bool))
         self.scale_box = QComboBox()
+        self.scale_box.setToolTip(
+            "Auto (recommended): per face, the largest factor that does not shrink it. A fixed "
+            "factor skips the faces it would shrink (listed in summary.csv)."
+        )
         for scale in scales:
-            self.scale_box.addItem(f"\u00d7{scale}", scale)
-        saved_scale = int(settings.value("batchScale", scales[0]))
+            self.scale_box.addItem(scale_text(scale), scale)
+        saved_scale = parse_scale(settings.value("batchScale", scales[0]), scales[0])
         self.scale_box.setCurrentIndex(max(0, self.scale_box.findData(saved_scale)))
         self.scale_box.currentIndexChanged.connect(lambda _: self.refresh_models())
         self.model_list = QListWidget()
@@ -141,8 +146,8 @@ class BatchDialog(QDialog):
         self.refresh_models()
 
     # ------------------------------------------------------------------ settings
-    def scale(self) -> int:
-        return int(self.scale_box.currentData())
+    def scale(self) -> int | str:
+        return parse_scale(self.scale_box.currentData())
 
     def chosen_models(self) -> list[str]:
         chosen = []
@@ -177,7 +182,7 @@ class BatchDialog(QDialog):
             if state != "installed":
                 text += {
                     "missing": " (no trained weights)",
-                    "not offered": f" (not offered at \u00d7{self.scale()})",
+                    "not offered": f" (not offered at {scale_text(self.scale())})",
                     "unknown": " (checking weights\u2026)",
                 }.get(state, " (weights invalid)")
             item = QListWidgetItem(text)

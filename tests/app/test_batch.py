@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut_small.png"
 
 
 def test_batch_run_writes_outputs_lists_faults_and_leaves_inputs(
