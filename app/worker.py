@@ -165,7 +165,7 @@ class EngineWorker(QObject):
         return EngineInfo(device=described, models=models)
 
     def _job_open(self, job: Job) -> OpenOutcome:
-        from engine import faces, io
+        from engine import caselog, faces, io
 
         job.token.set_progress(0, 2, "Reading the image")
         still = io.load(job.args.path)
@@ -174,21 +174,7 @@ class EngineWorker(QObject):
         found = faces.detect(still.rgb)
         job.token.set_progress(2, 2, f"{len(found)} face(s) found")
         job.token.check()  # a cancelled open is not logged: the analyst never saw the still
-        self._record(
-            job,
-            "open",
-            input_path=str(still.path) if still.path is not None else None,
-            input_sha256=still.sha256,
-            parameters={"detector": "hog"},
-            details={
-                "format": still.format,
-                "original_mode": still.original_mode,
-                "width": still.width,
-                "height": still.height,
-                "faces_found": len(found),
-                "face_boxes": [[round(float(v), 2) for v in f.box] for f in found],
-            },
-        )
+        self._record(job, "open", **caselog.open_fields(still, found))
         history = self._log.history(still.sha256) if self._log is not None else []
         return OpenOutcome(still=still, faces=found, history=history)
 
@@ -349,27 +335,7 @@ class EngineWorker(QObject):
         job.token.set_progress(0, 1, f"Re-running entry {entry.get('seq')}")
         report = caselog.reproduce(entry, self.enhancer, io.load)
         job.token.set_progress(1, 1, "Re-run done")
-        self._record(
-            job,
-            "reproduce",
-            input_path=entry.get("input_path"),
-            input_sha256=entry.get("input_sha256"),
-            model_id=entry.get("model_id"),
-            weights_sha256=entry.get("weights_sha256"),
-            scale=entry.get("scale"),
-            device=report.device_now,
-            details={
-                "entry_seq": entry.get("seq"),
-                "entry_hash": entry.get("hash"),
-                "ok": report.ok,
-                "input_ok": report.input_ok,
-                "weights_ok": report.weights_ok,
-                "pixels_ok": report.pixels_ok,
-                "files_ok": report.files_ok,
-                "reproduced_pixels_sha256": report.reproduced_pixels_sha256,
-                "messages": list(report.messages),
-            },
-        )
+        self._record(job, "reproduce", **caselog.reproduce_fields(entry, report))
         return ReproduceOutcome(entry=entry, report=report)
 
     def _require_log(self) -> Any:
@@ -414,33 +380,9 @@ class EngineWorker(QObject):
         self._record(job, "enhance", **fields)
 
     def _log_batch(self, job: Job, summary: Any) -> None:
-        from engine import caselog, io
+        from engine import caselog
 
-        outputs = []
-        if summary.summary_path is not None and Path(summary.summary_path).is_file():
-            path = Path(summary.summary_path)
-            outputs.append(caselog.output_record(path, io.sha256_file(path), role="summary"))
-        self._record(
-            job,
-            "batch",
-            input_path=str(summary.in_dir),
-            scale=summary.scale,
-            parameters={"models": list(summary.models), "recursive": job.args.recursive},
-            outputs=outputs,
-            details={
-                "out_dir": str(summary.out_dir),
-                "files_total": summary.files_total,
-                "files_done": summary.files_done,
-                "ok": summary.ok,
-                "no_face": summary.no_face,
-                "errors": summary.errors,
-                "skipped": summary.skipped,
-                "faces": summary.faces,
-                "cancelled": summary.cancelled,
-                "note": "summary.csv lists every output; each image's *_provenance.json holds "
-                "their SHA-256",
-            },
-        )
+        self._record(job, "batch", **caselog.batch_fields(summary, job.args.recursive))
 
     # ------------------------------------------------------------------ fidelity
     def _job_fidelity(self, job: Job) -> FidelityOutcome:
@@ -508,19 +450,9 @@ class EngineWorker(QObject):
         job.token.set_progress(len(groups), len(groups), "Case report written")
         from engine import caselog
 
-        still = job.args.still
-        self._record(
-            job,
-            "report",
-            input_path=str(still.path) if still.path is not None else None,
-            input_sha256=still.sha256,
-            outputs=[caselog.output_record(p, sha, role=p.suffix[1:]) for p, sha in written],
-            details={
-                "enhancements": sum(len(g[1]) for g in groups),
-                "log_verified_ok": None if verification is None else verification.ok,
-                "log_head_sha256": None if verification is None else verification.head_sha256,
-            },
-        )
+        enhancements = sum(len(g[1]) for g in groups)
+        fields = caselog.report_fields(job.args.still, written, enhancements, verification)
+        self._record(job, "report", **fields)
         return ReportOutcome(files=written, verification=verification, groups=len(groups))
 
 

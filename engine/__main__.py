@@ -5,8 +5,9 @@ every face of an image (or one face, or a hand-given box) and writes, into a sep
 the SR face of each face, the whole image enlarged with the faces pasted in, and a provenance
 JSON; the PNGs carry the provenance and the AI label in their text chunks. Inputs are never
 touched: the output folder may not be the input's own folder (unless ``--allow-input-dir``)
-and existing files are not overwritten (unless ``--overwrite``). ``batch`` (folders) is
-defined in :mod:`engine.batch`.
+and existing files are not overwritten (unless ``--overwrite``). ``batch`` runs
+:func:`engine.batch.run_batch` on a folder with a text progress bar; the first Ctrl-C cancels
+cleanly (exit 130, summary kept).
 
 Exit status: 0 success, 2 bad input or usage (unreadable image, no face, unknown model, missing
 or invalid weights, refused output folder or existing files), 1 when writing fails.
@@ -17,11 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from engine import __version__, export, provenance, registry, weights
+
+if TYPE_CHECKING:
+    from engine.batch import BatchEvent
 
 EXIT_OK = 0
 EXIT_WRITE_FAILED = 1
@@ -83,9 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     enhance.add_argument("--overwrite", action="store_true", help="replace existing output files")
     enhance.set_defaults(func=_cmd_enhance)
 
-    from engine import batch  # folder runs: arguments and handler live with the batch code
-
-    batch.add_parser(commands)
+    add_batch_parser(commands)
 
     from engine import video_cli  # clips: arguments and handler live with the video code
 
@@ -251,7 +257,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     stem = image.stem
     run_scale = scale if scale == "auto" else int(scale)
     face_paths = {
-        k: out / export.output_name(stem, entry.id, _scale_tag(plans[k]), "face", k)
+        k: out / export.output_name(stem, entry.id, export.scale_tag(plans[k]), "face", k)
         for k, _ in chosen
         if plans[k].runs
     }
@@ -343,19 +349,178 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _scale_tag(plan) -> str:
-    """The part of an output name that says how the face was enlarged: ``x4``, or ``native75``
-    for a face run at its native 75 px (see :mod:`engine.resolution`)."""
-    if plan.mode == "native":
-        return f"native{plan.lr_size}"
-    return f"x{plan.scale}"
-
-
 def _output_sha(result, path: Path) -> str:
     """The SHA-256 recorded for ``path`` when it was written."""
     return next(
         o["sha256"] for o in result.provenance["outputs"] if o["path"] == str(path.resolve())
     )
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``batch IN_DIR OUT_DIR --model ID [--model ID ...] --scale N`` to ``subparsers``."""
+    from engine import batch  # imported when the parser is built: `models` stays quick
+
+    parser = subparsers.add_parser(
+        "batch",
+        help="enhance every face of every image in a folder",
+        description=(
+            "Enhance every face of every image in IN_DIR (and its sub-folders) with each chosen "
+            "model; results, provenance and summary.csv go to OUT_DIR. A run that is stopped can "
+            "be restarted with the same arguments: finished files are skipped. Exit status 0 "
+            "when the run completed (bad files are listed in summary.csv), 2 when it could not "
+            "run, 130 when cancelled (Ctrl-C)."
+        ),
+    )
+    parser.add_argument("in_dir", metavar="IN_DIR", type=Path, help="input folder (read only)")
+    parser.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="output folder")
+    parser.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        required=True,
+        metavar="ID",
+        help="model id (repeat for several; see `models`)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=parse_scale,
+        default="auto",
+        help="'auto' (default: per face, from its native resolution, never shrinking it) or an "
+        "enlargement factor, e.g. 4",
+    )
+    parser.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="with a fixed --scale, also run faces it shrinks (recorded as evidence_shrink; "
+        "not pasted into the full image); by default such faces are skipped and listed",
+    )
+    parser.add_argument(
+        "--no-recursive", dest="recursive", action="store_false", help="ignore sub-folders"
+    )
+    parser.add_argument("--detector", choices=("hog", "cnn"), default="hog")
+    parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: automatic)")
+    parser.add_argument(
+        "--batch-faces",
+        type=int,
+        default=batch.DEFAULT_BATCH_FACES,
+        metavar="N",
+        help=f"most faces per forward pass (default {batch.DEFAULT_BATCH_FACES})",
+    )
+    parser.set_defaults(func=run_batch_from_args)
+    return parser
+
+
+class ProgressBar:
+    """Text progress on a stream: one redrawn line on a terminal, a line every few seconds
+    otherwise; faults always get their own line. Redraws are throttled (latest value wins)."""
+
+    def __init__(self, stream: TextIO, width: int = 24, interval_s: float = 0.25) -> None:
+        self.stream = stream
+        self.width = width
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.interval_s = interval_s if self.tty else 5.0
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, event: BatchEvent) -> None:
+        if event.kind == "fault":
+            self._clear()
+            where = f"{event.file}: " if event.file else ""
+            self.stream.write(f"{event.status or 'fault'}: {where}{event.message}\n")
+            self.stream.flush()
+            return
+        now = time.monotonic()
+        final = event.kind in ("done", "cancelled")
+        if not final and now - self.last < self.interval_s and event.kind != "start":
+            return
+        self.last = now
+        line = self.line(event)
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if final else ""))
+            self.drawn = not final
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def line(self, e: BatchEvent) -> str:
+        total = max(e.files_total, 1)
+        filled = round(self.width * e.files_done / total)
+        bar = "#" * filled + "-" * (self.width - filled)
+        eta = _clock(e.eta_s) if e.eta_s is not None else "--:--"
+        return (
+            f"[{bar}] {e.files_done}/{e.files_total} files, {e.faces_done} faces, "
+            f"{_clock(e.elapsed_s)} elapsed, ETA {eta}"
+        )
+
+    def _clear(self) -> None:
+        if self.tty and self.drawn:
+            self.stream.write("\r\033[K")
+            self.drawn = False
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> int:
+    """Run ``batch`` from parsed arguments: 0 completed, 2 could not run, 1 summary unwritable,
+    130 cancelled. The first Ctrl-C cancels cleanly (summary kept); a second one interrupts."""
+    from engine import batch
+    from engine.enhance import Enhancer
+    from engine.progress import PausableToken
+
+    stream = stream or sys.stderr
+    token = PausableToken()
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            stream.write("\ncancelling after the current image (Ctrl-C again to stop now)\n")
+            token.cancel()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        previous_handler = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        enhancer = Enhancer(device=args.device) if getattr(args, "device", None) else None
+    except ValueError as exc:  # a device torch does not know or cannot see
+        stream.write(f"ffe batch: error: {exc}\n")
+        return 2
+    try:
+        summary = batch.run_batch(
+            args.in_dir,
+            args.out_dir,
+            args.models,
+            args.scale,
+            recursive=args.recursive,
+            token=token,
+            on_event=ProgressBar(stream),
+            detector=args.detector,
+            enhancer=enhancer,
+            batch_faces=getattr(args, "batch_faces", batch.DEFAULT_BATCH_FACES),
+            allow_shrink=getattr(args, "allow_shrink", False),
+        )
+    except batch.BatchError as exc:
+        stream.write(f"ffe batch: error: {exc}\n")
+        return 2
+    except OSError as exc:
+        stream.write(f"ffe batch: error: {exc}\n")
+        return 1
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+    stream.write(
+        f"{summary.files_done}/{summary.files_total} files: {summary.ok} ok, "
+        f"{summary.no_face} without a face, {summary.errors} with errors, "
+        f"{summary.skipped} already done; {summary.faces} faces in {_clock(summary.elapsed_s)}\n"
+        f"summary: {summary.summary_path}\n"
+    )
+    return 130 if summary.cancelled else 0
 
 
 if __name__ == "__main__":

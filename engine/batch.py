@@ -44,7 +44,6 @@ bottleneck no image waits for others.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import errno
 import io as _stdio
@@ -53,14 +52,12 @@ import os
 import queue
 import re
 import secrets
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -776,7 +773,7 @@ class _Run:
                 return "refused"
             if not plan.runs:
                 return "none"
-            return f"native{plan.lr_size}" if plan.mode == "native" else f"x{plan.scale}"
+            return export.scale_tag(plan)
 
         return SummaryRow(
             file=item.rel,
@@ -820,8 +817,7 @@ class _Run:
                     self.token.check()  # between faces
                     plan = item.plans[model_id][k]
                     rec = self._record(item, k, model_id)
-                    tag = f"native{plan.lr_size}" if plan.mode == "native" else plan.scale
-                    rel = export.output_name(stem, model_id, tag, "face", k)
+                    rel = export.output_name(stem, model_id, export.scale_tag(plan), "face", k)
                     sr = item.sr[model_id][k]
                     sha = self._save(rel, sr, provenance.png_text(rec), written)
                     provenance.add_output(rec, "face", rel, sha)
@@ -1147,190 +1143,3 @@ def run_batch(
         allow_shrink,
     )
     return run.execute()
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``batch IN_DIR OUT_DIR --model ID [--model ID ...] --scale N`` to ``subparsers``."""
-    parser = subparsers.add_parser(
-        "batch",
-        help="enhance every face of every image in a folder",
-        description=(
-            "Enhance every face of every image in IN_DIR (and its sub-folders) with each chosen "
-            "model; results, provenance and summary.csv go to OUT_DIR. A run that is stopped can "
-            "be restarted with the same arguments: finished files are skipped. Exit status 0 "
-            "when the run completed (bad files are listed in summary.csv), 2 when it could not "
-            "run, 130 when cancelled (Ctrl-C)."
-        ),
-    )
-    parser.add_argument("in_dir", metavar="IN_DIR", type=Path, help="input folder (read only)")
-    parser.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="output folder")
-    parser.add_argument(
-        "--model",
-        dest="models",
-        action="append",
-        required=True,
-        metavar="ID",
-        help="model id (repeat for several; see `models`)",
-    )
-    parser.add_argument(
-        "--scale",
-        type=_parse_scale,
-        default="auto",
-        help="'auto' (default: per face, from its native resolution, never shrinking it) or an "
-        "enlargement factor, e.g. 4",
-    )
-    parser.add_argument(
-        "--allow-shrink",
-        action="store_true",
-        help="with a fixed --scale, also run faces it shrinks (recorded as evidence_shrink; "
-        "not pasted into the full image); by default such faces are skipped and listed",
-    )
-    parser.add_argument(
-        "--no-recursive", dest="recursive", action="store_false", help="ignore sub-folders"
-    )
-    parser.add_argument("--detector", choices=("hog", "cnn"), default="hog")
-    parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: automatic)")
-    parser.add_argument(
-        "--batch-faces",
-        type=int,
-        default=DEFAULT_BATCH_FACES,
-        metavar="N",
-        help=f"most faces per forward pass (default {DEFAULT_BATCH_FACES})",
-    )
-    parser.set_defaults(func=run_from_args)
-    return parser
-
-
-class ProgressBar:
-    """Text progress on a stream: one redrawn line on a terminal, a line every few seconds
-    otherwise; faults always get their own line. Redraws are throttled (latest value wins)."""
-
-    def __init__(self, stream: TextIO, width: int = 24, interval_s: float = 0.25) -> None:
-        self.stream = stream
-        self.width = width
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.interval_s = interval_s if self.tty else 5.0
-        self.last = 0.0
-        self.drawn = False
-
-    def __call__(self, event: BatchEvent) -> None:
-        if event.kind == "fault":
-            self._clear()
-            where = f"{event.file}: " if event.file else ""
-            self.stream.write(f"{event.status or 'fault'}: {where}{event.message}\n")
-            self.stream.flush()
-            return
-        now = time.monotonic()
-        final = event.kind in ("done", "cancelled")
-        if not final and now - self.last < self.interval_s and event.kind != "start":
-            return
-        self.last = now
-        line = self.line(event)
-        if self.tty:
-            self.stream.write("\r" + line + ("\n" if final else ""))
-            self.drawn = not final
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def line(self, e: BatchEvent) -> str:
-        total = max(e.files_total, 1)
-        filled = round(self.width * e.files_done / total)
-        bar = "#" * filled + "-" * (self.width - filled)
-        eta = _clock(e.eta_s) if e.eta_s is not None else "--:--"
-        return (
-            f"[{bar}] {e.files_done}/{e.files_total} files, {e.faces_done} faces, "
-            f"{_clock(e.elapsed_s)} elapsed, ETA {eta}"
-        )
-
-    def _clear(self) -> None:
-        if self.tty and self.drawn:
-            self.stream.write("\r\033[K")
-            self.drawn = False
-
-
-def _parse_scale(text: str) -> int | str:
-    """``--scale``: "auto" or a whole factor (argparse type)."""
-    if str(text).strip().lower() == "auto":
-        return "auto"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected 'auto' or a whole number, got {text!r}"
-        ) from None
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def run_from_args(args: argparse.Namespace, stream: TextIO | None = None) -> int:
-    """Run ``batch`` from parsed arguments: 0 completed, 2 could not run, 1 summary unwritable,
-    130 cancelled. The first Ctrl-C cancels cleanly (summary kept); a second one interrupts."""
-    stream = stream or sys.stderr
-    token = PausableToken()
-    previous_handler = None
-    if threading.current_thread() is threading.main_thread():
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            stream.write("\ncancelling after the current image (Ctrl-C again to stop now)\n")
-            token.cancel()
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-        previous_handler = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        enhancer = Enhancer(device=args.device) if getattr(args, "device", None) else None
-    except ValueError as exc:  # a device torch does not know or cannot see
-        stream.write(f"ffe batch: error: {exc}\n")
-        return 2
-    try:
-        summary = run_batch(
-            args.in_dir,
-            args.out_dir,
-            args.models,
-            args.scale,
-            recursive=args.recursive,
-            token=token,
-            on_event=ProgressBar(stream),
-            detector=args.detector,
-            enhancer=enhancer,
-            batch_faces=getattr(args, "batch_faces", DEFAULT_BATCH_FACES),
-            allow_shrink=getattr(args, "allow_shrink", False),
-        )
-    except BatchError as exc:
-        stream.write(f"ffe batch: error: {exc}\n")
-        return 2
-    except OSError as exc:
-        stream.write(f"ffe batch: error: {exc}\n")
-        return 1
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGINT, previous_handler)
-    stream.write(
-        f"{summary.files_done}/{summary.files_total} files: {summary.ok} ok, "
-        f"{summary.no_face} without a face, {summary.errors} with errors, "
-        f"{summary.skipped} already done; {summary.faces} faces in {_clock(summary.elapsed_s)}\n"
-        f"summary: {summary.summary_path}\n"
-    )
-    return 130 if summary.cancelled else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m engine.batch ...``: the batch command on its own."""
-    parser = argparse.ArgumentParser(prog="ffe")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_parser(commands)
-    args = parser.parse_args(["batch", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return run_from_args(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

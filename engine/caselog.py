@@ -39,7 +39,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from engine import __version__
-from engine.io import fsync_folder, write_bytes_atomic
+from engine.io import fsync_folder, sha256_file, write_bytes_atomic
 from engine.provenance import SOFTWARE, canonical_bytes, utc_now
 
 try:  # advisory lock between processes (POSIX); threads are serialised by _file_lock anyway
@@ -689,6 +689,68 @@ def enhance_fields(
     }
 
 
+def open_fields(still: Any, faces: Sequence[Any], detector: str = "hog") -> dict[str, Any]:
+    """The :meth:`CaseLog.append` fields for an "open" entry: the still and the faces found."""
+    return {
+        "input_path": str(still.path) if still.path is not None else None,
+        "input_sha256": still.sha256,
+        "parameters": {"detector": detector},
+        "details": {
+            "format": still.format,
+            "original_mode": still.original_mode,
+            "width": still.width,
+            "height": still.height,
+            "faces_found": len(faces),
+            "face_boxes": [[round(float(v), 2) for v in f.box] for f in faces],
+        },
+    }
+
+
+def batch_fields(summary: Any, recursive: bool | None) -> dict[str, Any]:
+    """The fields of a "batch" entry, from an ``engine.batch.BatchSummary``; its summary.csv
+    (which lists every output) is the entry's output, with its SHA-256."""
+    outputs = []
+    if summary.summary_path is not None and Path(summary.summary_path).is_file():
+        path = Path(summary.summary_path)
+        outputs.append(output_record(path, sha256_file(path), role="summary"))
+    return {
+        "input_path": str(summary.in_dir),
+        "scale": summary.scale,
+        "parameters": {"models": list(summary.models), "recursive": recursive},
+        "outputs": outputs,
+        "details": {
+            "out_dir": str(summary.out_dir),
+            "files_total": summary.files_total,
+            "files_done": summary.files_done,
+            "ok": summary.ok,
+            "no_face": summary.no_face,
+            "errors": summary.errors,
+            "skipped": summary.skipped,
+            "faces": summary.faces,
+            "cancelled": summary.cancelled,
+            "note": "summary.csv lists every output; each image's *_provenance.json holds "
+            "their SHA-256",
+        },
+    }
+
+
+def report_fields(
+    still: Any, written: Sequence[tuple[Path, str]], enhancements: int, verification: Any
+) -> dict[str, Any]:
+    """The fields of a "report" entry: the HTML and PDF files written (``(path, sha256)``) and
+    the case log's verdict they carry (a :class:`VerifyReport`, or None without a log)."""
+    return {
+        "input_path": str(still.path) if still.path is not None else None,
+        "input_sha256": still.sha256,
+        "outputs": [output_record(p, sha, role=p.suffix[1:]) for p, sha in written],
+        "details": {
+            "enhancements": enhancements,
+            "log_verified_ok": None if verification is None else verification.ok,
+            "log_head_sha256": None if verification is None else verification.head_sha256,
+        },
+    }
+
+
 # --------------------------------------------------------------------------- reproduce
 
 
@@ -810,6 +872,29 @@ def reproduce(
     if report.ok and report.device_now != report.device_logged:
         msgs.append(f"computed on {report.device_now}; logged on {report.device_logged}")
     return report
+
+
+def reproduce_fields(entry: Mapping[str, Any], report: ReproduceReport) -> dict[str, Any]:
+    """The fields of a "reproduce" entry: which entry was re-run, and the verdict."""
+    return {
+        "input_path": entry.get("input_path"),
+        "input_sha256": entry.get("input_sha256"),
+        "model_id": entry.get("model_id"),
+        "weights_sha256": entry.get("weights_sha256"),
+        "scale": entry.get("scale"),
+        "device": report.device_now,
+        "details": {
+            "entry_seq": entry.get("seq"),
+            "entry_hash": entry.get("hash"),
+            "ok": report.ok,
+            "input_ok": report.input_ok,
+            "weights_ok": report.weights_ok,
+            "pixels_ok": report.pixels_ok,
+            "files_ok": report.files_ok,
+            "reproduced_pixels_sha256": report.reproduced_pixels_sha256,
+            "messages": list(report.messages),
+        },
+    }
 
 
 def _check_output_files(

@@ -36,6 +36,21 @@ def output_name(stem: str, model_id: str, scale: int | str, role: str, face_inde
     raise ValueError(f"unknown output role {role!r}")
 
 
+def scale_tag(plan: Any) -> str:
+    """The part of an output name that says how a face was enlarged: ``x4``, or ``native75``
+    for a face run at its native 75 px (an :class:`engine.resolution.Plan`)."""
+    if plan.mode == "native":
+        return f"native{plan.lr_size}"
+    return f"x{plan.scale}"
+
+
+def result_output_name(stem: str, result: Any, role: str) -> str:
+    """:func:`output_name` for an ``engine.enhance.Result`` (its plan's tag when it has one)."""
+    plan = getattr(result, "plan", None)
+    scale = scale_tag(plan) if plan is not None and role == "face" else result.scale
+    return output_name(stem, result.model_id, scale, role, result.face_index)
+
+
 def export_record(
     result: Any,
     role: str,

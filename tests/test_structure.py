@@ -54,6 +54,11 @@ def test_the_window_keeps_no_job_tables_of_its_own():
         assert name not in source
 
 
+def _alias(value: ast.expr | None) -> bool:
+    """``HR_SIZE = facelib.HR_SIZE``: a second name for the one definition, not a second one."""
+    return isinstance(value, ast.Name | ast.Attribute)
+
+
 def definitions(pattern: str) -> list[str]:
     """Where a module-level assignment or a function named by ``pattern`` is defined."""
     found = []
@@ -64,10 +69,9 @@ def definitions(pattern: str) -> list[str]:
                 names = []
                 if isinstance(node, ast.FunctionDef | ast.ClassDef):
                     names = [node.name]
-                elif isinstance(node, ast.Assign):
-                    names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-                elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-                    names = [node.target.id]
+                elif isinstance(node, ast.Assign | ast.AnnAssign) and not _alias(node.value):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    names = [t.id for t in targets if isinstance(t, ast.Name)]
                 for name in names:
                     if re.fullmatch(pattern, name):
                         found.append(f"{path.relative_to(ROOT)}:{name}")

@@ -4,7 +4,8 @@
 * :mod:`.enhancing` -- the model and scale pickers, enhance, compare all models;
 * :mod:`.fidelity` -- the fidelity checks of each output, shown under it and on the grid;
 * :mod:`.exporting` -- PNG exports, the case report, batch runs;
-* :mod:`.case_log` -- the case log, its verification and reproduction, the visible label.
+* :mod:`.case_log` -- the case log, its verification and reproduction, the visible label,
+  and the examiner's settings (name, case, log folder) it is written under.
 
 Each holds a reference to the window (for its widgets and :meth:`MainWindow.submit`) and to
 its :class:`app.state.SessionState`.

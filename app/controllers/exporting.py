@@ -47,7 +47,7 @@ class ExportController(Controller):
             return
         r = state.current
         stem = Path(state.still.name or "still").stem
-        name = records.output_name(stem, r.model_id, r.scale, role, r.face_index)
+        name = records.result_output_name(stem, r, role)
         folder = str(self.w.settings.value("lastExportDir", str(Path.home())))
         path, _ = QFileDialog.getSaveFileName(
             self.w,

@@ -22,11 +22,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine import __main__ as cli
 from engine import batch, imaging, registry, weights
 from engine import faces as facelib
 from engine import io as eio
-from engine.batch import BatchError, PausableToken, run_batch
+from engine.batch import BatchError, run_batch
 from engine.enhance import Cancelled, Enhancer
+from engine.progress import PausableToken
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
 BASELINES = ["bicubic", "lanczos"]
@@ -457,7 +459,7 @@ def test_list_inputs_sorted_with_or_without_subfolders(tmp_path):
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    batch.add_parser(parser.add_subparsers(dest="command"))
+    cli.add_batch_parser(parser.add_subparsers(dest="command"))
     return parser.parse_args(["batch", *argv])
 
 
@@ -469,15 +471,15 @@ def test_cli_exit_codes(tmp_path, face80, monkeypatch):
 
     stream = stdio.StringIO()
     args = _parse([str(src), str(out), "--model", "bicubic", "--model", "lanczos", "--scale", "4"])
-    assert args.func is batch.run_from_args
-    assert batch.run_from_args(args, stream) == 0  # completed, though one file is bad
+    assert args.func is cli.run_batch_from_args
+    assert cli.run_batch_from_args(args, stream) == 0  # completed, though one file is bad
     text = stream.getvalue()
     assert "2/2 files" in text and "notes.txt" in text and "1 with errors" in text
     assert len(_rows(out)) == 4
 
     def code(argv: list[str]) -> tuple[int, str]:
         stream = stdio.StringIO()
-        return batch.run_from_args(_parse(argv), stream), stream.getvalue()
+        return cli.run_batch_from_args(_parse(argv), stream), stream.getvalue()
 
     assert code([str(src), str(src / "r"), "--model", "bicubic", "--scale", "4"])[0] == 2
     assert code([str(tmp_path / "nope"), str(out), "--model", "bicubic", "--scale", "4"])[0] == 2

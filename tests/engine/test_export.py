@@ -74,3 +74,17 @@ def test_one_report_per_scale_only_when_a_model_ran_twice_on_a_face():
     groups = export.report_groups([a8, b4, a4], mf, ["a", "b"])
     assert [(s, [r.scale for r in rs]) for s, rs, _ in groups] == [("_x4", [4, 4]), ("_x8", [8])]
     assert groups[1][2] == {}  # no checks known at x8
+
+
+def test_a_face_run_at_its_native_size_is_named_for_it():
+    native = SimpleNamespace(mode="native", lr_size=75, scale=2)
+    assert export.scale_tag(native) == "native75"
+    assert export.scale_tag(SimpleNamespace(mode="scale", lr_size=32, scale=4)) == "x4"
+    r = result(1, "s0_srresnet_att", 2)
+    r.plan = native
+    assert (
+        export.result_output_name("still", r, "face") == "still_face1_s0_srresnet_att_native75.png"
+    )
+    assert export.result_output_name("still", r, "full") == "still_s0_srresnet_att_x2_full.png"
+    r.plan = None  # a Result made without a plan
+    assert export.result_output_name("still", r, "face") == "still_face1_s0_srresnet_att_x2.png"
