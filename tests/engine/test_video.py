@@ -93,6 +93,17 @@ def test_seeking_decodes_the_same_pixels_as_decoding_in_order(clips, kind) -> No
             clip.frame(14)
 
 
+def test_a_raw_stream_without_timestamps_is_decoded_by_counting(tmp_path) -> None:
+    frames = moving_frames(7, seed=4)
+    path = video.encode_clip(tmp_path / "raw.h264", frames, gop=3, b_frames=1)
+    with video.open_clip(path) as clip:
+        assert clip.info.frame_count == 7 and clip.frames[0].pts is None
+        sequential = [f.sha256 for f in clip.iter_frames()]
+        assert [clip.frame(i).sha256 for i in (5, 1, 6, 0)] == [sequential[i] for i in (5, 1, 6, 0)]
+        assert [f.index for f in clip.iter_frames(1, 7, 2)] == [1, 3, 5]
+        assert len(set(sequential)) == 7
+
+
 def test_reopening_reproduces_every_frame_hash(clips, tmp_path) -> None:
     with video.open_clip(clips["mkv"]) as clip:
         first = [f.record() for f in clip.iter_frames()]
