@@ -212,6 +212,14 @@ def _run(args: argparse.Namespace) -> int:
     sr_fused = model.run(fused.lr)
     ref_face = track.face_at(reference)
     notes: list[str] = []
+    zoom = fused.record["face_zoom_into_model_input"]
+    if zoom < 0.9:  # evidence first: say when the recorded face was shrunk for the model
+        notes.append(
+            f"the face spans about {lr_size / zoom:.0f} px in the frames and was shrunk to the "
+            f"model's {lr_size} px input (x{scale}); a smaller scale keeps more of what was "
+            "recorded"
+        )
+        print(f"ffe: note: {notes[-1]}", file=sys.stderr)
     try:
         full = facelib.paste_back(ref_still.rgb, fused.aligned, sr_fused, scale=scale)
     except facelib.FaceError as exc:

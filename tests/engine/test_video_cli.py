@@ -80,6 +80,7 @@ def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -
             assert f["time_s"] == pytest.approx(f["index"] / 25)
     assert all(np.isfinite(f["registration"]["residual_rms"]) for f in used)
     assert doc["fused"]["input"]["video"]["frame"]["index"] == ref
+    assert any("shrunk" in n for n in doc["fused"]["notes"])  # the 46 px face into 32 px
     assert doc["fused"]["input"]["sha256"] == doc["reference_frame"]["pixels_sha256"]
     # the saved frame is the decoded frame, bit for bit
     frame = io.load(out / f"{stem}_frame.png")
