@@ -6,7 +6,7 @@
 
 Frames A to B-1 (Python slice; default: the whole clip) are searched for faces, which are
 linked into tracks; the chosen track's frames are ranked by quality; the best ``--fuse`` of them
-(minus any ``--exclude``) are registered to the best one (or ``--reference``) and fused
+(minus any ``--exclude``; or exactly the frames given with ``--use``) are registered to the best one (or ``--reference``) and fused
 (:mod:`engine.fusion`); the model runs on the fused face and, for comparison, on the reference
 frame alone, aligned the same way. Written into ``--out`` (never next to the clip unless
 ``--allow-input-dir``; existing files are refused unless ``--overwrite``):
@@ -81,6 +81,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--reference", type=int, default=None, help="frame index to register to (default: best)"
     )
     parser.add_argument("--exclude", default="", help="frame indices never to use, comma-separated")
+    parser.add_argument(
+        "--use",
+        default="",
+        help="fuse exactly these frames (comma-separated indices of the track) instead of the "
+        "N best",
+    )
     parser.add_argument(
         "--method",
         choices=fusion.METHODS,
@@ -169,6 +175,9 @@ def _run(args: argparse.Namespace) -> int:
             "(or pass --allow-input-dir)"
         )
     exclude = _parse_exclude(args.exclude)
+    use = _parse_exclude(args.use) if args.use else set()
+    if use & exclude:
+        raise VideoUsageError(f"frames {sorted(use & exclude)} are in both --use and --exclude")
 
     try:
         enhancer = Enhancer(device=args.device)
@@ -198,8 +207,19 @@ def _run(args: argparse.Namespace) -> int:
             )
         if reference in exclude:
             raise VideoUsageError(f"--reference {reference} is also in --exclude")
-        chosen = [reference] + [r.frame_index for r in ranked if r.frame_index != reference]
-        chosen = sorted(chosen[: args.fuse])
+        if use:
+            missing = sorted(i for i in use if track.face_at(i) is None)
+            if missing:
+                raise VideoUsageError(
+                    f"--use: track {track.id} has no face in frame(s) {missing} "
+                    f"(its frames: {', '.join(map(str, track.frames))})"
+                )
+            if args.reference is None:  # the best of the frames asked for
+                reference = next(r.frame_index for r in ranked if r.frame_index in use)
+            chosen = sorted(use | {reference})
+        else:
+            chosen = [reference] + [r.frame_index for r in ranked if r.frame_index != reference]
+            chosen = sorted(chosen[: args.fuse])
         frames = {i: clip.frame(i) for i in chosen}
         ref_still = video.to_still(clip, frames[reference])
         clip_record = clip.info.record()
@@ -263,6 +283,7 @@ def _run(args: argparse.Namespace) -> int:
                 {"frame": r.frame_index, "score": r.score, "why": r.words} for r in track.ranked()
             ],
             "excluded_by_analyst": sorted(exclude),
+            "chosen_by_analyst": sorted(use),
         },
     }
     common = {

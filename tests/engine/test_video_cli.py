@@ -129,7 +129,7 @@ def test_report_names_the_clip_frame_and_fused_frames(clip, tmp_path, capsys) ->
     from engine import report
 
     out = tmp_path / "out"
-    argv = ["video", str(clip), "--fuse", "4", "--model", "bicubic", "--scale", "4"]
+    argv = ["video", str(clip), "--use", "0,2,3,5", "--model", "bicubic", "--scale", "4"]
     assert main([*argv, "--out", str(out)]) == 0
     capsys.readouterr()
     doc = json.loads(next(out.glob("*_provenance.json")).read_text())
@@ -150,6 +150,8 @@ def test_report_names_the_clip_frame_and_fused_frames(clip, tmp_path, capsys) ->
     assert "cam1.mp4" in page and doc["clip"]["sha256"] in page
     assert f"index {ref}," in page and still.sha256 in page
     frames = doc["fused"]["parameters"]["fusion"]["frames"]
+    assert [f["index"] for f in frames] == [0, 2, 3, 5]
+    assert doc["fused"]["parameters"]["track"]["chosen_by_analyst"] == [0, 2, 3, 5]
     assert "Multi-frame fusion" in page and "4 of 4 frames used" in page
     for f in frames:
         assert f["pixels_sha256"] in page
