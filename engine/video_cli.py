@@ -151,10 +151,10 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine import device as devices
     from engine import faces as facelib
-    from engine import fusion, io, tracks, video, weights
+    from engine import io, tracks, video, weights
     from engine.enhance import Enhancer
+    from engine.video_enhance import enhance_track
 
     try:
         entry = registry.get(args.model)
@@ -221,30 +221,32 @@ def _run(args: argparse.Namespace) -> int:
             chosen = [reference] + [r.frame_index for r in ranked if r.frame_index != reference]
             chosen = sorted(chosen[: args.fuse])
         frames = {i: clip.frame(i) for i in chosen}
-        ref_still = video.to_still(clip, frames[reference])
         clip_record = clip.info.record()
-    inputs = [
-        fusion.FrameInput(frames[i].rgb, track.face_at(i), frames[i].record()) for i in chosen
-    ]
-    lr_size = facelib.HR_SIZE // scale
-    fused = fusion.fuse(inputs, lr_size, reference=chosen.index(reference), method=args.method)
-    sr_single = model.run(fused.single)
-    sr_fused = model.run(fused.lr)
-    ref_face = track.face_at(reference)
-    notes: list[str] = []
-    zoom = fused.record["face_zoom_into_model_input"]
-    if zoom < 0.9:  # evidence first: say when the recorded face was shrunk for the model
-        notes.append(
-            f"the face spans about {lr_size / zoom:.0f} px in the frames and was shrunk to the "
-            f"model's {lr_size} px input (x{scale}); a smaller scale keeps more of what was "
-            "recorded"
-        )
-        print(f"ffe: note: {notes[-1]}", file=sys.stderr)
-    try:
-        full = facelib.paste_back(ref_still.rgb, fused.aligned, sr_fused, scale=scale)
-    except facelib.FaceError as exc:
-        full = None
-        notes.append(f"full image not built: {exc}")
+    result = enhance_track(
+        clip=clip,
+        frames=frames,
+        track=track,
+        chosen=chosen,
+        reference=reference,
+        model=model,
+        scale=scale,
+        method=args.method,
+        parameters={
+            "detector": args.detector,
+            "frames_searched": f"{start}:{stop}:{max(1, args.step)}",
+            "analyst": {
+                "track_requested": args.track,
+                "excluded": sorted(exclude),
+                "chosen": sorted(use),
+                "reference": args.reference,
+            },
+        },
+    )
+    for note in result.notes:
+        print(f"ffe: note: {note}", file=sys.stderr)
+    fused, full = result.fused, result.full
+    rec_single, rec_fused = result.record_single, result.record_fused
+    ref_still = result.still
 
     stem = f"{clip_path.stem}_f{reference:06d}"
     tag = f"{entry.id}_x{scale}"
@@ -267,53 +269,6 @@ def _run(args: argparse.Namespace) -> int:
             f"{', '.join(existing)} already exist(s) in {out}; pass --overwrite to replace"
         )
 
-    parameters = {
-        "scale": scale,
-        "lr_size": lr_size,
-        "hr_size": facelib.HR_SIZE,
-        "input": entry.input,
-        "precision": "float32",
-        "deterministic": True,
-        "detector": args.detector,
-        "frames_searched": f"{start}:{stop}:{max(1, args.step)}",
-        "track": {
-            **track.record(),
-            "requested": args.track,
-            "ranking": [
-                {"frame": r.frame_index, "score": r.score, "why": r.words} for r in track.ranked()
-            ],
-            "excluded_by_analyst": sorted(exclude),
-            "chosen_by_analyst": sorted(use),
-        },
-    }
-    common = {
-        "entry": entry,
-        "scale": scale,
-        "weights_file": model.path.name if model.path is not None else None,
-        "weights_sha256": model.weights_sha256,
-        "weights_metadata": model.metadata,
-        "device": devices.describe(model.device),
-    }
-    rec_single = provenance.record(
-        still=ref_still,
-        face=ref_face,
-        face_index=track.id,
-        parameters=parameters
-        | {
-            "frames_fused": 1,
-            "alignment": "the reference frame alone, in the fused face's registered framing",
-        },
-        notes=notes,
-        **common,
-    )
-    rec_fused = provenance.record(
-        still=ref_still,
-        face=ref_face,
-        face_index=track.id,
-        parameters=parameters | {"frames_fused": len(fused.used), "fusion": fused.record},
-        notes=notes,
-        **common,
-    )
     document = {
         "record_version": provenance.RECORD_VERSION,
         "label": provenance.AI_LABEL,
@@ -329,8 +284,8 @@ def _run(args: argparse.Namespace) -> int:
         "frame": (ref_still.rgb, rec_fused),
         "fused_lr": (fused.lr, rec_fused),
         "fusion_fine": (fused.fine, rec_fused),
-        "single": (sr_single, rec_single),
-        "fused": (sr_fused, rec_fused),
+        "single": (result.sr_single, rec_single),
+        "fused": (result.sr_fused, rec_fused),
         "full": (full, rec_fused),
     }
     # The decoded frame and the classical fusion are not AI outputs: their own labels.

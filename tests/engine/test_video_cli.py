@@ -151,7 +151,7 @@ def test_report_names_the_clip_frame_and_fused_frames(clip, tmp_path, capsys) ->
     assert f"index {ref}," in page and still.sha256 in page
     frames = doc["fused"]["parameters"]["fusion"]["frames"]
     assert [f["index"] for f in frames] == [0, 2, 3, 5]
-    assert doc["fused"]["parameters"]["track"]["chosen_by_analyst"] == [0, 2, 3, 5]
+    assert doc["fused"]["parameters"]["analyst"]["chosen"] == [0, 2, 3, 5]
     assert "Multi-frame fusion" in page and "4 of 4 frames used" in page
     for f in frames:
         assert f["pixels_sha256"] in page
