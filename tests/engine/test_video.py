@@ -194,3 +194,15 @@ def test_frame_as_still_names_clip_and_frame_in_provenance(clips) -> None:
 def test_encode_clip_never_overwrites(clips) -> None:
     with pytest.raises(FileExistsError):
         video.encode_clip(clips["mp4"], moving_frames(2))
+
+
+def test_a_variable_rate_gif_is_not_called_truncated(tmp_path) -> None:
+    frames = [Image.fromarray(f[::4, ::4]) for f in moving_frames(9, seed=6)]
+    path = tmp_path / "cam.gif"
+    durations = [80, 80, 120, 80, 200, 80, 80, 160, 80]  # ms: a camera dropping frames
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    with video.open_clip(path) as clip:
+        assert clip.info.frame_count == 9 and clip.info.damage is None
+        times = [f.time for f in clip.frames]
+        assert times[3] == pytest.approx(0.28, abs=0.011)  # 80 + 80 + 120 ms
+        assert clip.frame(5).sha256 == list(clip.iter_frames(5, 6))[0].sha256
