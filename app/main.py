@@ -9,6 +9,8 @@ Two switches exist for checking a build rather than for examiners:
   started and found at least one face, then quits with status 0 (1 on failure or after
   ``--smoke-timeout`` seconds). It uses throw-away settings and a throw-away case log, so the
   user's own are never touched. ``tests/test_packaging.py`` runs it against the built bundle.
+  Given a clip, it opens it in the timeline through the decoding thread and quits 0 once
+  frame 0 is decoded (the main window does not open clips yet).
 * ``$FFE_STARTUP_PROBE=1`` writes ``ffe-startup window-shown <unix time>`` to stdout on the
   event loop's first turn after the window was shown, and whether torch was loaded by then
   (``benchmarks/startup.py`` reads it).
@@ -60,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(APPLICATION)
     app.setWindowIcon(app_icon())
     if args.smoke_test:
+        from engine.video import is_video
+
+        if args.image and is_video(args.image):  # a clip: PyAV's FFmpeg and the decoding thread
+            return _smoke_test_clip(app, Path(args.image), args.smoke_timeout)
         with tempfile.TemporaryDirectory(prefix="ffe-smoke-") as tmp:
             return _smoke_test(app, Path(args.image or SAMPLE_PATH), Path(tmp), args.smoke_timeout)
     window = MainWindow()
@@ -126,6 +132,53 @@ def _smoke_test(app: QApplication, image: Path, tmp: Path, timeout_s: float) -> 
         state["failure"], code = "the window was not visible", 1
     window.close()  # saves into the throw-away settings, stops the worker
     window.deleteLater()
+    if code:
+        log.error("smoke test failed: %s", state["failure"])
+    else:
+        log.info("smoke test passed")
+    return code
+
+
+def _smoke_test_clip(app: QApplication, clip: Path, timeout_s: float) -> int:
+    """Open ``clip`` in the timeline through the decoding thread; quit 0 once frame 0 shows.
+
+    The main window does not open clips yet, so this checks the video parts on their own.
+    """
+    from app.video_controller import VideoController, describe
+    from app.views.timeline import Timeline
+
+    timeline = Timeline()
+    controller = VideoController()
+    timeline.frameRequested.connect(controller.request_frame)
+    state: dict[str, Any] = {"failure": None}
+
+    def on_opened(info: Any, frames: Any) -> None:
+        log.info("smoke test: %s opened, %d frame(s)", clip.name, len(frames))
+        timeline.set_clip(frames, describe(info))
+
+    def on_frame(frame: Any) -> None:
+        timeline.show_frame_info(frame.record())
+        log.info("smoke test: frame %d decoded, pixels %s", frame.index, frame.sha256[:16])
+        app.exit(0)
+
+    def on_failed(message: str) -> None:
+        state["failure"] = message
+        app.exit(1)
+
+    def on_timeout() -> None:
+        state["failure"] = f"no frame within {timeout_s:.0f} s"
+        app.exit(1)
+
+    controller.opened.connect(on_opened)
+    controller.frameReady.connect(on_frame)
+    controller.failed.connect(on_failed)
+    timeline.show()
+    QTimer.singleShot(int(timeout_s * 1000), on_timeout)
+    controller.open(clip)
+    code = app.exec()
+    controller.shutdown()
+    timeline.close()
+    timeline.deleteLater()
     if code:
         log.error("smoke test failed: %s", state["failure"])
     else:

@@ -255,11 +255,15 @@ def _gain(rows: list[dict], x: str, y: str) -> tuple[float, float, float]:
     return float(d.mean()), float(np.percentile(d, 10)), float((d > 0).mean() * 100)
 
 
+def _verdict(gain: float, aim: float) -> str:
+    return "aim met" if gain >= aim else "aim not met"
+
+
 def markdown(reports: list[dict], cpu: str, command: str) -> str:
     """One section per bit rate, after a summary of the gains against the aims."""
     a = reports[0]["args"]
     models = a["models"]
-    n = len(reports[0]["rows"])
+    n = a["limit"]
     lines = [
         "# Multi-frame fusion benchmark (x4)",
         "",
@@ -302,19 +306,18 @@ def markdown(reports: list[dict], cpu: str, command: str) -> str:
         s = summarise(rows)
         cells = [f"{rep['bpp']:g}", f"{s['lr_frame_psnr']:.2f}"]
         g, _, win = _gain(rows, "psnr_fused_bicubic", "psnr_single_bicubic")
-        cells.append(f"**{g:+.2f} dB** ({win:.0f}% of faces better)")
+        cells.append(f"**{g:+.2f} dB** ({win:.0f}% of faces better; {_verdict(g, 1.0)})")
         if "psnr_fused_reconstruction" in s:
             g, _, win = _gain(rows, "psnr_fused_reconstruction", "psnr_single_bicubic")
-            cells.append(f"**{g:+.2f} dB** ({win:.0f}%)")
+            cells.append(f"**{g:+.2f} dB** ({win:.0f}%; {_verdict(g, 1.0)})")
         else:
             cells.append("-")
         for m in models:
             g, _, win = _gain(rows, f"psnr_fused_{m}", f"psnr_single_{m}")
-            cells.append(f"**{g:+.2f} dB** ({win:.0f}%)")
+            cells.append(f"**{g:+.2f} dB** ({win:.0f}%; {_verdict(g, 1.5)})")
         for m in models:
-            cells.append(
-                f"{s.get(f'id_single_{m}', float('nan')):.3f} -> {s.get(f'id_fused_{m}', float('nan')):.3f}"
-            )
+            one, fused = s[f"id_single_{m}"], s[f"id_fused_{m}"]
+            cells.append(f"{one:.3f} -> {fused:.3f} ({'lower' if fused < one else 'not lower'})")
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -333,7 +336,7 @@ def markdown(reports: list[dict], cpu: str, command: str) -> str:
             f"Decoded frames vs the noise-free LR frames: {s['lr_frame_psnr']:.2f} dB. Frames "
             f"tracked per clip {s['frames_tracked']:.2f}, used after outlier rejection "
             f"{s['frames_used']:.2f}; mean registration residual {s['registration_residual']:.2f} "
-            f"grey levels. Faces scored: {len(rows)}"
+            f"grey levels. Faces scored: {len(rows)} of {n}"
             + (
                 f"; skipped: {len(skipped)} ({'; '.join(f'{a}: {b}' for a, b in skipped)})"
                 if skipped
@@ -390,6 +393,19 @@ def markdown(reports: list[dict], cpu: str, command: str) -> str:
     return "\n".join(lines)
 
 
+NOTES_MARKER = "<!-- notes written by hand after the run; kept when the tables are rewritten -->"
+
+
+def write_md(path: Path, text: str) -> None:
+    """Write the generated tables, keeping any hand-written notes below :data:`NOTES_MARKER`."""
+    notes = ""
+    if path.exists():
+        old = path.read_text()
+        if NOTES_MARKER in old:
+            notes = old[old.index(NOTES_MARKER) :]
+    path.write_text(text + ("\n" + notes if notes else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--faces", type=Path, default=DEFAULT_FACES)
@@ -403,7 +419,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--md", type=Path, default=None)
     parser.add_argument("--save-examples", type=int, default=0)
     parser.add_argument("--save-examples-dir", type=Path, default=Path("."))
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="only rewrite --md from a saved --json"
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        text = markdown(saved["reports"], saved["cpu"], saved["command"])
+        if args.md:
+            write_md(args.md, text)
+        print(text)
+        return 0
     import torch
 
     torch.set_num_threads(1)
@@ -417,10 +443,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv[1:] if argv is None else argv
     )
     if args.json:
-        args.json.write_text(json.dumps({"cpu": cpu, "reports": reports}, indent=1, default=str))
+        args.json.write_text(
+            json.dumps({"cpu": cpu, "command": command, "reports": reports}, indent=1, default=str)
+        )
     text = markdown(reports, cpu, command)
     if args.md:
-        args.md.write_text(text)
+        write_md(args.md, text)
     print(text)
     return 0
 

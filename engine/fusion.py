@@ -108,7 +108,7 @@ class Registration:
             "matrix": [[round(float(v), 6) for v in row] for row in self.matrix],
             "ecc_correlation": round(self.correlation, 5),
             "refinement_lr_px": round(self.refinement_px, 4),
-            "residual_rms": round(self.residual, 3),
+            "residual_rms": round(self.residual, 3) if math.isfinite(self.residual) else None,
             "used": self.rejected is None,
             "rejected": self.rejected,
         }
@@ -239,6 +239,8 @@ def _register(
         except cv2.error as exc:
             matrix = _scale_matrix(coarse[pos], lr_size / work)
             reason = f"registration did not converge ({str(exc).splitlines()[-1][:80]})"
+            if pos == reference:  # the reference stays: its landmark fit defines the frame
+                reason = None
             out.append(Registration(pos, matrix, 0.0, 0.0, float("nan"), reason))
             continue
         # template coords -> coarse crop coords is e; frame -> template = e^-1 o coarse
@@ -322,13 +324,16 @@ def fuse(
                 frames, template, mask, coarse, reference, work, work_factor, lr_size
             )
             used = [r for r in registrations if r.rejected is None]
+            if not used:
+                raise FusionError("no frame could be registered to the reference")
             stack = np.stack(
                 [warp(frames[r.position].rgb, r.matrix, lr_size).astype(np.float32) for r in used]
             )
             fused = combine(stack, method if method in ("trimmed", "median", "mean") else "mean")
             # next pass: register to the fused face (less noisy), at the working size
             template = _grey(imaging.resize(fused, work, work, "bicubic"))
-        assert fused is not None
+        if fused is None:
+            raise FusionError("nothing was fused")
         fine = None
         if method == "reconstruct":
             side = lr_size * FINE_FACTOR
@@ -357,7 +362,7 @@ def fuse(
     single = warp(ref.rgb, ref_reg.matrix, lr_size)
     used_n = sum(r.rejected is None for r in registrations)
     record = {
-        "method": "multi-frame fusion (register to a reference frame, robust per-pixel mean)",
+        "method": f"multi-frame fusion: frames registered to a reference frame, then {method}",
         "registration": (
             "5-point landmark similarity (engine.faces.alignment_matrix), then OpenCV "
             f"findTransformECC affine on the grey face (landmark hull) at {work}x{work}, "

@@ -123,6 +123,30 @@ def _evidence_section(still: Any) -> str:
         ("Colour mode (as stored)", _e(_get(still, "original_mode"))),
         ("Format", _e(_get(still, "format"))),
     ]
+    video = _get(still, "video")
+    if video:  # a frame of a clip (engine.video.FrameStill): the clip is the evidence file
+        clip, frame = video.get("clip") or {}, video.get("frame") or {}
+        rows[2] = ("SHA-256 of the frame's decoded pixels", _code(_get(still, "sha256")))
+        rows += [
+            ("Clip", _e(clip.get("name"))),
+            ("Clip SHA-256", _code(clip.get("sha256"))),
+            (
+                "Container / codec",
+                _e(
+                    f"{clip.get('container')} / {clip.get('codec')}, {clip.get('frame_count')} "
+                    f"frames at {clip.get('fps')} fps; decoded by {clip.get('decoder')}"
+                ),
+            ),
+            (
+                "Frame",
+                _e(
+                    f"index {frame.get('index')}, {frame.get('time_s')} s, type "
+                    f"{frame.get('pict_type')}, pts {frame.get('pts')}"
+                ),
+            ),
+        ]
+        if clip.get("damage"):
+            rows.append(("Clip damage", _e(clip["damage"])))
     parts = ["<h2>Evidence</h2>", _table(rows)]
     if rgb is not None:
         parts.append("<p>The evidence image (reduced for display):</p>")
@@ -314,6 +338,7 @@ def _result_section(number: int, result: Any, fidelity: Any, still_rgb: Any = No
             f"{_e(model.get('label') or model_id)} x{_e(scale)}</h3>",
             _table(rows),
             images,
+            _fusion_table(params.get("fusion")),
             "<p><b>Fidelity checks</b></p>",
             _fidelity_table(_fidelity_for(fidelity, face_index, scale, model_id)),
             "<p><b>Provenance record</b></p>",
@@ -321,6 +346,44 @@ def _result_section(number: int, result: Any, fidelity: Any, still_rgb: Any = No
             f"<pre style='white-space: pre-wrap'>{_e(provenance_json)}</pre>",
         ]
     )
+
+
+def _fusion_table(fusion: Mapping[str, Any] | None) -> str:
+    """The frames of a multi-frame fusion (engine.fusion's record): used, rejected, and why."""
+    if not fusion:
+        return ""
+    head = (
+        "<p><b>Multi-frame fusion</b>: "
+        + _e(f"{fusion.get('frames_used')} of {fusion.get('frames_given')} frames used; ")
+        + _e(fusion.get("fusion"))
+        + "<br>"
+        + _e(fusion.get("registration"))
+        + "</p>"
+    )
+    rows = [
+        "<tr><th>frame</th><th>time (s)</th><th>type</th><th>pixels SHA-256</th>"
+        "<th>ECC correlation</th><th>residual (grey levels)</th><th>used</th></tr>"
+    ]
+    for f in fusion.get("frames") or []:
+        reg = f.get("registration") or {}
+        used = "yes" if reg.get("used") else f"no: {reg.get('rejected')}"
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{cell}</td>"
+                for cell in (
+                    _e(f.get("index")),
+                    _e(f.get("time_s")),
+                    _e(f.get("pict_type")),
+                    _code(f.get("pixels_sha256")),
+                    _e(reg.get("ecc_correlation")),
+                    _e(reg.get("residual_rms")),
+                    _e(used),
+                )
+            )
+            + "</tr>"
+        )
+    return head + "<table border='1' cellspacing='0' cellpadding='3'>" + "".join(rows) + "</table>"
 
 
 def _log_section(verification: Any) -> str:

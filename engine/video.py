@@ -433,10 +433,18 @@ class Clip:
         self._check_unchanged()
         with self._lock:
             self._require_open()
-            if not self._seekable:
-                frames = [self._sequential(i) for i in sorted(wanted)]
-                for i, rgb in zip(sorted(wanted), frames, strict=True):
-                    yield _make_frame(self.frames[i], rgb)
+            if not self._seekable:  # no timestamps: one pass from the start, counting frames
+                self._rewind()
+                stream = self._container.streams.video[0]
+                last = max(wanted)
+                for n, frame in enumerate(self._decode_all(stream)):
+                    if n in wanted:
+                        wanted.discard(n)
+                        yield _make_frame(self.frames[n], _rgb(frame))
+                    if n >= last:
+                        break
+                if wanted:
+                    raise VideoError(self.path, f"frame {min(wanted)} could not be decoded again")
                 return
             key = self.key_frame_before(start)
             stream = self._container.streams.video[0]
@@ -500,9 +508,18 @@ class Clip:
                 return None
         return None
 
-    def _sequential(self, index: int) -> np.ndarray:
+    def _rewind(self) -> None:
+        """Back to the first frame: seek to 0, or reopen a stream that cannot seek (raw H.264)."""
         stream = self._container.streams.video[0]
-        self._container.seek(0, stream=stream, backward=True, any_frame=False)
+        try:
+            self._container.seek(0, stream=stream, backward=True, any_frame=False)
+        except Exception:  # av.error.PermissionError etc.: not seekable
+            self._container.close()
+            self._container = _av().open(str(self.path), mode="r")
+
+    def _sequential(self, index: int) -> np.ndarray:
+        self._rewind()
+        stream = self._container.streams.video[0]
         target = self.frames[index]
         for n, frame in enumerate(self._decode_all(stream)):
             if self._seekable:

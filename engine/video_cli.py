@@ -6,7 +6,7 @@
 
 Frames A to B-1 (Python slice; default: the whole clip) are searched for faces, which are
 linked into tracks; the chosen track's frames are ranked by quality; the best ``--fuse`` of them
-(minus any ``--exclude``) are registered to the best one (or ``--reference``) and fused
+(minus any ``--exclude``; or exactly the frames given with ``--use``) are registered to the best one (or ``--reference``) and fused
 (:mod:`engine.fusion`); the model runs on the fused face and, for comparison, on the reference
 frame alone, aligned the same way. Written into ``--out`` (never next to the clip unless
 ``--allow-input-dir``; existing files are refused unless ``--overwrite``):
@@ -82,6 +82,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--exclude", default="", help="frame indices never to use, comma-separated")
     parser.add_argument(
+        "--use",
+        default="",
+        help="fuse exactly these frames (comma-separated indices of the track) instead of the "
+        "N best",
+    )
+    parser.add_argument(
         "--method",
         choices=fusion.METHODS,
         default="auto",
@@ -145,10 +151,10 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine import device as devices
     from engine import faces as facelib
-    from engine import fusion, io, tracks, video, weights
+    from engine import io, tracks, video, weights
     from engine.enhance import Enhancer
+    from engine.video_enhance import enhance_track
 
     try:
         entry = registry.get(args.model)
@@ -169,6 +175,9 @@ def _run(args: argparse.Namespace) -> int:
             "(or pass --allow-input-dir)"
         )
     exclude = _parse_exclude(args.exclude)
+    use = _parse_exclude(args.use) if args.use else set()
+    if use & exclude:
+        raise VideoUsageError(f"frames {sorted(use & exclude)} are in both --use and --exclude")
 
     try:
         enhancer = Enhancer(device=args.device)
@@ -198,25 +207,46 @@ def _run(args: argparse.Namespace) -> int:
             )
         if reference in exclude:
             raise VideoUsageError(f"--reference {reference} is also in --exclude")
-        chosen = [reference] + [r.frame_index for r in ranked if r.frame_index != reference]
-        chosen = sorted(chosen[: args.fuse])
+        if use:
+            missing = sorted(i for i in use if track.face_at(i) is None)
+            if missing:
+                raise VideoUsageError(
+                    f"--use: track {track.id} has no face in frame(s) {missing} "
+                    f"(its frames: {', '.join(map(str, track.frames))})"
+                )
+            if args.reference is None:  # the best of the frames asked for
+                reference = next(r.frame_index for r in ranked if r.frame_index in use)
+            chosen = sorted(use | {reference})
+        else:
+            chosen = [reference] + [r.frame_index for r in ranked if r.frame_index != reference]
+            chosen = sorted(chosen[: args.fuse])
         frames = {i: clip.frame(i) for i in chosen}
-        ref_still = video.to_still(clip, frames[reference])
         clip_record = clip.info.record()
-    inputs = [
-        fusion.FrameInput(frames[i].rgb, track.face_at(i), frames[i].record()) for i in chosen
-    ]
-    lr_size = facelib.HR_SIZE // scale
-    fused = fusion.fuse(inputs, lr_size, reference=chosen.index(reference), method=args.method)
-    sr_single = model.run(fused.single)
-    sr_fused = model.run(fused.lr)
-    ref_face = track.face_at(reference)
-    notes: list[str] = []
-    try:
-        full = facelib.paste_back(ref_still.rgb, fused.aligned, sr_fused, scale=scale)
-    except facelib.FaceError as exc:
-        full = None
-        notes.append(f"full image not built: {exc}")
+    result = enhance_track(
+        clip=clip,
+        frames=frames,
+        track=track,
+        chosen=chosen,
+        reference=reference,
+        model=model,
+        scale=scale,
+        method=args.method,
+        parameters={
+            "detector": args.detector,
+            "frames_searched": f"{start}:{stop}:{max(1, args.step)}",
+            "analyst": {
+                "track_requested": args.track,
+                "excluded": sorted(exclude),
+                "chosen": sorted(use),
+                "reference": args.reference,
+            },
+        },
+    )
+    for note in result.notes:
+        print(f"ffe: note: {note}", file=sys.stderr)
+    fused, full = result.fused, result.full
+    rec_single, rec_fused = result.record_single, result.record_fused
+    ref_still = result.still
 
     stem = f"{clip_path.stem}_f{reference:06d}"
     tag = f"{entry.id}_x{scale}"
@@ -239,52 +269,6 @@ def _run(args: argparse.Namespace) -> int:
             f"{', '.join(existing)} already exist(s) in {out}; pass --overwrite to replace"
         )
 
-    parameters = {
-        "scale": scale,
-        "lr_size": lr_size,
-        "hr_size": facelib.HR_SIZE,
-        "input": entry.input,
-        "precision": "float32",
-        "deterministic": True,
-        "detector": args.detector,
-        "frames_searched": f"{start}:{stop}:{max(1, args.step)}",
-        "track": {
-            **track.record(),
-            "requested": args.track,
-            "ranking": [
-                {"frame": r.frame_index, "score": r.score, "why": r.words} for r in track.ranked()
-            ],
-            "excluded_by_analyst": sorted(exclude),
-        },
-    }
-    common = {
-        "entry": entry,
-        "scale": scale,
-        "weights_file": model.path.name if model.path is not None else None,
-        "weights_sha256": model.weights_sha256,
-        "weights_metadata": model.metadata,
-        "device": devices.describe(model.device),
-    }
-    rec_single = provenance.record(
-        still=ref_still,
-        face=ref_face,
-        face_index=track.id,
-        parameters=parameters
-        | {
-            "frames_fused": 1,
-            "alignment": "the reference frame alone, in the fused face's registered framing",
-        },
-        notes=notes,
-        **common,
-    )
-    rec_fused = provenance.record(
-        still=ref_still,
-        face=ref_face,
-        face_index=track.id,
-        parameters=parameters | {"frames_fused": len(fused.used), "fusion": fused.record},
-        notes=notes,
-        **common,
-    )
     document = {
         "record_version": provenance.RECORD_VERSION,
         "label": provenance.AI_LABEL,
@@ -300,8 +284,8 @@ def _run(args: argparse.Namespace) -> int:
         "frame": (ref_still.rgb, rec_fused),
         "fused_lr": (fused.lr, rec_fused),
         "fusion_fine": (fused.fine, rec_fused),
-        "single": (sr_single, rec_single),
-        "fused": (sr_fused, rec_fused),
+        "single": (result.sr_single, rec_single),
+        "fused": (result.sr_fused, rec_fused),
         "full": (full, rec_fused),
     }
     # The decoded frame and the classical fusion are not AI outputs: their own labels.

@@ -35,6 +35,24 @@ bundle_only = pytest.mark.skipif(
 # --------------------------------------------------------------------------- smoke test logic
 
 
+def _tiny_clip(folder: Path) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    from engine import video
+
+    rgb = np.array(Image.open(SAMPLE).convert("RGB"))[10:138, 50:178]
+    frames = [np.roll(rgb, (i % 2, i // 2), (0, 1)) for i in range(5)]
+    return video.encode_clip(folder / "clip.mp4", frames, bit_rate=300_000)
+
+
+def test_smoke_test_opens_a_clip(qapp, tmp_path, caplog) -> None:
+    caplog.set_level("INFO", logger="app.main")
+    clip = _tiny_clip(tmp_path)
+    assert app_main.main(["ffe-gui", "--smoke-test", str(clip)]) == 0
+    assert "clip.mp4 opened, 5 frame(s)" in caplog.text and "frame 0 decoded" in caplog.text
+
+
 def test_smoke_test_passes_on_the_sample(qapp, caplog) -> None:
     caplog.set_level("INFO", logger="app.main")
     assert app_main.SAMPLE_PATH == SAMPLE and SAMPLE.is_file()
@@ -100,6 +118,14 @@ def test_bundled_gui_smoke_test(tmp_path) -> None:
 
 
 @bundle_only
+def test_bundled_gui_smoke_test_opens_a_clip(tmp_path) -> None:
+    clip = _tiny_clip(tmp_path)
+    done = _run([str(BUNDLE / "ForensicFaceEnhancer"), "--smoke-test", str(clip)], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "clip.mp4 opened, 5 frame(s)" in done.stderr and "smoke test passed" in done.stderr
+
+
+@bundle_only
 def test_bundled_cli_lists_models(tmp_path) -> None:
     done = _run([str(BUNDLE / "ffe"), "models", "--json"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -134,14 +160,7 @@ def test_bundled_cli_enhances_the_sample(tmp_path, model_id) -> None:
 @bundle_only
 def test_bundled_cli_opens_a_clip_and_fuses(tmp_path) -> None:
     """PyAV's FFmpeg inside the bundle: a clip made here (H.264) is opened, tracked and fused."""
-    import numpy as np
-    from PIL import Image
-
-    from engine import video
-
-    rgb = np.array(Image.open(SAMPLE).convert("RGB"))[10:138, 50:178]
-    frames = [np.roll(rgb, (i % 2, i // 2), (0, 1)) for i in range(5)]
-    clip = video.encode_clip(tmp_path / "clip.mp4", frames, bit_rate=300_000)
+    clip = _tiny_clip(tmp_path)
     out = tmp_path / "out"
     args = [str(BUNDLE / "ffe"), "video", str(clip), "--model", "bicubic", "--scale", "4"]
     done = _run([*args, "--fuse", "5", "--out", str(out)], tmp_path)

@@ -131,11 +131,8 @@ class Timeline(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(row)
-        info = QHBoxLayout()
-        info.addWidget(self.position)
-        info.addStretch(1)
-        info.addWidget(self.details)
-        layout.addLayout(info)
+        layout.addWidget(self.position)
+        layout.addWidget(self.details)
         self._update_enabled()
 
     # ----------------------------------------------------------------------- content

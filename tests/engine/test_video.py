@@ -93,6 +93,17 @@ def test_seeking_decodes_the_same_pixels_as_decoding_in_order(clips, kind) -> No
             clip.frame(14)
 
 
+def test_a_raw_stream_without_timestamps_is_decoded_by_counting(tmp_path) -> None:
+    frames = moving_frames(7, seed=4)
+    path = video.encode_clip(tmp_path / "raw.h264", frames, gop=3, b_frames=1)
+    with video.open_clip(path) as clip:
+        assert clip.info.frame_count == 7 and clip.frames[0].pts is None
+        sequential = [f.sha256 for f in clip.iter_frames()]
+        assert [clip.frame(i).sha256 for i in (5, 1, 6, 0)] == [sequential[i] for i in (5, 1, 6, 0)]
+        assert [f.index for f in clip.iter_frames(1, 7, 2)] == [1, 3, 5]
+        assert len(set(sequential)) == 7
+
+
 def test_reopening_reproduces_every_frame_hash(clips, tmp_path) -> None:
     with video.open_clip(clips["mkv"]) as clip:
         first = [f.record() for f in clip.iter_frames()]
@@ -183,3 +194,15 @@ def test_frame_as_still_names_clip_and_frame_in_provenance(clips) -> None:
 def test_encode_clip_never_overwrites(clips) -> None:
     with pytest.raises(FileExistsError):
         video.encode_clip(clips["mp4"], moving_frames(2))
+
+
+def test_a_variable_rate_gif_is_not_called_truncated(tmp_path) -> None:
+    frames = [Image.fromarray(f[::4, ::4]) for f in moving_frames(9, seed=6)]
+    path = tmp_path / "cam.gif"
+    durations = [80, 80, 120, 80, 200, 80, 80, 160, 80]  # ms: a camera dropping frames
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    with video.open_clip(path) as clip:
+        assert clip.info.frame_count == 9 and clip.info.damage is None
+        times = [f.time for f in clip.frames]
+        assert times[3] == pytest.approx(0.28, abs=0.011)  # 80 + 80 + 120 ms
+        assert clip.frame(5).sha256 == list(clip.iter_frames(5, 6))[0].sha256

@@ -80,6 +80,7 @@ def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -
             assert f["time_s"] == pytest.approx(f["index"] / 25)
     assert all(np.isfinite(f["registration"]["residual_rms"]) for f in used)
     assert doc["fused"]["input"]["video"]["frame"]["index"] == ref
+    assert any("shrunk" in n for n in doc["fused"]["notes"])  # the 46 px face into 32 px
     assert doc["fused"]["input"]["sha256"] == doc["reference_frame"]["pixels_sha256"]
     # the saved frame is the decoded frame, bit for bit
     frame = io.load(out / f"{stem}_frame.png")
@@ -122,3 +123,35 @@ def test_video_command_refusals(clip, tmp_path, capsys) -> None:
         main(["video", str(clip), "--model", "nope", "--scale", "4", "--out", str(tmp_path)]) == 2
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_report_names_the_clip_frame_and_fused_frames(clip, tmp_path, capsys) -> None:
+    from engine import report
+
+    out = tmp_path / "out"
+    argv = ["video", str(clip), "--use", "0,2,3,5", "--model", "bicubic", "--scale", "4"]
+    assert main([*argv, "--out", str(out)]) == 0
+    capsys.readouterr()
+    doc = json.loads(next(out.glob("*_provenance.json")).read_text())
+    ref = doc["reference_frame"]["index"]
+    with video.open_clip(clip) as reopened:
+        still = reopened.still(ref)
+    fused = np.array(Image.open(next(out.glob("*_fused_bicubic_x4.png"))))
+    lr = np.array(Image.open(next(out.glob("*_fused_lr.png"))))
+    result = {
+        "model_id": "bicubic",
+        "scale": 4,
+        "face_index": 0,
+        "lr": lr,
+        "sr": fused,
+        "provenance": doc["fused"],
+    }
+    page = report.build_html(still, [result], None, None)
+    assert "cam1.mp4" in page and doc["clip"]["sha256"] in page
+    assert f"index {ref}," in page and still.sha256 in page
+    frames = doc["fused"]["parameters"]["fusion"]["frames"]
+    assert [f["index"] for f in frames] == [0, 2, 3, 5]
+    assert doc["fused"]["parameters"]["analyst"]["chosen"] == [0, 2, 3, 5]
+    assert "Multi-frame fusion" in page and "4 of 4 frames used" in page
+    for f in frames:
+        assert f["pixels_sha256"] in page
