@@ -80,10 +80,38 @@ def export_record(
     if not visible_label:
         # Why the examiner removed the visible label, and the case-log entry that says so.
         record["export"]["label_removed"] = dict(label_removed or {})
+    record["export"]["pixels"] = what_the_pixels_are(result)
     if role == "full":
         record["export"]["faces"] = [r.face_index for r in (result, *others)]
         record["export"]["other_faces"] = [r.provenance for r in others]
     return record
+
+
+def what_the_pixels_are(result: Any) -> dict[str, Any]:
+    """Where the exported face came from, in words that cannot be misread: the recorded pixels
+    of the still (an axis-aligned box, never resampled) and the model input (aligned and
+    resampled: not the recorded pixels)."""
+    from engine import resolution
+
+    out: dict[str, Any] = {}
+    aligned = getattr(result, "aligned", None)
+    lr = getattr(result, "lr", None)
+    if lr is not None:
+        out["model_input"] = {
+            "size_px": int(lr.shape[0]),
+            "what": f"the face aligned and resampled to {lr.shape[0]} px: model input, "
+            "not the recorded pixels",
+        }
+    if aligned is not None:
+        corners = resolution.frame_box(aligned.matrix, aligned.size)
+        out["recorded_pixels"] = {
+            "box": list(corners),
+            "what": "the still's own pixels around the face (x0, y0, x1, y1), as recorded",
+        }
+    plan = getattr(result, "plan", None)
+    if plan is not None:
+        out["evidence_shrink"] = round(plan.evidence_shrink, 4)
+    return out
 
 
 def export_png_text(record: Mapping[str, Any]) -> dict[str, str]:

@@ -11,12 +11,13 @@ measures each face's **native frame** -- the side, in the still's own pixels, of
   frame (less :data:`TOLERANCE`). Auto picks the largest such offered, installed scale.
 * ``"native"`` -- the face falls between the model's largest input frame and 128 px (e.g. a
   75 px face: too big for x2's 64 px frame). The face is aligned at its own size (no shrinking)
-  and the model runs on it there: models that read a pre-upsampled input (S1) and the
-  interpolation baselines take any factor; the other networks are fully convolutional, so
-  their smallest installed scale runs on the larger frame and its output (``s`` times the
-  native frame, larger than 128 px) is resampled to the 128-px canonical frame -- still more
-  pixels than the evidence. A network is only stretched this way up to
-  :data:`MAX_NATIVE_STRETCH` times the face size it was trained on; beyond that it is skipped.
+  and the model runs on it there, where that was measured to beat plain bicubic enlargement:
+  the interpolation baselines take any factor; a model that reads a pre-upsampled input (S1)
+  runs at factors of at least :data:`MIN_UPSAMPLED_FACTOR`; the other networks are fully
+  convolutional, so their smallest installed scale runs on the larger frame -- up to
+  :data:`MAX_NATIVE_STRETCH` times the face size it was trained on -- and its output (``s``
+  times the native frame, larger than 128 px) is resampled to the 128-px canonical frame,
+  still more pixels than the evidence. Beyond those limits the model is skipped for the face.
 * ``"none"`` -- the face is already 128 px or more: no super-resolution applies. Enlarging it
   would only interpolate; the analyst views it at native resolution.
 
@@ -24,8 +25,7 @@ A scale forced by the analyst that shrinks the face beyond the tolerance is refu
 ``allow_shrink`` is given; the shrink factor is then recorded (``evidence_shrink``) and the
 fidelity panel's resolution check fails.
 
-The measurements and the figures behind :data:`MAX_NATIVE_STRETCH` are in
-``benchmarks/native_size.md``.
+The measurements behind both limits are in ``benchmarks/native_size.md``.
 """
 
 from __future__ import annotations
@@ -43,9 +43,15 @@ from engine.registry import HR_SIZE
 TOLERANCE = 0.10
 """A model's input frame may be this much smaller than the native frame (a 10% shrink is within
 the alignment's own uncertainty) before the face counts as shrunk."""
-MAX_NATIVE_STRETCH = 1.5
+MAX_NATIVE_STRETCH = 2.0
 """In "native" mode a fixed-scale network reads faces up to this many times larger (in pixels)
-than its training faces; larger faces are outside what it learned."""
+than its training faces. Measured (benchmarks/native_size.md, x4 RAFSR and IDRN on held-out
+faces of 36-64 px): +2.6 to +3.1 dB over bicubic at every stretch up to 2.0, and 0.8 to 5.7 dB
+better than shrinking the face into the network's frame."""
+MIN_UPSAMPLED_FACTOR = 1.75
+"""In "native" mode a pre-upsampled model (S1) runs at factors of at least this much. Measured:
+MFFCN gains +1.3 to +1.6 dB over bicubic at factors 2-3.6, +0.04 dB at 1.78 (a 72 px face), and
+loses 0.6 dB at 1.6 and 4.9 dB at 1.14: on nearly full-size faces it is worse than bicubic."""
 SHRINK_LIMIT = 1.0 / (1.0 - TOLERANCE)
 """An input frame this many times smaller than the native frame or more counts as shrinking."""
 AUTO = "auto"
@@ -169,7 +175,6 @@ def plan(
     n = native.frame_px
     offered = tuple(sorted(entry.scales))
     usable = sorted(set(offered) & set(installed if installed is not None else offered))
-    any_factor = entry.is_baseline or entry.input == "upsampled"
 
     if requested != AUTO:
         scale = int(requested)
@@ -217,10 +222,15 @@ def plan(
         )
     smallest = min(usable)  # the largest input frame this model has
     lr_size = min(HR_SIZE - 1, max(input_frame(smallest), math.ceil(n - 1e-6)))
-    if any_factor or lr_size <= input_frame(smallest) * MAX_NATIVE_STRETCH:
-        how = (
-            "any factor" if any_factor else f"its x{smallest} network runs on the face at that size"
-        )
+    if entry.is_baseline:
+        fits_native, how = True, "interpolation takes any factor"
+    elif entry.input == "upsampled":
+        fits_native = HR_SIZE / lr_size >= MIN_UPSAMPLED_FACTOR - 1e-9
+        how = "it reads the face enlarged to 128 px"
+    else:
+        fits_native = lr_size <= input_frame(smallest) * MAX_NATIVE_STRETCH
+        how = f"its x{smallest} network runs on the face at that size"
+    if fits_native:
         return Plan(
             entry.id,
             "native",
@@ -239,9 +249,9 @@ def plan(
         native,
         None,
         None,
-        f"{entry.label} has no weights for a {_px(n)} face (its inputs: {frames}); it would "
-        "have to shrink the face. Use a model that takes any factor (MFFCN, Bicubic) or one "
-        "with x2 weights.",
+        f"{entry.label} has no weights for a {_px(n)} face (its inputs: {frames}), and run "
+        "at the face's own size it was not measured to beat bicubic; it would have to shrink "
+        "the face. Use a model with weights for this size, or Bicubic.",
         skipped=True,
     )
 
@@ -269,17 +279,29 @@ def evidence_crop(
         if face is None:
             raise ValueError("evidence_crop needs a face or an alignment matrix")
         matrix, size = facelib.alignment_matrix(face, HR_SIZE), HR_SIZE
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = frame_box(matrix, size, (w, h))
+    if x1 <= x0 or y1 <= y0:
+        raise facelib.FaceError("the face lies outside the still")
+    return rgb[y0:y1, x0:x1].copy(), (x0, y0, x1, y1)
+
+
+def frame_box(
+    matrix: np.ndarray, size: int, still_size: tuple[int, int] | None = None
+) -> tuple[int, int, int, int]:
+    """The whole still pixels (x0, y0, x1, y1) whose centres the ``size``-px frame of ``matrix``
+    covers, clipped to ``still_size`` (width, height) when given."""
     import cv2
 
     inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
     edge = size - 0.5
     corners = np.array([[-0.5, -0.5], [edge, -0.5], [-0.5, edge], [edge, edge]])
     xy = facelib.transform_points(corners, inverse)
-    h, w = rgb.shape[:2]
-    x0 = int(max(0, math.floor(xy[:, 0].min() + 0.5)))
-    y0 = int(max(0, math.floor(xy[:, 1].min() + 0.5)))
-    x1 = int(min(w, math.ceil(xy[:, 0].max() + 0.5)))
-    y1 = int(min(h, math.ceil(xy[:, 1].max() + 0.5)))
-    if x1 <= x0 or y1 <= y0:
-        raise facelib.FaceError("the face lies outside the still")
-    return rgb[y0:y1, x0:x1].copy(), (x0, y0, x1, y1)
+    x0 = math.floor(xy[:, 0].min() + 0.5)
+    y0 = math.floor(xy[:, 1].min() + 0.5)
+    x1 = math.ceil(xy[:, 0].max() + 0.5)
+    y1 = math.ceil(xy[:, 1].max() + 0.5)
+    if still_size is not None:
+        w, h = still_size
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    return int(x0), int(y0), int(x1), int(y1)

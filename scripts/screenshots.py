@@ -135,8 +135,10 @@ def native_shots(window: MainWindow, out: Path, tmp: Path, report: bool) -> None
     window.open_file(FULL_SAMPLE)
     wait_until(lambda: window.still is not None and window.still.name == FULL_SAMPLE.name)
     wait_until(lambda: not window.busy_kinds() - {"init"})
-    model = "s1_mffcn" if "s1_mffcn" in window.runnable_models() else "bicubic"
-    window.set_model(model)  # takes any factor: runs at the face's native 78 px
+    window.opening.select_face(0)
+    learned = [m for m in window.runnable_models() if not window.entry(m).is_baseline]
+    runs = [m for m in learned if window.enhancing.plan(m).runs]  # Auto enhances this face
+    window.set_model(runs[0] if runs else "bicubic")  # at x2, or at the face's native size
     window.enhance()
     wait_until(lambda: window.current is not None)
     wait_until(window.fidelity_panel.has_values)

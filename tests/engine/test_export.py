@@ -88,3 +88,23 @@ def test_a_face_run_at_its_native_size_is_named_for_it():
     assert export.result_output_name("still", r, "full") == "still_s0_srresnet_att_x2_full.png"
     r.plan = None  # a Result made without a plan
     assert export.result_output_name("still", r, "face") == "still_face1_s0_srresnet_att_x2.png"
+
+
+def test_an_export_says_what_its_pixels_are(face_sizes):
+    """The record names the recorded pixels' box and the model input, never one as the other."""
+    from engine import faces, io
+    from engine.enhance import Enhancer
+
+    still = io.load(face_sizes.path)
+    face = faces.face_from_box(still.rgb, face_sizes.boxes[1])
+    res = Enhancer(device="cpu").enhance(still, face, "bicubic", "auto")
+    record = export.export_record(
+        res, "face", visible_label=True, label="L", app_label="A", examiner="E"
+    )
+    pixels = record["export"]["pixels"]
+    assert pixels["model_input"]["size_px"] == 32
+    assert "not the recorded pixels" in pixels["model_input"]["what"]
+    x0, y0, x1, y1 = pixels["recorded_pixels"]["box"]
+    assert "as recorded" in pixels["recorded_pixels"]["what"]
+    assert abs((x1 - x0) - face.native_frame_px) < 0.5 * face.native_frame_px
+    assert pixels["evidence_shrink"] <= 1.12

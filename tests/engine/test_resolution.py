@@ -91,6 +91,11 @@ def test_between_the_frames_a_face_runs_at_its_native_size(sized):
         and skipped.skipped
         and "no weights for a 80 px face" in (skipped.message)
     )
+    # a pre-upsampled model (S1) only where it was measured to beat bicubic: factor >= 1.75
+    mffcn = registry.get("s1_mffcn")
+    near = resolution.plan(resolution.NativeSize(72.0, 19.0), mffcn, "auto")
+    assert (near.mode, near.lr_size) == ("native", 72)
+    assert resolution.plan(native, mffcn, "auto").mode == "none"
     # the pipeline at a native size: the output is the 128 px frame
     result = Enhancer(device="cpu").enhance(still, face, "lanczos", "auto")
     assert result.sr.shape == (128, 128, 3)
