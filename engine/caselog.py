@@ -13,7 +13,8 @@ Why it can be trusted, and how far:
   the entries 1, 2, 3... So changing any character of any line, removing a line, or swapping
   lines breaks the chain at a place :meth:`CaseLog.verify` names.
 * Removing the *last* entries leaves a valid shorter chain; a small ``.head`` file beside the log
-  (entry count and the last line's SHA-256, rewritten after each append) catches that.
+  (entry count and the last line's SHA-256, rewritten after each append while the lock is still
+  held) catches that; a head file that cannot be read is itself reported, not ignored.
 * A hash chain without a secret only detects changes made by someone who does not recompute all
   later hashes. Against a deliberate forger the defence is to write the chain's head hash
   (:attr:`VerifyReport.head_sha256`, printed in every case report) somewhere outside the log.
@@ -189,7 +190,7 @@ def _funlock(fd: int) -> None:
 @dataclass(frozen=True)
 class Problem:
     """One broken place in the log. ``line`` is 1-based; ``kind`` is one of edited, removed,
-    reordered, truncated, not JSON, not an entry."""
+    reordered, truncated, not JSON, not an entry, head damaged."""
 
     line: int
     kind: str
@@ -330,18 +331,49 @@ def _verify_bytes(path: Path, data: bytes, head: dict[str, Any] | None) -> Verif
 
     if head is not None:
         recorded = head.get("entries")
-        if isinstance(recorded, int):
-            if len(lines) < recorded:
-                missing = recorded - len(lines)
-                problems.append(
-                    Problem(
-                        len(lines) + 1,
-                        "removed",
-                        f"the log has {len(lines)} complete lines but {recorded} were written: "
-                        f"the last {missing} entr{'y was' if missing == 1 else 'ies were'} removed",
-                    )
+        last_sha = head.get("last_line_sha256")
+        if type(recorded) is not int or recorded < 0 or not isinstance(last_sha, str):
+            problems.append(
+                Problem(
+                    len(lines) + 1,
+                    "head damaged",
+                    "the head file beside the log is unreadable or was edited: removal of the "
+                    "last entries cannot be checked",
                 )
-            elif recorded > 0 and line_sha256(lines[recorded - 1]) != head.get("last_line_sha256"):
+            )
+        else:
+            if len(lines) < recorded:
+                tail_kept = bool(lines) and line_sha256(lines[-1]) == last_sha
+                if tail_kept:
+                    # The last entry written is still last: the lines went missing earlier in
+                    # the file (the chain above names where), not at the end.
+                    if not any(p.kind == "removed" for p in problems):
+                        problems.append(
+                            Problem(
+                                len(lines) + 1,
+                                "removed",
+                                f"the log has {len(lines)} complete lines but {recorded} were "
+                                "written: entries are missing before the last one",
+                            )
+                        )
+                else:
+                    last_seq = max(all_seqs, default=0)
+                    missing = recorded - last_seq if 0 < last_seq < recorded else None
+                    what = (
+                        "the last entries were removed"
+                        if missing is None
+                        else f"the last {missing} entr{'y was' if missing == 1 else 'ies were'} "
+                        "removed"
+                    )
+                    problems.append(
+                        Problem(
+                            len(lines) + 1,
+                            "removed",
+                            f"the log has {len(lines)} complete lines but {recorded} were "
+                            f"written: {what}",
+                        )
+                    )
+            elif recorded > 0 and line_sha256(lines[recorded - 1]) != last_sha:
                 problems.append(
                     Problem(recorded, "edited", f"line {recorded} differs from the one written")
                 )
@@ -446,6 +478,11 @@ class CaseLog:
             line = canonical_bytes(entry)
             _write_all(fd, line + b"\n")
             os.fsync(fd)
+            if created:
+                fsync_folder(self.path.parent)
+            # Still holding the lock: another writer cannot slip in between the entry and its
+            # head, so the head never ends behind the log it describes.
+            self._write_head(seq, line_sha256(line))
         except OSError as exc:
             raise CaseLogError(
                 f"cannot write the case log {self.path}: {exc.strerror or exc}"
@@ -455,9 +492,6 @@ class CaseLog:
                 _funlock(fd)
             finally:
                 os.close(fd)
-        if created:
-            fsync_folder(self.path.parent)
-        self._write_head(seq, line_sha256(line))
         return entry
 
     def _write_head(self, entries: int, last_line_sha256: str) -> None:
