@@ -903,6 +903,7 @@ class _Run:
                     "name": still.name,
                     "sha256": still.sha256,
                     "original_mode": still.original_mode,
+                    "bits_per_sample": still.bits_per_sample,
                     "format": still.format,
                     "width": still.width,
                     "height": still.height,

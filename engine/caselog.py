@@ -732,6 +732,7 @@ def open_fields(still: Any, faces: Sequence[Any], detector: str = "hog") -> dict
         "details": {
             "format": still.format,
             "original_mode": still.original_mode,
+            "bits_per_sample": getattr(still, "bits_per_sample", 8),
             "width": still.width,
             "height": still.height,
             "faces_found": len(faces),

@@ -132,6 +132,9 @@ class Still:
     orientation: int = 1
     #: Display name: the file name, or the name given to :func:`still_from_array`.
     name: str = ""
+    #: Bits per sample as stored in the file (16 for a 16-bit PNG/TIFF, 1 for a bilevel one),
+    #: whatever depth the processing pixels (8-bit) have.
+    bits_per_sample: int = 8
 
     def __post_init__(self) -> None:
         rgb = self.rgb
@@ -200,7 +203,7 @@ def load(path: Path | str) -> Still:
         warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            rgb, mode, fmt, frames, orientation = _decode(path, data)
+            rgb, mode, fmt, frames, orientation, bits = _decode(path, data)
         except ImageLoadError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -227,6 +230,7 @@ def load(path: Path | str) -> Still:
         frames=frames,
         orientation=orientation,
         name=path.name,
+        bits_per_sample=bits,
     )
 
 
@@ -269,10 +273,12 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _decode(path: Path, data: bytes) -> tuple[np.ndarray, str, str, int, int]:
+def _decode(path: Path, data: bytes) -> tuple[np.ndarray, str, str, int, int, int]:
     """Decode the first frame of ``data``.
 
-    Returns (rgb, original mode, format, frame count, EXIF orientation applied).
+    Returns (rgb, original mode, format, frame count, EXIF orientation applied, bits per
+    sample as stored). Pillow opens 16-bit colour PNG and TIFF files as 8-bit "RGB"; their
+    stored depth is read from the header and the mode recorded as ``RGB;16`` (``RGBA;16``).
     """
     try:
         image = Image.open(BytesIO(data), formats=list(FORMATS))
@@ -292,11 +298,35 @@ def _decode(path: Path, data: bytes) -> tuple[np.ndarray, str, str, int, int]:
             image.seek(0)
             _check_size(path, *image.size)
         mode = image.mode
+        bits = _stored_bits(image, data)
+        if bits == 16 and mode in ("RGB", "RGBA"):
+            mode = f"{mode};16"
         image.load()
         orientation = _orientation(path, image)
         upright = ImageOps.exif_transpose(image) if orientation != 1 else image
         rgb = _to_rgb(path, upright)
-    return rgb, mode, fmt, frames, orientation
+    return rgb, mode, fmt, frames, orientation, bits
+
+
+_MODE_BITS = {"1": 1, "I": 32, "F": 32}
+
+
+def _stored_bits(image: Image.Image, data: bytes) -> int:
+    """Bits per sample as the file stores them (PNG IHDR, TIFF BitsPerSample, else the mode)."""
+    if image.format == "PNG" and data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 24:
+        return int(data[24])
+    if image.format == "TIFF":
+        try:
+            value = image.tag_v2.get(258)  # BitsPerSample
+        except Exception:  # noqa: BLE001 - metadata only
+            value = None
+        if isinstance(value, tuple | list) and value:
+            return int(max(value))
+        if isinstance(value, int):
+            return value
+    if image.mode.startswith("I;16"):
+        return 16
+    return _MODE_BITS.get(image.mode, 8)
 
 
 def _unidentified_reason(data: bytes) -> str:

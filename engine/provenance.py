@@ -92,6 +92,7 @@ def record(
             "name": getattr(still, "name", "") or None,
             "sha256": still.sha256,
             "original_mode": still.original_mode,
+            "bits_per_sample": getattr(still, "bits_per_sample", 8),
             "format": still.format,
             "width": still.width,
             "height": still.height,
