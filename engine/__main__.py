@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import signal
 import sys
 import threading
@@ -180,13 +182,52 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
         values = ()
     if len(values) != 4:
         raise UsageError(f"--box must be four numbers x0,y0,x1,y1, got {text!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise UsageError(f"--box must be four finite numbers x0,y0,x1,y1, got {text!r}")
     return values  # type: ignore[return-value]
+
+
+def _check_box(box: tuple[float, float, float, float], width: int, height: int) -> None:
+    """A hand-given box must lie inside the image and have an inside (x0 < x1, y0 < y1)."""
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise UsageError(
+            f"--box {','.join(f'{v:g}' for v in box)} is not inside the {width}x{height} image "
+            "(need 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height)"
+        )
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    """True when two folders are one, however reached (symbolic links, ``..``, bind mounts)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _evidence_folders(image: Path) -> list[Path]:
+    """The folders the evidence is in: the one named, and where a link to the file points."""
+    named = Path(os.path.abspath(image)).parent
+    return [named, image.resolve().parent]
+
+
+def _remove_written(paths: Sequence[Path]) -> None:
+    """Remove this run's partial outputs after a failure, so a rerun is not blocked by them."""
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            print(f"ffe: warning: could not remove partial output {path}: {exc}", file=sys.stderr)
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from engine import faces as facelib
     from engine import io, resolution
-    from engine.enhance import Enhancer, paste_all
+    from engine.enhance import Enhancer, paste_all, paste_scale
 
     # What was asked for, checked before any heavy work.
     try:
@@ -202,16 +243,19 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
-    if out.resolve() == image.resolve().parent and not args.allow_input_dir:
+    if not args.allow_input_dir and any(_same_folder(out, f) for f in _evidence_folders(image)):
         raise UsageError(
-            f"--out {out} is the input image's own folder; choose another folder "
-            "(or pass --allow-input-dir)"
+            f"--out {io.display_path(out)} is the input image's own folder; choose another "
+            "folder (or pass --allow-input-dir)"
         )
 
     try:
         still = io.load(image)
     except io.ImageLoadError as exc:
         raise UsageError(str(exc)) from None
+    if box is not None:
+        _check_box(box, still.width, still.height)
+    name = io.display_path(image.name)
 
     try:
         enhancer = Enhancer(device=args.device)
@@ -228,14 +272,12 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         else:
             found = facelib.detect(still.rgb, method=args.detector)
             if not found:
-                raise UsageError(
-                    f"no face found in {image.name} (try --detector cnn, or give --box)"
-                )
+                raise UsageError(f"no face found in {name} (try --detector cnn, or give --box)")
             chosen = list(enumerate(found))
             if args.face is not None:
                 if not 0 <= args.face < len(found):
                     raise UsageError(
-                        f"--face {args.face}: {image.name} has {len(found)} face(s), "
+                        f"--face {args.face}: {name} has {len(found)} face(s), "
                         f"numbered 0 to {len(found) - 1}"
                     )
                 chosen = [chosen[args.face]]
@@ -254,7 +296,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         if plans[k].shrinks:
             print(f"ffe: warning: face {k}: {plans[k].message}", file=sys.stderr)
 
-    stem = image.stem
+    stem = io.display_path(image.stem)
     run_scale = scale if scale == "auto" else int(scale)
     face_paths = {
         k: out / export.output_name(stem, entry.id, export.scale_tag(plans[k]), "face", k)
@@ -266,6 +308,17 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         out / f"{stem}_{entry.id}_{'auto' if scale == 'auto' else f'x{scale}'}_provenance.json"
     )
     pasteable = any(p.runs and not p.shrinks for p in plans.values())
+    if pasteable:
+        # Too large to build: say so before the work, write the faces, exit 0.
+        factor = max(paste_scale(p) for p in plans.values() if p.runs and not p.shrinks)
+        w, h = still.width * factor, still.height * factor
+        if w * h > facelib.MAX_PASTE_PIXELS:
+            print(
+                f"ffe: full image not written: {w}x{h} pixels at x{factor} is too large; "
+                "the faces are written",
+                file=sys.stderr,
+            )
+            pasteable = False
     targets = [*face_paths.values(), *([full_path] if pasteable else []), prov_path]
     if not face_paths:
         targets = []
@@ -306,6 +359,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             out.mkdir(parents=True, exist_ok=True)
         for result in results:
             path = face_paths[result.face_index]
+            written.append(path)
             sha = io.save_png(path, result.sr, provenance.png_text(result.provenance))
             provenance.add_output(result.provenance, "face", path.resolve(), sha)
         if results:
@@ -314,6 +368,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
                 {"face_index": k, "resolution": p.to_dict()} for k, p in plans.items() if not p.runs
             ]
             if full is not None:
+                written.append(full_path)
                 sha = io.save_png(full_path, full, provenance.png_text(document))
                 for result in results:
                     if not result.plan.shrinks:
@@ -322,16 +377,18 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             for result in results:
                 path = face_paths[result.face_index]
                 provenance.add_output(document, "face", path.resolve(), _output_sha(result, path))
+            written.append(prov_path)
             io.write_bytes_atomic(prov_path, provenance.to_json(document).encode("utf-8"))
     except OSError as exc:  # io.OutputError and any other failure to write
-        print(f"ffe: error: {exc}", file=sys.stderr)
+        _remove_written(written)
+        print(f"ffe: error: {exc} (nothing of this run was kept)", file=sys.stderr)
         return EXIT_WRITE_FAILED
 
     written = [p for p in targets if p.exists()]
     if args.json:
         by_face = {r.face_index: r for r in results}
         report = {
-            "input": {"path": str(image), "sha256": still.sha256},
+            "input": {"path": io.display_path(image), "sha256": still.sha256},
             "model": entry.id,
             "requested_scale": scale if scale == "auto" else f"x{scale}",
             "faces": [
@@ -399,6 +456,12 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no-recursive", dest="recursive", action="store_false", help="ignore sub-folders"
+    )
+    parser.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="also read symbolic links that lead to files outside IN_DIR (by default they get "
+        "an error row and are not read)",
     )
     parser.add_argument("--detector", choices=("hog", "cnn"), default="hog")
     parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: automatic)")
@@ -504,6 +567,7 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
             enhancer=enhancer,
             batch_faces=getattr(args, "batch_faces", batch.DEFAULT_BATCH_FACES),
             allow_shrink=getattr(args, "allow_shrink", False),
+            follow_links=getattr(args, "follow_links", False),
         )
     except batch.BatchError as exc:
         stream.write(f"ffe batch: error: {exc}\n")

@@ -122,21 +122,23 @@ class SummaryRow:
     evidence_shrink: str = ""
 
     def to_csv(self) -> dict[str, str]:
-        return {
-            "file": self.file,
-            "sha256": self.sha256,
-            "faces": "" if self.faces is None else str(self.faces),
-            "model": self.model,
-            "scale": str(self.scale),
-            "weights_sha256": self.weights_sha256,
-            "status": self.status,
-            "error": self.error,
-            "outputs": ";".join(self.outputs),
-            "native_frame_px": self.native_frame_px,
-            "interocular_px": self.interocular_px,
-            "scales_used": self.scales_used,
-            "evidence_shrink": self.evidence_shrink,
-        }
+        return _csv_safe(
+            {
+                "file": self.file,
+                "sha256": self.sha256,
+                "faces": "" if self.faces is None else str(self.faces),
+                "model": self.model,
+                "scale": str(self.scale),
+                "weights_sha256": self.weights_sha256,
+                "status": self.status,
+                "error": self.error,
+                "outputs": ";".join(self.outputs),
+                "native_frame_px": self.native_frame_px,
+                "interocular_px": self.interocular_px,
+                "scales_used": self.scales_used,
+                "evidence_shrink": self.evidence_shrink,
+            }
+        )
 
     @classmethod
     def from_csv(cls, row: dict[str, str]) -> SummaryRow:
@@ -156,6 +158,11 @@ class SummaryRow:
             scales_used=row.get("scales_used", ""),
             evidence_shrink=row.get("evidence_shrink", ""),
         )
+
+
+def _csv_safe(row: dict[str, str]) -> dict[str, str]:
+    """Every value as UTF-8-writable text (a name that is not valid UTF-8 gets escapes)."""
+    return {k: io.display_path(v) for k, v in row.items()}
 
 
 def _scale_field(text: str) -> int | str:
@@ -282,7 +289,9 @@ def list_inputs(in_root: Path, recursive: bool = True) -> list[tuple[Path, str]]
 
     Every file is listed, not only image extensions: a file that is not an image gets a row
     saying so, rather than being silently passed over. Symbolic links to folders are not
-    followed (they could loop); links to files are listed like files.
+    followed (they could loop); links to files are listed like files (a run reads a link that
+    leads out of the input folder only when asked). Relative paths are text that any UTF-8
+    writer accepts (:func:`engine.io.display_path`).
     """
     found: list[tuple[Path, str]] = []
     for folder, dirnames, filenames in os.walk(in_root):
@@ -291,9 +300,17 @@ def list_inputs(in_root: Path, recursive: bool = True) -> list[tuple[Path, str]]
         here = Path(folder)
         for name in filenames:
             path = here / name
-            found.append((path, path.relative_to(in_root).as_posix()))
+            found.append((path, io.display_path(path.relative_to(in_root).as_posix())))
     found.sort(key=lambda item: PurePosixPath(item[1]).parts)
     return found
+
+
+def _links_outside(path: Path, in_root: Path) -> bool:
+    """True when ``path`` is a symbolic link whose target lies outside ``in_root`` (resolved)."""
+    if not path.is_symlink():
+        return False
+    target = path.resolve()
+    return in_root != target and in_root not in target.parents
 
 
 def output_stems(rel_paths: Sequence[str]) -> dict[str, str]:
@@ -362,9 +379,9 @@ def _hash_regular_file(path: Path) -> str:
 def _fault_words(exc: BaseException) -> str:
     """What went wrong, for the summary: the file named, a full disk called a full disk."""
     if isinstance(exc, io.OutputError):
-        return f"{exc.path.name}: {_os_reason(exc)}"
+        return f"{io.display_path(exc.path.name)}: {_os_reason(exc)}"
     if isinstance(exc, OSError):
-        name = Path(exc.filename).name if exc.filename else ""
+        name = io.display_path(Path(exc.filename).name) if exc.filename else ""
         return f"{name}: {_os_reason(exc)}" if name else _os_reason(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -432,8 +449,10 @@ class _Run:
         batch_faces: int,
         lookahead: bool,
         allow_shrink: bool = False,
+        follow_links: bool = False,
     ) -> None:
         self.allow_shrink = allow_shrink
+        self.follow_links = follow_links
         self.device_for: dict[str, str] = {}  # a model moved to the CPU after running out of GPU
         # Installed scales per model (Auto chooses among them) and what resume compares.
         self.installed = {m: enhancer.installed_scales(m) for m in models}
@@ -514,6 +533,12 @@ class _Run:
     def _prepare(self, index: int, path: Path, rel: str) -> _Item:
         """Hash, skip check, load, detect, align one file; every failure becomes ``error``."""
         item = _Item(index=index, path=path, rel=rel, stem=self.stems[rel])
+        if not self.follow_links and _links_outside(path, self.in_root):
+            item.error = (
+                "a symbolic link to a file outside the input folder: not followed "
+                "(pass --follow-links to include such files)"
+            )
+            return item
         try:
             t = time.perf_counter()
             previous = [self.previous.get((rel, m)) for m in self.models]
@@ -899,7 +924,7 @@ class _Run:
                 "software": {"name": provenance.SOFTWARE, "version": __version__},
                 "time_utc": provenance.utc_now(),
                 "input": {
-                    "path": str(still.path),
+                    "path": io.display_path(still.path),
                     "name": still.name,
                     "sha256": still.sha256,
                     "original_mode": still.original_mode,
@@ -1078,6 +1103,7 @@ def run_batch(
     batch_faces: int = DEFAULT_BATCH_FACES,
     lookahead: bool = True,
     allow_shrink: bool = False,
+    follow_links: bool = False,
 ) -> BatchSummary:
     """Enhance every face of every image under ``in_dir`` with every model in ``model_ids``.
 
@@ -1086,7 +1112,8 @@ def run_batch(
     caller's thread. ``lookahead=False`` prepares images in the caller's thread (for measuring
     what the overlap gains). ``scale`` is a factor or "auto" (per face, see
     :mod:`engine.resolution`); a fixed factor that would shrink a face skips that face unless
-    ``allow_shrink``. Raises :class:`BatchError` before writing anything when the run
+    ``allow_shrink``. A symbolic link to a file outside ``in_dir`` gets an error row instead of
+    being read, unless ``follow_links``. Raises :class:`BatchError` before writing anything when the run
     cannot start; per-file problems never raise, they become summary rows. A cancelled run
     returns normally with ``cancelled=True``.
     """
@@ -1142,5 +1169,6 @@ def run_batch(
         batch_faces,
         lookahead,
         allow_shrink,
+        follow_links,
     )
     return run.execute()

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from engine import __version__
-from engine.io import fsync_folder, sha256_file, write_bytes_atomic
+from engine.io import display_path, fsync_folder, sha256_file, write_bytes_atomic
 from engine.provenance import SOFTWARE, canonical_bytes, utc_now
 
 try:  # advisory lock between processes (POSIX); threads are serialised by _file_lock anyway
@@ -669,7 +669,7 @@ def output_record(
     role: str | None = None,
 ) -> dict[str, Any]:
     """An ``outputs`` item: the file, its SHA-256, and (given the pixels) their hash and shape."""
-    out: dict[str, Any] = {"path": str(path), "sha256": sha256}
+    out: dict[str, Any] = {"path": display_path(path), "sha256": sha256}
     if role is not None:
         out["role"] = role
     if rgb is not None:
@@ -702,7 +702,7 @@ def enhance_fields(
         details["pasted_pixels_sha256"] = pixels_sha256(result.pasted)
         details["pasted_shape"] = list(result.pasted.shape)
     return {
-        "input_path": str(still.path) if still.path is not None else None,
+        "input_path": display_path(still.path) if still.path is not None else None,
         "input_sha256": still.sha256,
         "model_id": result.model_id,
         "weights_sha256": model.get("weights_sha256"),
@@ -726,7 +726,7 @@ def enhance_fields(
 def open_fields(still: Any, faces: Sequence[Any], detector: str = "hog") -> dict[str, Any]:
     """The :meth:`CaseLog.append` fields for an "open" entry: the still and the faces found."""
     return {
-        "input_path": str(still.path) if still.path is not None else None,
+        "input_path": display_path(still.path) if still.path is not None else None,
         "input_sha256": still.sha256,
         "parameters": {"detector": detector},
         "details": {
@@ -749,12 +749,12 @@ def batch_fields(summary: Any, recursive: bool | None) -> dict[str, Any]:
         path = Path(summary.summary_path)
         outputs.append(output_record(path, sha256_file(path), role="summary"))
     return {
-        "input_path": str(summary.in_dir),
+        "input_path": display_path(summary.in_dir),
         "scale": summary.scale,
         "parameters": {"models": list(summary.models), "recursive": recursive},
         "outputs": outputs,
         "details": {
-            "out_dir": str(summary.out_dir),
+            "out_dir": display_path(summary.out_dir),
             "files_total": summary.files_total,
             "files_done": summary.files_done,
             "ok": summary.ok,
@@ -775,7 +775,7 @@ def report_fields(
     """The fields of a "report" entry: the HTML and PDF files written (``(path, sha256)``) and
     the case log's verdict they carry (a :class:`VerifyReport`, or None without a log)."""
     return {
-        "input_path": str(still.path) if still.path is not None else None,
+        "input_path": display_path(still.path) if still.path is not None else None,
         "input_sha256": still.sha256,
         "outputs": [output_record(p, sha, role=p.suffix[1:]) for p, sha in written],
         "details": {

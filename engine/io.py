@@ -85,6 +85,30 @@ _CHUNK = 1 << 20
 _WHITE = 255
 
 
+def display_path(path: str | bytes | os.PathLike) -> str:
+    """``path`` as text that every UTF-8 writer accepts (CSV, JSON, PNG text, case log, logs).
+
+    A file name that is not valid UTF-8 (common on drives from DVRs and old Windows machines)
+    reaches Python with its undecodable bytes as lone surrogates, which no UTF-8 encoder
+    accepts. Those bytes are written as ``\\xNN`` escapes instead (``caf\\xe9.png``), so the
+    name stays recognisable and distinct; valid names come back unchanged. Also safe for any
+    other text that may hold such a name (error messages).
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "backslashreplace")
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # lone surrogates not from undecodable bytes (Windows names)
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 class ImageLoadError(ValueError):
     """An image file could not be loaded; ``reason`` says why in words an analyst understands.
 
@@ -95,7 +119,7 @@ class ImageLoadError(ValueError):
         self.path = Path(path)
         self.reason = reason
         self.detail = detail
-        super().__init__(f"Cannot open {self.path.name or self.path}: {reason}")
+        super().__init__(f"Cannot open {display_path(self.path.name or self.path)}: {reason}")
 
     def __reduce__(self):  # keep the error picklable (e.g. across worker processes)
         return (type(self), (self.path, self.reason, self.detail))
@@ -107,7 +131,7 @@ class OutputError(OSError):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"Cannot save {self.path.name or self.path}: {reason}")
+        super().__init__(f"Cannot save {display_path(self.path.name or self.path)}: {reason}")
 
     def __reduce__(self):
         return (type(self), (self.path, self.reason))
@@ -156,7 +180,7 @@ class Still:
             rgb.flags.writeable = False
             object.__setattr__(self, "rgb", rgb)
         if not self.name and self.path is not None:
-            object.__setattr__(self, "name", Path(self.path).name)
+            object.__setattr__(self, "name", display_path(Path(self.path).name))
 
     @property
     def width(self) -> int:
@@ -229,7 +253,7 @@ def load(path: Path | str) -> Still:
         sha256=sha,
         frames=frames,
         orientation=orientation,
-        name=path.name,
+        name=display_path(path.name),
         bits_per_sample=bits,
     )
 

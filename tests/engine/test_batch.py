@@ -531,3 +531,44 @@ def test_auto_scale_and_shrink_refusal_are_per_face_and_in_the_summary(tmp_path,
     allowed = run_batch(src, tmp_path / "x4s", ["bicubic"], 4, allow_shrink=True).rows[0]
     assert allowed.scales_used == "x4;x4" and float(allowed.evidence_shrink.split(";")[1]) > 1.7
     assert "pair_face1_bicubic_x4.png" in allowed.outputs
+
+
+# ---------------------------------------------------------------- issue 26: forensic guarantees
+
+
+def test_file_names_that_are_not_utf8_work_everywhere_and_resume(tmp_path, face80):
+    src = tmp_path / "in"
+    _save(src / os.fsdecode(b"cam\xe9 \xff.png"), face80)
+    _save(src / "plain.png", face80)
+    out = tmp_path / "out"
+    first = run_batch(src, out, ["bicubic"], 4)
+    assert first.ok == 2 and first.errors == 0
+    rows = _by_key(_rows(out))
+    assert ("cam\\xe9 \\xff.png", "bicubic") in rows
+    row = rows[("cam\\xe9 \\xff.png", "bicubic")]
+    assert row.status == "ok" and "cam\\xe9 \\xff_face0_bicubic_x4.png" in row.outputs
+    (out / batch.SUMMARY_NAME).read_bytes().decode("utf-8")  # valid UTF-8 throughout
+    document = json.loads((out / "cam\\xe9 \\xff_provenance.json").read_text("utf-8"))
+    assert document["batch"]["input_file"] == "cam\\xe9 \\xff.png"
+    _assert_summary_matches_disk(out)
+    again = run_batch(src, out, ["bicubic"], 4)  # the rerun passes that file too
+    assert again.skipped == 2 and again.errors == 0
+
+
+def test_symbolic_links_out_of_the_input_folder_are_not_followed(tmp_path, face80):
+    outside = _save(tmp_path / "private" / "other.png", face80)
+    src = tmp_path / "in"
+    _save(src / "a.png", face80)
+    (src / "leak.png").symlink_to(outside)
+    (src / "inside.png").symlink_to(src / "a.png")
+    out = tmp_path / "out"
+    summary = run_batch(src, out, ["bicubic"], 4)
+    rows = _by_key(_rows(out))
+    leak = rows[("leak.png", "bicubic")]
+    assert leak.status == "error" and "outside the input folder" in leak.error
+    assert leak.sha256 == "" and not leak.outputs
+    assert rows[("inside.png", "bicubic")].status == "ok"
+    assert summary.errors == 1
+    out2 = tmp_path / "out2"
+    run_batch(src, out2, ["bicubic"], 4, follow_links=True)
+    assert _by_key(_rows(out2))[("leak.png", "bicubic")].status == "ok"

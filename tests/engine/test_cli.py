@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -129,3 +130,90 @@ def test_exit_codes_for_bad_input(tmp_path, image, empty_weights, capsys):
 def test_console_script_points_at_main():
     scripts = importlib.metadata.entry_points(group="console_scripts")
     assert any(s.name == "ffe" and s.value == "engine.__main__:main" for s in scripts)
+
+
+# --------------------------------------------------------------------------- issue 26
+
+
+@pytest.mark.parametrize(
+    "box, message",
+    [
+        ("nan,nan,nan,nan", "finite"),
+        ("inf,0,10,10", "finite"),
+        ("0,0,1e309,10", "finite"),
+        ("-5,0,20,20", "not inside"),
+        ("35,15,500,33", "not inside"),
+        ("53,15,35,33", "not inside"),
+    ],
+)
+def test_box_must_be_finite_and_inside_the_image(tmp_path, image, capsys, box, message):
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--out", str(out)]
+    assert main([*args, f"--box={box}"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_file_name_that_is_not_utf8_works(tmp_path, image, capsys):
+    odd = image.with_name(os.fsdecode(b"caf\xe9 \xff.png"))
+    image.rename(odd)
+    out = tmp_path / "out"
+    args = ["enhance", str(odd), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["input"]["path"].endswith("caf\\xe9 \\xff.png")
+    sidecar = out / "caf\\xe9 \\xff_bicubic_x4_provenance.json"
+    document = json.loads(sidecar.read_text("utf-8"))
+    assert document["input"]["name"] == "caf\\xe9 \\xff.png"
+    with Image.open(out / "caf\\xe9 \\xff_face0_bicubic_x4.png") as im:
+        assert json.loads(im.text["ffe-provenance"])["input"]["path"].endswith("\\xff.png")
+
+
+def test_input_folder_guard_sees_through_symbolic_links(tmp_path, image, capsys):
+    base = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    link = tmp_path / "link_to_case"
+    link.symlink_to(image.parent, target_is_directory=True)
+    assert main([*base, "--out", str(link)]) == 2  # the evidence folder under another name
+    assert "own folder" in capsys.readouterr().err
+    # a link to the evidence file: its folder is the evidence folder too
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    linked = elsewhere / "still.png"
+    linked.symlink_to(image)
+    via_link = ["enhance", str(linked), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*via_link, "--out", str(image.parent)]) == 2
+    assert main([*via_link, "--out", str(elsewhere)]) == 2
+    assert sorted(image.parent.iterdir()) == [image]
+
+
+def test_too_large_full_image_is_skipped_and_the_faces_written(
+    tmp_path, image, monkeypatch, capsys
+):
+    from engine import faces as facelib
+
+    monkeypatch.setattr(facelib, "MAX_PASTE_PIXELS", 100 * 100)
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "full image not written" in capsys.readouterr().err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["still_bicubic_x4_provenance.json", "still_face0_bicubic_x4.png"]
+
+
+def test_a_failed_write_leaves_nothing_that_blocks_the_rerun(tmp_path, image, monkeypatch):
+    import errno
+
+    real = io.write_bytes_atomic
+
+    def full_disk(path, data):
+        if str(path).endswith(".json"):
+            raise io.OutputError(path, "the disk is full") from OSError(errno.ENOSPC, "full")
+        return real(path, data)
+
+    monkeypatch.setattr(io, "write_bytes_atomic", full_disk)
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out)]) == 1
+    assert not any(out.iterdir())
+    monkeypatch.setattr(io, "write_bytes_atomic", real)
+    assert main([*args, "--out", str(out)]) == 0
