@@ -458,6 +458,12 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--no-recursive", dest="recursive", action="store_false", help="ignore sub-folders"
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of another run in OUT_DIR (by default an output folder "
+        "belongs to one run, named in its run.json; the same run resumes)",
+    )
+    parser.add_argument(
         "--follow-links",
         action="store_true",
         help="also read symbolic links that lead to files outside IN_DIR (by default they get "
@@ -470,7 +476,8 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         default=batch.DEFAULT_BATCH_FACES,
         metavar="N",
-        help=f"most faces per forward pass (default {batch.DEFAULT_BATCH_FACES})",
+        help=f"faces per forward pass (default {batch.DEFAULT_BATCH_FACES}: a face's pixels "
+        "then never depend on the other faces of the run; more is faster on a GPU)",
     )
     parser.set_defaults(func=run_batch_from_args)
     return parser
@@ -568,6 +575,7 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
             batch_faces=getattr(args, "batch_faces", batch.DEFAULT_BATCH_FACES),
             allow_shrink=getattr(args, "allow_shrink", False),
             follow_links=getattr(args, "follow_links", False),
+            overwrite=getattr(args, "overwrite", False),
         )
     except batch.BatchError as exc:
         stream.write(f"ffe batch: error: {exc}\n")
