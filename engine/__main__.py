@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-input-dir", action="store_true", help="allow writing into the input's folder"
     )
     enhance.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    _add_case_log_arguments(enhance)
     enhance.set_defaults(func=_cmd_enhance)
 
     add_batch_parser(commands)
@@ -103,6 +104,34 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("log", type=Path, help="the case_log.jsonl file")
     verify.set_defaults(func=_cmd_verify_log)
     return parser
+
+
+def _add_case_log_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--case-log",
+        metavar="PATH",
+        default=None,
+        help="the case log to append to (a case_log.jsonl file or its folder; default: the "
+        "app's, i.e. $FFE_CASE_DIR or the folder set in File > Settings)",
+    )
+    parser.add_argument(
+        "--examiner", default=None, help="the examiner named in the case log (default: user)"
+    )
+
+
+def _open_case_log(args: argparse.Namespace):
+    """The run's :class:`engine.caselog.CaseLog`, checked writable before any work."""
+    from engine import caselog
+
+    log = caselog.CaseLog(
+        caselog.cli_log_path(getattr(args, "case_log", None)),
+        examiner=getattr(args, "examiner", None),
+    )
+    try:
+        log.check_writable()
+    except caselog.CaseLogError as exc:
+        raise UsageError(f"case log: {exc}") from None
+    return log
 
 
 def parse_scale(text: str) -> int | str:
@@ -225,8 +254,8 @@ def _remove_written(paths: Sequence[Path]) -> None:
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
+    from engine import caselog, io, resolution
     from engine import faces as facelib
-    from engine import io, resolution
     from engine.enhance import Enhancer, paste_all, paste_scale
 
     # What was asked for, checked before any heavy work.
@@ -238,6 +267,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     box = _parse_box(args.box) if args.box is not None else None
+    case_log = _open_case_log(args)
 
     image: Path = args.image
     out: Path = args.out
@@ -354,6 +384,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     full = paste_all(still.rgb, results) if pasteable else None
 
     written: list[Path] = []
+    logged: dict[int, list[dict[str, Any]]] = {r.face_index: [] for r in results}
     try:
         if results:
             out.mkdir(parents=True, exist_ok=True)
@@ -362,6 +393,9 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             written.append(path)
             sha = io.save_png(path, result.sr, provenance.png_text(result.provenance))
             provenance.add_output(result.provenance, "face", path.resolve(), sha)
+            logged[result.face_index].append(
+                caselog.output_record(path.resolve(), sha, result.sr, role="face")
+            )
         if results:
             document = provenance.bundle([r.provenance for r in results])
             document["not_enhanced"] = [
@@ -370,19 +404,42 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             if full is not None:
                 written.append(full_path)
                 sha = io.save_png(full_path, full, provenance.png_text(document))
+                full_record = caselog.output_record(full_path.resolve(), sha, full, role="full")
                 for result in results:
                     if not result.plan.shrinks:
                         provenance.add_output(result.provenance, "full", full_path.resolve(), sha)
+                        logged[result.face_index].append(full_record)
                 provenance.add_output(document, "full", full_path.resolve(), sha)
             for result in results:
                 path = face_paths[result.face_index]
                 provenance.add_output(document, "face", path.resolve(), _output_sha(result, path))
             written.append(prov_path)
-            io.write_bytes_atomic(prov_path, provenance.to_json(document).encode("utf-8"))
+            sha = io.write_bytes_atomic(prov_path, provenance.to_json(document).encode("utf-8"))
+            for outputs in logged.values():
+                outputs.append(caselog.output_record(prov_path.resolve(), sha, role="provenance"))
     except OSError as exc:  # io.OutputError and any other failure to write
         _remove_written(written)
         print(f"ffe: error: {exc} (nothing of this run was kept)", file=sys.stderr)
         return EXIT_WRITE_FAILED
+
+    # The case log: the still opened (faces found), then one "enhance" entry per face.
+    try:
+        case_log.append("open", **caselog.open_fields(still, [f for _, f in chosen], args.detector))
+        faces_by_index = dict(chosen)
+        for result in results:
+            fields = caselog.enhance_fields(
+                still, faces_by_index[result.face_index], result, logged[result.face_index]
+            )
+            fields["details"]["command"] = "ffe enhance"
+            case_log.append("enhance", **fields)
+    except caselog.CaseLogError as exc:
+        print(
+            f"ffe: error: the outputs were written but the case log {case_log.path} could not "
+            f"record them: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_WRITE_FAILED
+    print(f"ffe: case log: {io.display_path(case_log.path)}", file=sys.stderr)
 
     written = [p for p in targets if p.exists()]
     if args.json:
@@ -457,6 +514,7 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-recursive", dest="recursive", action="store_false", help="ignore sub-folders"
     )
+    _add_case_log_arguments(parser)
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -558,7 +616,8 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
         previous_handler = signal.signal(signal.SIGINT, on_sigint)
     try:
         enhancer = Enhancer(device=args.device) if getattr(args, "device", None) else None
-    except ValueError as exc:  # a device torch does not know or cannot see
+        case_log = _open_case_log(args)
+    except (ValueError, UsageError) as exc:  # a device torch does not know; an unusable log
         stream.write(f"ffe batch: error: {exc}\n")
         return 2
     try:
@@ -586,6 +645,19 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
     finally:
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
+    from engine import caselog, io
+
+    try:
+        fields = caselog.batch_fields(summary, args.recursive)
+        fields["details"]["command"] = "ffe batch"
+        case_log.append("batch", **fields)
+    except caselog.CaseLogError as exc:
+        stream.write(
+            f"ffe batch: error: the run finished but the case log {case_log.path} could not "
+            f"record it: {exc}\n"
+        )
+        return 1
+    stream.write(f"case log: {io.display_path(case_log.path)}\n")
     stream.write(
         f"{summary.files_done}/{summary.files_total} files: {summary.ok} ok, "
         f"{summary.no_face} without a face, {summary.errors} with errors, "

@@ -164,6 +164,65 @@ def default_path(folder: str | os.PathLike[str]) -> Path:
     return Path(folder) / LOG_NAME
 
 
+#: The environment variable that overrides the case-log folder (GUI and command line alike).
+CASE_DIR_ENV = "FFE_CASE_DIR"
+_ORGANISATION = "ForensicFaceEnhancer"  # as app.main_window names the app to Qt
+_APPLICATION = "Forensic Face Enhancer"
+
+
+def default_case_dir() -> Path:
+    """The case-log folder the GUI uses, found without Qt (for the command line).
+
+    ``$FFE_CASE_DIR``, else the folder set in File > Settings (``caseDir`` in the GUI's INI
+    settings file), else Qt's per-user application data folder for the app
+    (``QStandardPaths.AppDataLocation``), computed as Qt does on each system.
+    """
+    env = os.environ.get(CASE_DIR_ENV)
+    if env:
+        return Path(env)
+    home = Path.home()
+    if sys.platform == "win32":
+        config = data = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        config = home / "Library" / "Preferences"
+        data = home / "Library" / "Application Support"
+    else:
+        config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+        data = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    saved = _ini_value(config / _ORGANISATION / f"{_APPLICATION}.ini", "caseDir")
+    if saved:
+        return Path(saved)
+    return data / _ORGANISATION / _APPLICATION
+
+
+def _ini_value(path: Path, key: str) -> str | None:
+    """One value of the [General] section of a QSettings INI file; None when absent."""
+    import configparser
+
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
+    try:
+        parser.read(path, encoding="utf-8")
+    except (OSError, configparser.Error):
+        return None
+    value = parser.get("General", key, fallback=None)
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return value or None
+
+
+def cli_log_path(given: str | os.PathLike[str] | None) -> Path:
+    """The case log a command-line run appends to: ``given`` (a log file, or a folder that
+    holds ``case_log.jsonl``), else the GUI's (:func:`default_case_dir`)."""
+    if given is None:
+        return default_path(default_case_dir())
+    path = Path(given).expanduser()
+    return default_path(path) if path.is_dir() or not path.suffix else path
+
+
 # --------------------------------------------------------------------------- locking
 
 _locks: dict[str, threading.Lock] = {}
@@ -413,6 +472,31 @@ class CaseLog:
         self._lock = _file_lock(self.path)
 
     # ------------------------------------------------------------------- writing
+
+    def check_writable(self) -> None:
+        """Raise :class:`CaseLogError` (or :class:`CaseLogDamaged`) now if :meth:`append` would
+        fail, so a long run does not end with work the log cannot record. Creates the folder."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CaseLogError(
+                f"cannot create the case-log folder {self.path.parent}: {exc.strerror or exc}"
+            ) from exc
+        if not self.path.exists():
+            if not os.access(self.path.parent, os.W_OK):
+                raise CaseLogError(f"the case-log folder {self.path.parent} is not writable")
+            return
+        with self._lock:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | getattr(os, "O_BINARY", 0))
+            except OSError as exc:
+                raise CaseLogError(
+                    f"cannot open the case log {self.path}: {exc.strerror or exc}"
+                ) from exc
+            try:
+                _last_line(fd)
+            finally:
+                os.close(fd)
 
     def append(self, action: str, **fields: Any) -> dict[str, Any]:
         """Write one entry and return it (as a reader will parse it, ``hash`` included).

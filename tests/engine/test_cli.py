@@ -217,3 +217,64 @@ def test_a_failed_write_leaves_nothing_that_blocks_the_rerun(tmp_path, image, mo
     assert not any(out.iterdir())
     monkeypatch.setattr(io, "write_bytes_atomic", real)
     assert main([*args, "--out", str(out)]) == 0
+
+
+def test_enhance_appends_to_the_case_log(tmp_path, image, capsys):
+    from engine import caselog
+
+    log_path = tmp_path / "logs" / "case_log.jsonl"
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out), "--case-log", str(log_path), "--examiner", "A. B"]) == 0
+    log = caselog.CaseLog(log_path)
+    assert log.verify().ok
+    entries = log.entries()
+    assert [e["action"] for e in entries] == ["open", "enhance"]
+    enhance = entries[1]
+    assert enhance["examiner"] == "A. B" and enhance["input_sha256"] == io.sha256_file(image)
+    files = {Path(o["path"]).name: o["sha256"] for o in enhance["outputs"]}
+    assert set(files) == {
+        "still_face0_bicubic_x4.png",
+        "still_bicubic_x4_full.png",
+        "still_bicubic_x4_provenance.json",
+    }
+    for name, sha in files.items():
+        assert io.sha256_file(out / name) == sha
+    assert "case log" in capsys.readouterr().err
+
+
+def test_default_case_log_is_the_apps(tmp_path, image, monkeypatch):
+    from engine import caselog
+
+    monkeypatch.setenv("FFE_CASE_DIR", str(tmp_path / "app_case_dir"))
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    assert caselog.CaseLog(tmp_path / "app_case_dir" / "case_log.jsonl").verify().entries == 2
+    # Without the variable: the folder saved in the GUI's settings file (read without Qt).
+    monkeypatch.delenv("FFE_CASE_DIR")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    ini = tmp_path / "config" / "ForensicFaceEnhancer" / "Forensic Face Enhancer.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_text(f"[General]\ncaseDir={tmp_path / 'chosen'}\n")
+    assert caselog.default_case_dir() == tmp_path / "chosen"
+
+
+def test_batch_appends_to_the_case_log(tmp_path, image):
+    from engine import caselog
+
+    log_path = tmp_path / "case_log.jsonl"
+    out = tmp_path / "out"
+    argv = ["batch", str(image.parent), str(out), "--model", "bicubic", "--scale", "4"]
+    assert main([*argv, "--case-log", str(log_path)]) == 0
+    (entry,) = caselog.CaseLog(log_path).entries()
+    assert entry["action"] == "batch" and entry["details"]["ok"] == 1
+    assert entry["outputs"][0]["sha256"] == io.sha256_file(out / "summary.csv")
+
+
+def test_a_damaged_case_log_stops_the_run_before_any_work(tmp_path, image, capsys):
+    log_path = tmp_path / "case_log.jsonl"
+    log_path.write_bytes(b'{"half an entry')
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out), "--case-log", str(log_path)]) == 2
+    assert "half-written" in capsys.readouterr().err and not out.exists()
