@@ -391,7 +391,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         for result in results:
             path = face_paths[result.face_index]
             written.append(path)
-            sha = io.save_png(path, result.sr, provenance.png_text(result.provenance))
+            picture, label_text = export.labelled(result.sr, entry)
+            sha = io.save_png(path, picture, provenance.png_text(result.provenance) | label_text)
             provenance.add_output(result.provenance, "face", path.resolve(), sha)
             logged[result.face_index].append(
                 caselog.output_record(path.resolve(), sha, result.sr, role="face")
@@ -403,7 +404,13 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             ]
             if full is not None:
                 written.append(full_path)
-                sha = io.save_png(full_path, full, provenance.png_text(document))
+                regions = [
+                    export.replaced_region(r.aligned, factor)
+                    for r in results
+                    if r.plan is None or not r.plan.shrinks
+                ]
+                picture, label_text = export.labelled(full, entry, regions)
+                sha = io.save_png(full_path, picture, provenance.png_text(document) | label_text)
                 full_record = caselog.output_record(full_path.resolve(), sha, full, role="full")
                 for result in results:
                     if not result.plan.shrinks:

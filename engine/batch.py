@@ -966,7 +966,9 @@ class _Run:
                     rec = self._record(item, k, model_id)
                     rel = export.output_name(stem, model_id, export.scale_tag(plan), "face", k)
                     sr = item.sr[model_id][k]
-                    sha = self._save(rel, sr, provenance.png_text(rec), written, item)
+                    image, label_text = export.labelled(sr, registry.get(model_id))
+                    text = provenance.png_text(rec) | label_text
+                    sha = self._save(rel, image, text, written, item)
                     provenance.add_output(rec, "face", rel, sha)
                     outputs.append({"role": "face", "path": rel, "sha256": sha})
                     row.outputs.append(rel)
@@ -1003,7 +1005,15 @@ class _Run:
                         self._add_time("write", t)  # "write" = paste-back, encoding, writing
                         rel = export.output_name(stem, model_id, self.scale, "full")
                         document = provenance.bundle(model_records)
-                        sha = self._save(rel, full, provenance.png_text(document), written, item)
+                        regions = [
+                            export.replaced_region(
+                                item.aligned[(k, item.plans[model_id][k].lr_size)], scale
+                            )
+                            for k in pasted
+                        ]
+                        image, label_text = export.labelled(full, registry.get(model_id), regions)
+                        text = provenance.png_text(document) | label_text
+                        sha = self._save(rel, image, text, written, item)
                         for rec in model_records:
                             if rec["resolution"]["evidence_shrink"] <= resolution.SHRINK_LIMIT:
                                 provenance.add_output(rec, "full", rel, sha)

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from engine import __main__ as cli
-from engine import batch, imaging, registry, weights
+from engine import batch, export, imaging, registry, weights
 from engine import faces as facelib
 from engine import io as eio
 from engine.batch import BatchError, run_batch
@@ -83,6 +83,13 @@ def _assert_summary_matches_disk(out: Path) -> None:
     }
     assert listed == on_disk
     assert not [p for p in out.rglob("*.tmp")]
+
+
+def _picture(path: Path) -> np.ndarray:
+    """An output's pixels above its visible label strip (issue 26: outputs carry the label)."""
+    with Image.open(path) as im:
+        rows = json.loads(im.text["ffe-visible-label"])["picture_rows"]
+        return np.asarray(im.convert("RGB"))[:rows]
 
 
 def _png_provenance(path: Path) -> dict:
@@ -150,10 +157,8 @@ def test_run_reports_every_file_and_writes_consistent_outputs(evidence: Path, tm
     assert rows[("wall.png", "lanczos")].outputs == ["wall_provenance.json"]
     _assert_summary_matches_disk(out)
 
-    with Image.open(out / "sub" / "two_face1_lanczos_x4.png") as im:
-        assert im.size == (128, 128)
-    with Image.open(out / "sub" / "two_lanczos_x4_full.png") as im:
-        assert im.size == (160 * 4, 80 * 4)
+    assert _picture(out / "sub" / "two_face1_lanczos_x4.png").shape == (128, 128, 3)
+    assert _picture(out / "sub" / "two_lanczos_x4_full.png").shape == (80 * 4, 160 * 4, 3)
     record = _png_provenance(out / "sub" / "two_face1_lanczos_x4.png")
     assert record["input"]["sha256"] == _sha(evidence / "sub" / "two.png")
     assert record["model"]["id"] == "lanczos" and record["face"]["index"] == 1
@@ -193,10 +198,14 @@ def test_batch_output_equals_the_single_face_enhancer(tmp_path: Path, face80: np
     result = Enhancer(device="cpu").enhance(
         still, face, "bicubic", 4, parameters={"detector": "hog"}
     )
-    sr = np.asarray(Image.open(out / "a_face0_bicubic_x4.png"))
+    sr = _picture(out / "a_face0_bicubic_x4.png")
     assert np.array_equal(sr, result.sr)
-    full = np.asarray(Image.open(out / "a_bicubic_x4_full.png"))
-    assert np.abs(full.astype(int) - result.pasted.astype(int)).max() <= 1
+    full = _picture(out / "a_bicubic_x4_full.png")
+    # the replaced region is outlined (issue 26): every other pixel is the Enhancer's
+    outline = np.all(full == export.OUTLINE_RGB, axis=2)
+    assert 0 < outline.mean() < 0.2
+    diff = np.abs(full.astype(int) - result.pasted.astype(int)).max(axis=2)
+    assert diff[~outline].max() <= 1
     params = _png_provenance(out / "a_face0_bicubic_x4.png")["parameters"]
     assert set(result.provenance["parameters"]) <= set(params)
 
@@ -518,8 +527,8 @@ def test_auto_scale_and_shrink_refusal_are_per_face_and_in_the_summary(tmp_path,
         "pair_face1_bicubic_x2.png",
         "pair_bicubic_auto_full.png",
     ]
-    with Image.open(tmp_path / "auto" / "pair_bicubic_auto_full.png") as im:
-        assert im.size == (240 * 4, 160 * 4)  # the largest factor used
+    full = _picture(tmp_path / "auto" / "pair_bicubic_auto_full.png")
+    assert full.shape[:2] == (160 * 4, 240 * 4)  # the largest factor used
     record = _png_provenance(tmp_path / "auto" / "pair_face1_bicubic_x2.png")
     assert record["resolution"]["scale_used"] == 2 and record["parameters"]["lr_size"] == 64
     again = batch.read_summary(tmp_path / "auto" / "summary.csv")[0]
@@ -650,7 +659,7 @@ def _tiny_rafsr(tmp_path: Path) -> Enhancer:
 
 
 def _face_pixels(out: Path) -> dict[str, bytes]:
-    return {p.name: np.asarray(Image.open(p)).tobytes() for p in sorted(out.rglob("*_face*_*.png"))}
+    return {p.name: _picture(p).tobytes() for p in sorted(out.rglob("*_face*_*.png"))}
 
 
 def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, face80):

@@ -34,6 +34,13 @@ def image(tmp_path, small_sample):
     return Path(shutil.copy(small_sample, folder / "still.png"))
 
 
+def _picture(path: Path) -> np.ndarray:
+    """An output's pixels above its visible label strip (issue 26: outputs carry the label)."""
+    with Image.open(path) as im:
+        rows = json.loads(im.text["ffe-visible-label"])["picture_rows"]
+        return np.asarray(im.convert("RGB"))[:rows]
+
+
 def test_models_json(capsys, empty_weights):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -58,13 +65,14 @@ def test_enhance_writes_labelled_outputs(tmp_path, image, capsys):
     sidecar = out / "still_bicubic_x4_provenance.json"
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (face, full, sidecar))
     assert capsys.readouterr().out.split() == [str(face), str(full), str(sidecar)]
+    assert _picture(face).shape == (128, 128, 3)
     with Image.open(face) as im:
-        assert im.size == (128, 128)
         assert im.text["Disclaimer"] == provenance.AI_LABEL
         embedded = json.loads(im.text["ffe-provenance"])
     assert embedded["model"]["id"] == "bicubic" and embedded["face"]["manual"] is False
+    assert _picture(full).shape == (408, 408, 3)
     with Image.open(full) as im:
-        assert im.size == (408, 408) and im.text["Disclaimer"] == provenance.AI_LABEL
+        assert im.text["Disclaimer"] == provenance.AI_LABEL
     document = json.loads(sidecar.read_text())
     assert document["label"] == provenance.AI_LABEL
     assert document["input"]["sha256"] == io.sha256_file(image)
@@ -82,8 +90,7 @@ def test_enhance_with_a_box(tmp_path, image):
     document = json.loads((out / "still_lanczos_x4_provenance.json").read_text())
     assert document["faces"][0]["face"]["manual"] is True
     assert document["faces"][0]["parameters"]["requested_box"] == [35, 15, 53, 33]
-    with Image.open(out / "still_lanczos_x4_full.png") as im:
-        assert im.size == (408, 408)
+    assert _picture(out / "still_lanczos_x4_full.png").shape == (408, 408, 3)
 
 
 def test_refuses_the_input_folder_and_overwriting(tmp_path, image, capsys):

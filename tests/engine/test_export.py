@@ -88,3 +88,22 @@ def test_a_face_run_at_its_native_size_is_named_for_it():
     assert export.result_output_name("still", r, "full") == "still_s0_srresnet_att_x2_full.png"
     r.plan = None  # a Result made without a plan
     assert export.result_output_name("still", r, "face") == "still_face1_s0_srresnet_att_x2.png"
+
+
+def test_visible_label_is_readable_when_the_whole_image_is_fitted_to_a_screen():
+    """Issue 26: CLI and batch images carry a visible label scaled to the image."""
+    import numpy as np
+
+    from engine import export, registry
+
+    for w, h in [(128, 128), (640, 480), (4000, 3000), (8000, 600)]:
+        rgb = np.full((h, w, 3), 90, np.uint8)
+        out, text = export.labelled(rgb, registry.get("s2_rafsr"))
+        assert np.array_equal(out[:h], rgb)  # no pixel of the picture is covered
+        strip = out[h:]
+        fit = max(w / 1920, (h + strip.shape[0]) / 1080, 1.0)
+        assert strip.shape[0] / fit >= 12  # at least one 12-px line on screen
+        assert (strip == 255).all(axis=2).any()  # white letters on the red strip
+        assert "AI-enhanced" in text[export.PNG_KEY_VISIBLE_LABEL]
+    _, text = export.labelled(np.zeros((8, 8, 3), np.uint8), registry.get("bicubic"))
+    assert "Interpolated" in text[export.PNG_KEY_VISIBLE_LABEL]
