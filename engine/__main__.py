@@ -523,6 +523,12 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     _add_case_log_arguments(parser)
     parser.add_argument(
+        "--full",
+        action="store_true",
+        help="also write each photo enlarged with its faces pasted in (labelled, faces "
+        "outlined); by default only the faces and their provenance are written",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the results of another run in OUT_DIR (by default an output folder "
@@ -642,6 +648,7 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
             allow_shrink=getattr(args, "allow_shrink", False),
             follow_links=getattr(args, "follow_links", False),
             overwrite=getattr(args, "overwrite", False),
+            full=getattr(args, "full", True),
         )
     except batch.BatchError as exc:
         stream.write(f"ffe batch: error: {exc}\n")

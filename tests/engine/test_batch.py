@@ -685,3 +685,18 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, face80):
     run_batch(src, parts, ["s2_rafsr"], 4, enhancer=enhancer, lookahead=False)
     assert len(_face_pixels(whole)) == 6
     assert _face_pixels(parts) == _face_pixels(whole)
+
+
+def test_command_line_writes_faces_by_default_and_the_full_photo_on_request(tmp_path, face80):
+    src = tmp_path / "in"
+    _save(src / "a.png", face80)
+    out = tmp_path / "out"
+    argv = [str(src), str(out), "--model", "bicubic", "--scale", "4"]
+    assert cli.run_batch_from_args(_parse(argv), stdio.StringIO()) == 0
+    assert _rows(out)[0].outputs == ["a_face0_bicubic_x4.png", "a_provenance.json"]
+    _assert_summary_matches_disk(out)
+    # --full is another run (its outputs differ): refused in the same folder, fine in another
+    assert cli.run_batch_from_args(_parse([*argv, "--full"]), stdio.StringIO()) == 2
+    argv[1] = str(tmp_path / "out_full")
+    assert cli.run_batch_from_args(_parse([*argv, "--full"]), stdio.StringIO()) == 0
+    assert "a_bicubic_x4_full.png" in _rows(tmp_path / "out_full")[0].outputs
