@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import signal
 import sys
 import threading
@@ -89,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-input-dir", action="store_true", help="allow writing into the input's folder"
     )
     enhance.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    _add_case_log_arguments(enhance)
     enhance.set_defaults(func=_cmd_enhance)
 
     add_batch_parser(commands)
@@ -101,6 +104,34 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("log", type=Path, help="the case_log.jsonl file")
     verify.set_defaults(func=_cmd_verify_log)
     return parser
+
+
+def _add_case_log_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--case-log",
+        metavar="PATH",
+        default=None,
+        help="the case log to append to (a case_log.jsonl file or its folder; default: the "
+        "app's, i.e. $FFE_CASE_DIR or the folder set in File > Settings)",
+    )
+    parser.add_argument(
+        "--examiner", default=None, help="the examiner named in the case log (default: user)"
+    )
+
+
+def _open_case_log(args: argparse.Namespace):
+    """The run's :class:`engine.caselog.CaseLog`, checked writable before any work."""
+    from engine import caselog
+
+    log = caselog.CaseLog(
+        caselog.cli_log_path(getattr(args, "case_log", None)),
+        examiner=getattr(args, "examiner", None),
+    )
+    try:
+        log.check_writable()
+    except caselog.CaseLogError as exc:
+        raise UsageError(f"case log: {exc}") from None
+    return log
 
 
 def parse_scale(text: str) -> int | str:
@@ -180,13 +211,52 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
         values = ()
     if len(values) != 4:
         raise UsageError(f"--box must be four numbers x0,y0,x1,y1, got {text!r}")
+    if not all(math.isfinite(v) for v in values):
+        raise UsageError(f"--box must be four finite numbers x0,y0,x1,y1, got {text!r}")
     return values  # type: ignore[return-value]
 
 
+def _check_box(box: tuple[float, float, float, float], width: int, height: int) -> None:
+    """A hand-given box must lie inside the image and have an inside (x0 < x1, y0 < y1)."""
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise UsageError(
+            f"--box {','.join(f'{v:g}' for v in box)} is not inside the {width}x{height} image "
+            "(need 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height)"
+        )
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    """True when two folders are one, however reached (symbolic links, ``..``, bind mounts)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _evidence_folders(image: Path) -> list[Path]:
+    """The folders the evidence is in: the one named, and where a link to the file points."""
+    named = Path(os.path.abspath(image)).parent
+    return [named, image.resolve().parent]
+
+
+def _remove_written(paths: Sequence[Path]) -> None:
+    """Remove this run's partial outputs after a failure, so a rerun is not blocked by them."""
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            print(f"ffe: warning: could not remove partial output {path}: {exc}", file=sys.stderr)
+
+
 def _cmd_enhance(args: argparse.Namespace) -> int:
+    from engine import caselog, io, resolution
     from engine import faces as facelib
-    from engine import io, resolution
-    from engine.enhance import Enhancer, paste_all
+    from engine.enhance import Enhancer, paste_all, paste_scale
 
     # What was asked for, checked before any heavy work.
     try:
@@ -197,21 +267,25 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     box = _parse_box(args.box) if args.box is not None else None
+    case_log = _open_case_log(args)
 
     image: Path = args.image
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
-    if out.resolve() == image.resolve().parent and not args.allow_input_dir:
+    if not args.allow_input_dir and any(_same_folder(out, f) for f in _evidence_folders(image)):
         raise UsageError(
-            f"--out {out} is the input image's own folder; choose another folder "
-            "(or pass --allow-input-dir)"
+            f"--out {io.display_path(out)} is the input image's own folder; choose another "
+            "folder (or pass --allow-input-dir)"
         )
 
     try:
         still = io.load(image)
     except io.ImageLoadError as exc:
         raise UsageError(str(exc)) from None
+    if box is not None:
+        _check_box(box, still.width, still.height)
+    name = io.display_path(image.name)
 
     try:
         enhancer = Enhancer(device=args.device)
@@ -228,14 +302,12 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         else:
             found = facelib.detect(still.rgb, method=args.detector)
             if not found:
-                raise UsageError(
-                    f"no face found in {image.name} (try --detector cnn, or give --box)"
-                )
+                raise UsageError(f"no face found in {name} (try --detector cnn, or give --box)")
             chosen = list(enumerate(found))
             if args.face is not None:
                 if not 0 <= args.face < len(found):
                     raise UsageError(
-                        f"--face {args.face}: {image.name} has {len(found)} face(s), "
+                        f"--face {args.face}: {name} has {len(found)} face(s), "
                         f"numbered 0 to {len(found) - 1}"
                     )
                 chosen = [chosen[args.face]]
@@ -254,7 +326,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         if plans[k].shrinks:
             print(f"ffe: warning: face {k}: {plans[k].message}", file=sys.stderr)
 
-    stem = image.stem
+    stem = io.display_path(image.stem)
     run_scale = scale if scale == "auto" else int(scale)
     face_paths = {
         k: out / export.output_name(stem, entry.id, export.scale_tag(plans[k]), "face", k)
@@ -266,6 +338,17 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         out / f"{stem}_{entry.id}_{'auto' if scale == 'auto' else f'x{scale}'}_provenance.json"
     )
     pasteable = any(p.runs and not p.shrinks for p in plans.values())
+    if pasteable:
+        # Too large to build: say so before the work, write the faces, exit 0.
+        factor = max(paste_scale(p) for p in plans.values() if p.runs and not p.shrinks)
+        w, h = still.width * factor, still.height * factor
+        if w * h > facelib.MAX_PASTE_PIXELS:
+            print(
+                f"ffe: full image not written: {w}x{h} pixels at x{factor} is too large; "
+                "the faces are written",
+                file=sys.stderr,
+            )
+            pasteable = False
     targets = [*face_paths.values(), *([full_path] if pasteable else []), prov_path]
     if not face_paths:
         targets = []
@@ -301,37 +384,75 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     full = paste_all(still.rgb, results) if pasteable else None
 
     written: list[Path] = []
+    logged: dict[int, list[dict[str, Any]]] = {r.face_index: [] for r in results}
     try:
         if results:
             out.mkdir(parents=True, exist_ok=True)
         for result in results:
             path = face_paths[result.face_index]
-            sha = io.save_png(path, result.sr, provenance.png_text(result.provenance))
+            written.append(path)
+            picture, label_text = export.labelled(result.sr, entry)
+            sha = io.save_png(path, picture, provenance.png_text(result.provenance) | label_text)
             provenance.add_output(result.provenance, "face", path.resolve(), sha)
+            logged[result.face_index].append(
+                caselog.output_record(path.resolve(), sha, result.sr, role="face")
+            )
         if results:
             document = provenance.bundle([r.provenance for r in results])
             document["not_enhanced"] = [
                 {"face_index": k, "resolution": p.to_dict()} for k, p in plans.items() if not p.runs
             ]
             if full is not None:
-                sha = io.save_png(full_path, full, provenance.png_text(document))
+                written.append(full_path)
+                regions = [
+                    export.replaced_region(r.aligned, factor)
+                    for r in results
+                    if r.plan is None or not r.plan.shrinks
+                ]
+                picture, label_text = export.labelled(full, entry, regions)
+                sha = io.save_png(full_path, picture, provenance.png_text(document) | label_text)
+                full_record = caselog.output_record(full_path.resolve(), sha, full, role="full")
                 for result in results:
                     if not result.plan.shrinks:
                         provenance.add_output(result.provenance, "full", full_path.resolve(), sha)
+                        logged[result.face_index].append(full_record)
                 provenance.add_output(document, "full", full_path.resolve(), sha)
             for result in results:
                 path = face_paths[result.face_index]
                 provenance.add_output(document, "face", path.resolve(), _output_sha(result, path))
-            io.write_bytes_atomic(prov_path, provenance.to_json(document).encode("utf-8"))
+            written.append(prov_path)
+            sha = io.write_bytes_atomic(prov_path, provenance.to_json(document).encode("utf-8"))
+            for outputs in logged.values():
+                outputs.append(caselog.output_record(prov_path.resolve(), sha, role="provenance"))
     except OSError as exc:  # io.OutputError and any other failure to write
-        print(f"ffe: error: {exc}", file=sys.stderr)
+        _remove_written(written)
+        print(f"ffe: error: {exc} (nothing of this run was kept)", file=sys.stderr)
         return EXIT_WRITE_FAILED
+
+    # The case log: the still opened (faces found), then one "enhance" entry per face.
+    try:
+        case_log.append("open", **caselog.open_fields(still, [f for _, f in chosen], args.detector))
+        faces_by_index = dict(chosen)
+        for result in results:
+            fields = caselog.enhance_fields(
+                still, faces_by_index[result.face_index], result, logged[result.face_index]
+            )
+            fields["details"]["command"] = "ffe enhance"
+            case_log.append("enhance", **fields)
+    except caselog.CaseLogError as exc:
+        print(
+            f"ffe: error: the outputs were written but the case log {case_log.path} could not "
+            f"record them: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_WRITE_FAILED
+    print(f"ffe: case log: {io.display_path(case_log.path)}", file=sys.stderr)
 
     written = [p for p in targets if p.exists()]
     if args.json:
         by_face = {r.face_index: r for r in results}
         report = {
-            "input": {"path": str(image), "sha256": still.sha256},
+            "input": {"path": io.display_path(image), "sha256": still.sha256},
             "model": entry.id,
             "requested_scale": scale if scale == "auto" else f"x{scale}",
             "faces": [
@@ -400,6 +521,25 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-recursive", dest="recursive", action="store_false", help="ignore sub-folders"
     )
+    _add_case_log_arguments(parser)
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="also write each photo enlarged with its faces pasted in (labelled, faces "
+        "outlined); by default only the faces and their provenance are written",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results of another run in OUT_DIR (by default an output folder "
+        "belongs to one run, named in its run.json; the same run resumes)",
+    )
+    parser.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="also read symbolic links that lead to files outside IN_DIR (by default they get "
+        "an error row and are not read)",
+    )
     parser.add_argument("--detector", choices=("hog", "cnn"), default="hog")
     parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: automatic)")
     parser.add_argument(
@@ -407,7 +547,8 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=int,
         default=batch.DEFAULT_BATCH_FACES,
         metavar="N",
-        help=f"most faces per forward pass (default {batch.DEFAULT_BATCH_FACES})",
+        help=f"faces per forward pass (default {batch.DEFAULT_BATCH_FACES}: a face's pixels "
+        "then never depend on the other faces of the run; more is faster on a GPU)",
     )
     parser.set_defaults(func=run_batch_from_args)
     return parser
@@ -488,7 +629,8 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
         previous_handler = signal.signal(signal.SIGINT, on_sigint)
     try:
         enhancer = Enhancer(device=args.device) if getattr(args, "device", None) else None
-    except ValueError as exc:  # a device torch does not know or cannot see
+        case_log = _open_case_log(args)
+    except (ValueError, UsageError) as exc:  # a device torch does not know; an unusable log
         stream.write(f"ffe batch: error: {exc}\n")
         return 2
     try:
@@ -504,6 +646,9 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
             enhancer=enhancer,
             batch_faces=getattr(args, "batch_faces", batch.DEFAULT_BATCH_FACES),
             allow_shrink=getattr(args, "allow_shrink", False),
+            follow_links=getattr(args, "follow_links", False),
+            overwrite=getattr(args, "overwrite", False),
+            full=getattr(args, "full", True),
         )
     except batch.BatchError as exc:
         stream.write(f"ffe batch: error: {exc}\n")
@@ -514,6 +659,19 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
     finally:
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
+    from engine import caselog, io
+
+    try:
+        fields = caselog.batch_fields(summary, args.recursive)
+        fields["details"]["command"] = "ffe batch"
+        case_log.append("batch", **fields)
+    except caselog.CaseLogError as exc:
+        stream.write(
+            f"ffe batch: error: the run finished but the case log {case_log.path} could not "
+            f"record it: {exc}\n"
+        )
+        return 1
+    stream.write(f"case log: {io.display_path(case_log.path)}\n")
     stream.write(
         f"{summary.files_done}/{summary.files_total} files: {summary.ok} ok, "
         f"{summary.no_face} without a face, {summary.errors} with errors, "

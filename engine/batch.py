@@ -14,9 +14,19 @@ What a run guarantees, because the input is evidence and runs are long:
   killed run leaves a valid summary; leftover temporary files are removed when a run starts; an
   image whose outputs could not all be written (or that was cancelled mid-way) has what was
   written of it removed again.
+* **One run per output folder, nothing replaced.** ``run.json`` (:data:`MANIFEST_NAME`) names
+  the run: input folder, models and weights, scale, detector, settings, software version. The
+  same run resumes; another run into that folder is refused before anything is written unless
+  ``overwrite`` (which removes the files the old summary listed). A file the run did not write
+  for that input is never replaced: the row says so.
 * **Resume.** A file is skipped when the previous summary has, for every chosen model, an
   ok/no_face/skipped_done row with the same input SHA-256, scale and weights SHA-256 whose
-  output files all still exist. Anything else is redone.
+  output files all still have the SHA-256 recorded when they were written
+  (``outputs_sha256``). A truncated, replaced or missing output makes the file be redone.
+* **Any file name.** Names that are not valid UTF-8 are written with ``\\xNN`` escapes in the
+  summary, the JSON and the PNG text, and their outputs use the same escaped stem
+  (:func:`engine.io.display_path`). Symbolic links that lead out of the input folder are not
+  read unless ``follow_links``.
 * **Pause and cancel** go through the token (:class:`PausableToken` adds pause), checked
   between forward passes and between faces; a cancelled run still leaves a valid summary.
 
@@ -36,10 +46,11 @@ one folder share a stem (``a.png``, ``a.jpg``) their full names are used as stem
 
 Throughput: a producer thread reads, hashes, detects and aligns the next images while the
 caller's thread runs the networks and writes results (dlib, Pillow and torch release the GIL
-in their heavy parts). Faces are batched into one forward pass per model: the faces of every
-image already prepared (at most ``batch_faces`` per pass, at most ``GROUP_IMAGES`` images), so
-when the network is the bottleneck the queue fills and passes grow, and when detection is the
-bottleneck no image waits for others.
+in their heavy parts). **Determinism:** by default every face has its own forward pass
+(``batch_faces=1``), so a face's pixels never depend on which other faces were prepared at the
+same time: a resumed run gives the uninterrupted run's pixels bit for bit. ``batch_faces`` > 1
+puts the faces of the images already prepared into shared passes (faster on a GPU; batched
+convolutions may then round differently by one level, recorded as ``faces_per_forward_pass``).
 """
 
 from __future__ import annotations
@@ -47,6 +58,7 @@ from __future__ import annotations
 import csv
 import errno
 import io as _stdio
+import json
 import logging
 import os
 import queue
@@ -71,6 +83,8 @@ from engine.weights import LoadedModel
 log = logging.getLogger(__name__)
 
 SUMMARY_NAME = "summary.csv"
+#: The run manifest: which run the output folder belongs to (see :func:`check_manifest`).
+MANIFEST_NAME = "run.json"
 SUMMARY_FIELDS = (
     "file",
     "sha256",
@@ -81,6 +95,7 @@ SUMMARY_FIELDS = (
     "status",
     "error",
     "outputs",
+    "outputs_sha256",
     "native_frame_px",
     "interocular_px",
     "scales_used",
@@ -89,8 +104,11 @@ SUMMARY_FIELDS = (
 OK, NO_FACE, ERROR, SKIPPED_DONE = "ok", "no_face", "error", "skipped_done"
 COMPLETED = frozenset({OK, NO_FACE, SKIPPED_DONE})
 
-#: Most faces in one forward pass (a 16-face batch of 32x32 inputs is small for any device).
-DEFAULT_BATCH_FACES = 16
+#: Faces in one forward pass. One by default: a face's output bytes then cannot depend on which
+#: other faces shared its pass (batched convolutions may round differently with the batch
+#: size), so a resumed run gives exactly the uninterrupted run's pixels. More is faster on a
+#: GPU but only reproducible to +-1 level; the provenance records how many shared a pass.
+DEFAULT_BATCH_FACES = 1
 #: Most images whose faces share forward passes (also the producer's look-ahead).
 GROUP_IMAGES = 8
 
@@ -115,6 +133,7 @@ class SummaryRow:
     status: str
     error: str = ""
     outputs: list[str] = field(default_factory=list)
+    outputs_sha256: list[str] = field(default_factory=list)  # as written, one per output
     # Face by face, ";"-separated (engine.resolution): what the evidence holds, what was used.
     native_frame_px: str = ""
     interocular_px: str = ""
@@ -122,21 +141,24 @@ class SummaryRow:
     evidence_shrink: str = ""
 
     def to_csv(self) -> dict[str, str]:
-        return {
-            "file": self.file,
-            "sha256": self.sha256,
-            "faces": "" if self.faces is None else str(self.faces),
-            "model": self.model,
-            "scale": str(self.scale),
-            "weights_sha256": self.weights_sha256,
-            "status": self.status,
-            "error": self.error,
-            "outputs": ";".join(self.outputs),
-            "native_frame_px": self.native_frame_px,
-            "interocular_px": self.interocular_px,
-            "scales_used": self.scales_used,
-            "evidence_shrink": self.evidence_shrink,
-        }
+        return _csv_safe(
+            {
+                "file": self.file,
+                "sha256": self.sha256,
+                "faces": "" if self.faces is None else str(self.faces),
+                "model": self.model,
+                "scale": str(self.scale),
+                "weights_sha256": self.weights_sha256,
+                "status": self.status,
+                "error": self.error,
+                "outputs": ";".join(self.outputs),
+                "outputs_sha256": ";".join(self.outputs_sha256),
+                "native_frame_px": self.native_frame_px,
+                "interocular_px": self.interocular_px,
+                "scales_used": self.scales_used,
+                "evidence_shrink": self.evidence_shrink,
+            }
+        )
 
     @classmethod
     def from_csv(cls, row: dict[str, str]) -> SummaryRow:
@@ -151,11 +173,17 @@ class SummaryRow:
             status=row["status"],
             error=row["error"],
             outputs=[p for p in row["outputs"].split(";") if p],
+            outputs_sha256=[h for h in row["outputs_sha256"].split(";") if h],
             native_frame_px=row.get("native_frame_px", ""),
             interocular_px=row.get("interocular_px", ""),
             scales_used=row.get("scales_used", ""),
             evidence_shrink=row.get("evidence_shrink", ""),
         )
+
+
+def _csv_safe(row: dict[str, str]) -> dict[str, str]:
+    """Every value as UTF-8-writable text (a name that is not valid UTF-8 gets escapes)."""
+    return {k: io.display_path(v) for k, v in row.items()}
 
 
 def _scale_field(text: str) -> int | str:
@@ -282,7 +310,9 @@ def list_inputs(in_root: Path, recursive: bool = True) -> list[tuple[Path, str]]
 
     Every file is listed, not only image extensions: a file that is not an image gets a row
     saying so, rather than being silently passed over. Symbolic links to folders are not
-    followed (they could loop); links to files are listed like files.
+    followed (they could loop); links to files are listed like files (a run reads a link that
+    leads out of the input folder only when asked). Relative paths are text that any UTF-8
+    writer accepts (:func:`engine.io.display_path`).
     """
     found: list[tuple[Path, str]] = []
     for folder, dirnames, filenames in os.walk(in_root):
@@ -291,9 +321,17 @@ def list_inputs(in_root: Path, recursive: bool = True) -> list[tuple[Path, str]]
         here = Path(folder)
         for name in filenames:
             path = here / name
-            found.append((path, path.relative_to(in_root).as_posix()))
+            found.append((path, io.display_path(path.relative_to(in_root).as_posix())))
     found.sort(key=lambda item: PurePosixPath(item[1]).parts)
     return found
+
+
+def _links_outside(path: Path, in_root: Path) -> bool:
+    """True when ``path`` is a symbolic link whose target lies outside ``in_root`` (resolved)."""
+    if not path.is_symlink():
+        return False
+    target = path.resolve()
+    return in_root != target and in_root not in target.parents
 
 
 def output_stems(rel_paths: Sequence[str]) -> dict[str, str]:
@@ -320,6 +358,93 @@ def output_stems(rel_paths: Sequence[str]) -> dict[str, str]:
         stems[rel] = stem
         taken.add(stem.lower())
     return stems
+
+
+# --------------------------------------------------------------------------- run manifest
+
+
+def run_identity(
+    in_root: Path,
+    fingerprints: dict[str, str],
+    scale: int | str,
+    *,
+    detector: str,
+    allow_shrink: bool,
+    recursive: bool,
+    follow_links: bool,
+    batch_faces: int,
+    full: bool = True,
+) -> dict[str, Any]:
+    """What makes two runs the same run: resuming is allowed only between equal identities."""
+    return {
+        "input_folder": io.display_path(in_root),
+        "models": [{"id": m, "weights_sha256": fp} for m, fp in fingerprints.items()],
+        "scale": scale,
+        "detector": detector,
+        "allow_shrink": allow_shrink,
+        "recursive": recursive,
+        "follow_links": follow_links,
+        "faces_per_forward_pass": batch_faces,
+        "full_images": full,
+        "software": {"name": provenance.SOFTWARE, "version": __version__},
+    }
+
+
+def read_manifest(out_root: Path) -> dict[str, Any] | None:
+    """The output folder's run manifest; None when there is none, {} when it is unreadable."""
+    if not out_root.is_dir():
+        return None  # not created yet (or not a folder: _prepare_output says so)
+    try:
+        document = json.loads((out_root / MANIFEST_NAME).read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def check_manifest(out_root: Path, identity: dict[str, Any], overwrite: bool) -> bool:
+    """May this run write into ``out_root``? True when it continues the same run (resume).
+
+    An output folder belongs to one run: the same input folder, models and weights, scale,
+    detector and settings, software version. Resuming that run is allowed; another run into the
+    same folder (another input folder with an ``a.jpg``, another model or scale) would replace
+    its results and make summary.csv disagree with the disk, so it is refused with
+    :class:`BatchError` unless ``overwrite``. A folder that already holds files but no manifest
+    is refused the same way. Returns False when the run starts afresh.
+    """
+    previous = read_manifest(out_root)
+    if previous is not None and previous.get("identity") == identity:
+        return True
+    if overwrite:
+        return False
+    if previous is None:
+        if not (out_root / SUMMARY_NAME).exists():
+            return False  # other files are never replaced either: see _Run._check_new
+        raise BatchError(
+            f"the output folder {io.display_path(out_root)} holds the results of a run without "
+            f"a run manifest ({SUMMARY_NAME} but no {MANIFEST_NAME}); choose another folder, "
+            "or pass --overwrite to replace them"
+        )
+    old = previous.get("identity")
+    if isinstance(old, dict):
+        differs = sorted(k for k in identity if old.get(k) != identity[k])
+        why = f"different {', '.join(differs)}" if differs else "a different run"
+    else:
+        why = f"its {MANIFEST_NAME} is unreadable"
+    raise BatchError(
+        f"the output folder {io.display_path(out_root)} holds the results of another run "
+        f"({why}); choose another folder, or pass --overwrite to replace them"
+    )
+
+
+def write_manifest(out_root: Path, identity: dict[str, Any]) -> None:
+    """Record which run the folder belongs to (kept when the same run resumes)."""
+    previous = read_manifest(out_root)
+    if previous and previous.get("identity") == identity:
+        return
+    document = {"identity": identity, "created_utc": provenance.utc_now()}
+    io.write_bytes_atomic(out_root / MANIFEST_NAME, provenance.to_json(document).encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- summary file
@@ -362,9 +487,9 @@ def _hash_regular_file(path: Path) -> str:
 def _fault_words(exc: BaseException) -> str:
     """What went wrong, for the summary: the file named, a full disk called a full disk."""
     if isinstance(exc, io.OutputError):
-        return f"{exc.path.name}: {_os_reason(exc)}"
+        return f"{io.display_path(exc.path.name)}: {_os_reason(exc)}"
     if isinstance(exc, OSError):
-        name = Path(exc.filename).name if exc.filename else ""
+        name = io.display_path(Path(exc.filename).name) if exc.filename else ""
         return f"{name}: {_os_reason(exc)}" if name else _os_reason(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -432,8 +557,14 @@ class _Run:
         batch_faces: int,
         lookahead: bool,
         allow_shrink: bool = False,
+        follow_links: bool = False,
+        overwrite: bool = False,
+        full: bool = True,
     ) -> None:
+        self.full = full
         self.allow_shrink = allow_shrink
+        self.follow_links = follow_links
+        self.overwrite = overwrite
         self.device_for: dict[str, str] = {}  # a model moved to the CPU after running out of GPU
         # Installed scales per model (Auto chooses among them) and what resume compares.
         self.installed = {m: enhancer.installed_scales(m) for m in models}
@@ -475,6 +606,16 @@ class _Run:
         self.stop = threading.Event()
         self.producer_error: BaseException | None = None
 
+    def start_afresh(self) -> None:
+        """Another run's results are being replaced (``overwrite``): forget its rows and remove
+        the files its summary listed, so summary.csv matches the disk again."""
+        old = {p for row in read_summary(self.summary_path) for p in row.outputs}
+        self.previous, self.rows = {}, {}
+        for rel in sorted(old):
+            path = (self.out_root / rel).resolve()
+            if self.out_root in path.parents and path.name not in (SUMMARY_NAME, MANIFEST_NAME):
+                self._remove([path])
+
     # ------------------------------------------------------------------ events
 
     def _emit(
@@ -514,6 +655,12 @@ class _Run:
     def _prepare(self, index: int, path: Path, rel: str) -> _Item:
         """Hash, skip check, load, detect, align one file; every failure becomes ``error``."""
         item = _Item(index=index, path=path, rel=rel, stem=self.stems[rel])
+        if not self.follow_links and _links_outside(path, self.in_root):
+            item.error = (
+                "a symbolic link to a file outside the input folder: not followed "
+                "(pass --follow-links to include such files)"
+            )
+            return item
         try:
             t = time.perf_counter()
             previous = [self.previous.get((rel, m)) for m in self.models]
@@ -596,8 +743,12 @@ class _Run:
             current = self.fingerprint[model_id]
             if row.sha256 != sha256 or row.weights_sha256 != current or not row.outputs:
                 return False
-            if not all((self.out_root / p).is_file() for p in row.outputs):
+            if len(row.outputs_sha256) != len(row.outputs):
                 return False
+            for rel, recorded in zip(row.outputs, row.outputs_sha256, strict=True):
+                # A truncated, replaced or missing output is redone, not accepted.
+                if _hash_regular_file(self.out_root / rel) != recorded:
+                    return False
         return True
 
     def _produce(self) -> None:
@@ -819,10 +970,13 @@ class _Run:
                     rec = self._record(item, k, model_id)
                     rel = export.output_name(stem, model_id, export.scale_tag(plan), "face", k)
                     sr = item.sr[model_id][k]
-                    sha = self._save(rel, sr, provenance.png_text(rec), written)
+                    image, label_text = export.labelled(sr, registry.get(model_id))
+                    text = provenance.png_text(rec) | label_text
+                    sha = self._save(rel, image, text, written, item)
                     provenance.add_output(rec, "face", rel, sha)
                     outputs.append({"role": "face", "path": rel, "sha256": sha})
                     row.outputs.append(rel)
+                    row.outputs_sha256.append(sha)
                     model_records.append(rec)
                 skipped = [
                     f"face {k}: {p.message}"
@@ -832,7 +986,7 @@ class _Run:
                 notes = list(skipped)
                 # Only faces the model saw unshrunk may replace the recorded pixels.
                 pasted = [k for k in done if not item.plans[model_id][k].shrinks]
-                if pasted:
+                if pasted and self.full:  # (the command line writes faces only by default)
                     scale = max(paste_scale(item.plans[model_id][k]) for k in pasted)
                     if h * w * scale * scale > facelib.MAX_PASTE_PIXELS:
                         notes.append(
@@ -855,20 +1009,30 @@ class _Run:
                         self._add_time("write", t)  # "write" = paste-back, encoding, writing
                         rel = export.output_name(stem, model_id, self.scale, "full")
                         document = provenance.bundle(model_records)
-                        sha = self._save(rel, full, provenance.png_text(document), written)
+                        regions = [
+                            export.replaced_region(
+                                item.aligned[(k, item.plans[model_id][k].lr_size)], scale
+                            )
+                            for k in pasted
+                        ]
+                        image, label_text = export.labelled(full, registry.get(model_id), regions)
+                        text = provenance.png_text(document) | label_text
+                        sha = self._save(rel, image, text, written, item)
                         for rec in model_records:
                             if rec["resolution"]["evidence_shrink"] <= resolution.SHRINK_LIMIT:
                                 provenance.add_output(rec, "full", rel, sha)
                         outputs.append({"role": "full", "path": rel, "sha256": sha})
                         row.outputs.append(rel)
-                elif done:
+                        row.outputs_sha256.append(sha)
+                elif done and not pasted:
                     notes.append("full image not written: every face was shrunk for the model")
                 row.error = "; ".join(notes)
                 records.extend(model_records)
             rel = f"{stem}_provenance.json"
-            self._save_json(rel, self._document(item, records, outputs), written)
+            sha = self._save_json(rel, self._document(item, records, outputs), written, item)
             for row in rows:
                 row.outputs.append(rel)
+                row.outputs_sha256.append(sha)
         except BaseException as exc:
             self._remove(written)
             if not isinstance(exc, Exception) or isinstance(exc, Cancelled):
@@ -877,7 +1041,7 @@ class _Run:
                 log.exception("writing the results of %s failed", item.rel)
             message = f"results not written: {_fault_words(exc)}"
             for row in rows:
-                row.status, row.error, row.outputs = ERROR, message, []
+                row.status, row.error, row.outputs, row.outputs_sha256 = ERROR, message, [], []
             done_models = {row.model for row in rows}
             rows += [
                 self._row(item, m, ERROR, message) for m in self.models if m not in done_models
@@ -899,10 +1063,11 @@ class _Run:
                 "software": {"name": provenance.SOFTWARE, "version": __version__},
                 "time_utc": provenance.utc_now(),
                 "input": {
-                    "path": str(still.path),
+                    "path": io.display_path(still.path),
                     "name": still.name,
                     "sha256": still.sha256,
                     "original_mode": still.original_mode,
+                    "bits_per_sample": still.bits_per_sample,
                     "format": still.format,
                     "width": still.width,
                     "height": still.height,
@@ -920,20 +1085,42 @@ class _Run:
         document["outputs"] = outputs
         return document
 
-    def _save(self, rel: str, rgb: np.ndarray, text: dict[str, str], written: list[Path]) -> str:
-        t = time.perf_counter()
+    def _check_new(self, rel: str, item: _Item) -> Path:
+        """``rel``'s path, refusing to replace a file this run did not write for this input
+        (another input's result, or a file that was there before) unless ``overwrite``."""
         path = self.out_root / rel
+        if self.overwrite or not os.path.lexists(path):
+            return path
+        mine = {
+            p for m in self.models if (r := self.previous.get((item.rel, m))) for p in r.outputs
+        }
+        if rel in mine:
+            return path
+        raise io.OutputError(
+            path,
+            "a file of that name already exists and was not written by this run "
+            "(pass --overwrite to replace it)",
+        )
+
+    def _save(
+        self, rel: str, rgb: np.ndarray, text: dict[str, str], written: list[Path], item: _Item
+    ) -> str:
+        t = time.perf_counter()
+        path = self._check_new(rel, item)
         sha = io.save_png(path, rgb, text)
         written.append(path)
         self._add_time("write", t)
         return sha
 
-    def _save_json(self, rel: str, document: dict[str, Any], written: list[Path]) -> None:
+    def _save_json(
+        self, rel: str, document: dict[str, Any], written: list[Path], item: _Item
+    ) -> str:
         t = time.perf_counter()
-        path = self.out_root / rel
-        io.write_bytes_atomic(path, provenance.to_json(document).encode("utf-8"))
+        path = self._check_new(rel, item)
+        sha = io.write_bytes_atomic(path, provenance.to_json(document).encode("utf-8"))
         written.append(path)
         self._add_time("write", t)
+        return sha
 
     def _remove(self, paths: list[Path]) -> None:
         for path in paths:
@@ -1020,13 +1207,18 @@ class _Run:
                 try:
                     rel = f"{item.stem}_provenance.json"
                     (self.out_root / PurePosixPath(rel).parent).mkdir(parents=True, exist_ok=True)
-                    self._save_json(rel, self._document(item, [], []), written)
-                    status, error, outs = NO_FACE, "no face found", [rel]
+                    sha = self._save_json(rel, self._document(item, [], []), written, item)
+                    status, error, outs, hashes = NO_FACE, "no face found", [rel], [sha]
                 except OSError as exc:
                     self._remove(written)
-                    status, error, outs = ERROR, f"results not written: {_fault_words(exc)}", []
+                    status, error = ERROR, f"results not written: {_fault_words(exc)}"
+                    outs, hashes = [], []
                 rows = [
-                    replace(self._row(item, m, status, error), outputs=list(outs))
+                    replace(
+                        self._row(item, m, status, error),
+                        outputs=list(outs),
+                        outputs_sha256=list(hashes),
+                    )
                     for m in self.models
                 ]
                 self._finish(item, rows)
@@ -1077,6 +1269,9 @@ def run_batch(
     batch_faces: int = DEFAULT_BATCH_FACES,
     lookahead: bool = True,
     allow_shrink: bool = False,
+    follow_links: bool = False,
+    overwrite: bool = False,
+    full: bool = True,
 ) -> BatchSummary:
     """Enhance every face of every image under ``in_dir`` with every model in ``model_ids``.
 
@@ -1085,7 +1280,10 @@ def run_batch(
     caller's thread. ``lookahead=False`` prepares images in the caller's thread (for measuring
     what the overlap gains). ``scale`` is a factor or "auto" (per face, see
     :mod:`engine.resolution`); a fixed factor that would shrink a face skips that face unless
-    ``allow_shrink``. Raises :class:`BatchError` before writing anything when the run
+    ``allow_shrink``. A symbolic link to a file outside ``in_dir`` gets an error row instead of
+    being read, unless ``follow_links``. ``full=False`` writes the faces and provenance only
+    (the command line's default: writing the whole enlarged photo as PNG is most of a
+    bicubic run's time). Raises :class:`BatchError` before writing anything when the run
     cannot start; per-file problems never raise, they become summary rows. A cancelled run
     returns normally with ``cancelled=True``.
     """
@@ -1118,7 +1316,6 @@ def run_batch(
             models = {m: enhancer.model(m, scale) for m in ids}
     except (ValueError, OSError) as exc:  # WeightsError/MissingWeightsError, bad device
         raise BatchError(str(exc)) from None
-    _prepare_output(out_root)
     files = list_inputs(in_root, recursive)
     log.info(
         "batch: %d file(s) from %s to %s, models %s, scale %s",
@@ -1141,5 +1338,26 @@ def run_batch(
         batch_faces,
         lookahead,
         allow_shrink,
+        follow_links,
+        overwrite,
+        full,
     )
+    identity = run_identity(
+        in_root,
+        run.fingerprint,
+        scale,
+        detector=detector,
+        allow_shrink=allow_shrink,
+        recursive=recursive,
+        follow_links=follow_links,
+        batch_faces=batch_faces,
+        full=full,
+    )
+    if not check_manifest(out_root, identity, overwrite):
+        run.start_afresh()
+    _prepare_output(out_root)
+    try:
+        write_manifest(out_root, identity)
+    except OSError as exc:
+        raise BatchError(f"the run manifest cannot be written ({exc})") from None
     return run.execute()

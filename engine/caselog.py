@@ -13,7 +13,8 @@ Why it can be trusted, and how far:
   the entries 1, 2, 3... So changing any character of any line, removing a line, or swapping
   lines breaks the chain at a place :meth:`CaseLog.verify` names.
 * Removing the *last* entries leaves a valid shorter chain; a small ``.head`` file beside the log
-  (entry count and the last line's SHA-256, rewritten after each append) catches that.
+  (entry count and the last line's SHA-256, rewritten after each append while the lock is still
+  held) catches that; a head file that cannot be read is itself reported, not ignored.
 * A hash chain without a secret only detects changes made by someone who does not recompute all
   later hashes. Against a deliberate forger the defence is to write the chain's head hash
   (:attr:`VerifyReport.head_sha256`, printed in every case report) somewhere outside the log.
@@ -48,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from engine import __version__
-from engine.io import fsync_folder, sha256_file, write_bytes_atomic
+from engine.io import display_path, fsync_folder, sha256_file, write_bytes_atomic
 from engine.provenance import SOFTWARE, canonical_bytes, utc_now
 
 try:  # advisory lock between processes (POSIX); threads are serialised by _file_lock anyway
@@ -163,6 +164,65 @@ def default_path(folder: str | os.PathLike[str]) -> Path:
     return Path(folder) / LOG_NAME
 
 
+#: The environment variable that overrides the case-log folder (GUI and command line alike).
+CASE_DIR_ENV = "FFE_CASE_DIR"
+_ORGANISATION = "ForensicFaceEnhancer"  # as app.main_window names the app to Qt
+_APPLICATION = "Forensic Face Enhancer"
+
+
+def default_case_dir() -> Path:
+    """The case-log folder the GUI uses, found without Qt (for the command line).
+
+    ``$FFE_CASE_DIR``, else the folder set in File > Settings (``caseDir`` in the GUI's INI
+    settings file), else Qt's per-user application data folder for the app
+    (``QStandardPaths.AppDataLocation``), computed as Qt does on each system.
+    """
+    env = os.environ.get(CASE_DIR_ENV)
+    if env:
+        return Path(env)
+    home = Path.home()
+    if sys.platform == "win32":
+        config = data = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        config = home / "Library" / "Preferences"
+        data = home / "Library" / "Application Support"
+    else:
+        config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+        data = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    saved = _ini_value(config / _ORGANISATION / f"{_APPLICATION}.ini", "caseDir")
+    if saved:
+        return Path(saved)
+    return data / _ORGANISATION / _APPLICATION
+
+
+def _ini_value(path: Path, key: str) -> str | None:
+    """One value of the [General] section of a QSettings INI file; None when absent."""
+    import configparser
+
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
+    try:
+        parser.read(path, encoding="utf-8")
+    except (OSError, configparser.Error):
+        return None
+    value = parser.get("General", key, fallback=None)
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return value or None
+
+
+def cli_log_path(given: str | os.PathLike[str] | None) -> Path:
+    """The case log a command-line run appends to: ``given`` (a log file, or a folder that
+    holds ``case_log.jsonl``), else the GUI's (:func:`default_case_dir`)."""
+    if given is None:
+        return default_path(default_case_dir())
+    path = Path(given).expanduser()
+    return default_path(path) if path.is_dir() or not path.suffix else path
+
+
 # --------------------------------------------------------------------------- locking
 
 _locks: dict[str, threading.Lock] = {}
@@ -189,7 +249,7 @@ def _funlock(fd: int) -> None:
 @dataclass(frozen=True)
 class Problem:
     """One broken place in the log. ``line`` is 1-based; ``kind`` is one of edited, removed,
-    reordered, truncated, not JSON, not an entry."""
+    reordered, truncated, not JSON, not an entry, head damaged."""
 
     line: int
     kind: str
@@ -330,18 +390,49 @@ def _verify_bytes(path: Path, data: bytes, head: dict[str, Any] | None) -> Verif
 
     if head is not None:
         recorded = head.get("entries")
-        if isinstance(recorded, int):
-            if len(lines) < recorded:
-                missing = recorded - len(lines)
-                problems.append(
-                    Problem(
-                        len(lines) + 1,
-                        "removed",
-                        f"the log has {len(lines)} complete lines but {recorded} were written: "
-                        f"the last {missing} entr{'y was' if missing == 1 else 'ies were'} removed",
-                    )
+        last_sha = head.get("last_line_sha256")
+        if type(recorded) is not int or recorded < 0 or not isinstance(last_sha, str):
+            problems.append(
+                Problem(
+                    len(lines) + 1,
+                    "head damaged",
+                    "the head file beside the log is unreadable or was edited: removal of the "
+                    "last entries cannot be checked",
                 )
-            elif recorded > 0 and line_sha256(lines[recorded - 1]) != head.get("last_line_sha256"):
+            )
+        else:
+            if len(lines) < recorded:
+                tail_kept = bool(lines) and line_sha256(lines[-1]) == last_sha
+                if tail_kept:
+                    # The last entry written is still last: the lines went missing earlier in
+                    # the file (the chain above names where), not at the end.
+                    if not any(p.kind == "removed" for p in problems):
+                        problems.append(
+                            Problem(
+                                len(lines) + 1,
+                                "removed",
+                                f"the log has {len(lines)} complete lines but {recorded} were "
+                                "written: entries are missing before the last one",
+                            )
+                        )
+                else:
+                    last_seq = max(all_seqs, default=0)
+                    missing = recorded - last_seq if 0 < last_seq < recorded else None
+                    what = (
+                        "the last entries were removed"
+                        if missing is None
+                        else f"the last {missing} entr{'y was' if missing == 1 else 'ies were'} "
+                        "removed"
+                    )
+                    problems.append(
+                        Problem(
+                            len(lines) + 1,
+                            "removed",
+                            f"the log has {len(lines)} complete lines but {recorded} were "
+                            f"written: {what}",
+                        )
+                    )
+            elif recorded > 0 and line_sha256(lines[recorded - 1]) != last_sha:
                 problems.append(
                     Problem(recorded, "edited", f"line {recorded} differs from the one written")
                 )
@@ -381,6 +472,31 @@ class CaseLog:
         self._lock = _file_lock(self.path)
 
     # ------------------------------------------------------------------- writing
+
+    def check_writable(self) -> None:
+        """Raise :class:`CaseLogError` (or :class:`CaseLogDamaged`) now if :meth:`append` would
+        fail, so a long run does not end with work the log cannot record. Creates the folder."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CaseLogError(
+                f"cannot create the case-log folder {self.path.parent}: {exc.strerror or exc}"
+            ) from exc
+        if not self.path.exists():
+            if not os.access(self.path.parent, os.W_OK):
+                raise CaseLogError(f"the case-log folder {self.path.parent} is not writable")
+            return
+        with self._lock:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | getattr(os, "O_BINARY", 0))
+            except OSError as exc:
+                raise CaseLogError(
+                    f"cannot open the case log {self.path}: {exc.strerror or exc}"
+                ) from exc
+            try:
+                _last_line(fd)
+            finally:
+                os.close(fd)
 
     def append(self, action: str, **fields: Any) -> dict[str, Any]:
         """Write one entry and return it (as a reader will parse it, ``hash`` included).
@@ -446,6 +562,11 @@ class CaseLog:
             line = canonical_bytes(entry)
             _write_all(fd, line + b"\n")
             os.fsync(fd)
+            if created:
+                fsync_folder(self.path.parent)
+            # Still holding the lock: another writer cannot slip in between the entry and its
+            # head, so the head never ends behind the log it describes.
+            self._write_head(seq, line_sha256(line))
         except OSError as exc:
             raise CaseLogError(
                 f"cannot write the case log {self.path}: {exc.strerror or exc}"
@@ -455,9 +576,6 @@ class CaseLog:
                 _funlock(fd)
             finally:
                 os.close(fd)
-        if created:
-            fsync_folder(self.path.parent)
-        self._write_head(seq, line_sha256(line))
         return entry
 
     def _write_head(self, entries: int, last_line_sha256: str) -> None:
@@ -635,7 +753,7 @@ def output_record(
     role: str | None = None,
 ) -> dict[str, Any]:
     """An ``outputs`` item: the file, its SHA-256, and (given the pixels) their hash and shape."""
-    out: dict[str, Any] = {"path": str(path), "sha256": sha256}
+    out: dict[str, Any] = {"path": display_path(path), "sha256": sha256}
     if role is not None:
         out["role"] = role
     if rgb is not None:
@@ -668,7 +786,7 @@ def enhance_fields(
         details["pasted_pixels_sha256"] = pixels_sha256(result.pasted)
         details["pasted_shape"] = list(result.pasted.shape)
     return {
-        "input_path": str(still.path) if still.path is not None else None,
+        "input_path": display_path(still.path) if still.path is not None else None,
         "input_sha256": still.sha256,
         "model_id": result.model_id,
         "weights_sha256": model.get("weights_sha256"),
@@ -692,12 +810,13 @@ def enhance_fields(
 def open_fields(still: Any, faces: Sequence[Any], detector: str = "hog") -> dict[str, Any]:
     """The :meth:`CaseLog.append` fields for an "open" entry: the still and the faces found."""
     return {
-        "input_path": str(still.path) if still.path is not None else None,
+        "input_path": display_path(still.path) if still.path is not None else None,
         "input_sha256": still.sha256,
         "parameters": {"detector": detector},
         "details": {
             "format": still.format,
             "original_mode": still.original_mode,
+            "bits_per_sample": getattr(still, "bits_per_sample", 8),
             "width": still.width,
             "height": still.height,
             "faces_found": len(faces),
@@ -714,12 +833,12 @@ def batch_fields(summary: Any, recursive: bool | None) -> dict[str, Any]:
         path = Path(summary.summary_path)
         outputs.append(output_record(path, sha256_file(path), role="summary"))
     return {
-        "input_path": str(summary.in_dir),
+        "input_path": display_path(summary.in_dir),
         "scale": summary.scale,
         "parameters": {"models": list(summary.models), "recursive": recursive},
         "outputs": outputs,
         "details": {
-            "out_dir": str(summary.out_dir),
+            "out_dir": display_path(summary.out_dir),
             "files_total": summary.files_total,
             "files_done": summary.files_done,
             "ok": summary.ok,
@@ -740,7 +859,7 @@ def report_fields(
     """The fields of a "report" entry: the HTML and PDF files written (``(path, sha256)``) and
     the case log's verdict they carry (a :class:`VerifyReport`, or None without a log)."""
     return {
-        "input_path": str(still.path) if still.path is not None else None,
+        "input_path": display_path(still.path) if still.path is not None else None,
         "input_sha256": still.sha256,
         "outputs": [output_record(p, sha, role=p.suffix[1:]) for p, sha in written],
         "details": {

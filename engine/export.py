@@ -16,12 +16,118 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from engine import provenance
 
 PNG_KEY_LABEL_REMOVED = "ffe-label-removed"
+
+#: The visible labels (the GUI's words): interpolation is not called "AI".
+VISIBLE_AI_LABEL = "AI-enhanced \u2014 not original evidence"
+VISIBLE_INTERPOLATED_LABEL = "Interpolated \u2014 not original evidence"
+STRIP_RGB = (180, 20, 20)
+OUTLINE_RGB = (255, 32, 32)
+#: A label must stay this many screen pixels tall when the whole image is fitted to this screen.
+MIN_SCREEN_TEXT_PX = 12
+FIT_SCREEN = (1920, 1080)
+
+
+def visible_label(entry: Any) -> str:
+    """The visible label for a model (an ``engine.registry.ModelEntry``)."""
+    return VISIBLE_INTERPOLATED_LABEL if entry.is_baseline else VISIBLE_AI_LABEL
+
+
+def label_text_px(width: int, height: int) -> int:
+    """Text size for a label on a ``width`` x ``height`` image: at least
+    :data:`MIN_SCREEN_TEXT_PX` tall on screen when the whole image is fitted to
+    :data:`FIT_SCREEN` (an 8000x6000 photo gets 67 px letters)."""
+    fit = max(width / FIT_SCREEN[0], height / FIT_SCREEN[1], 1.0)
+    return math.ceil(MIN_SCREEN_TEXT_PX * fit)
+
+
+def add_label_strip(rgb: np.ndarray, lines: Sequence[str]) -> np.ndarray:
+    """``rgb`` with a red strip below it carrying ``lines`` in white (no pixel is covered).
+
+    Drawn with Pillow (no Qt) so the command line and batch runs label their images the way the
+    GUI's exports are labelled; long lines wrap at word boundaries to fit the width.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    h, w = rgb.shape[:2]
+    size = label_text_px(w, h)
+    font = ImageFont.load_default(size)
+    pad = max(2, size // 4)
+    wrapped: list[str] = []
+    for line in lines:
+        current = ""
+        for word in line.split():
+            trial = f"{current} {word}".strip()
+            if current and font.getlength(trial) > w - 2 * pad:
+                wrapped.append(current)
+                current = word
+            else:
+                current = trial
+        wrapped.append(current)
+    line_h = math.ceil(size * 1.25)
+    strip = Image.new("RGB", (w, line_h * len(wrapped) + 2 * pad), STRIP_RGB)
+    draw = ImageDraw.Draw(strip)
+    for i, line in enumerate(wrapped):
+        draw.text((pad, pad + i * line_h), line, fill=(255, 255, 255), font=font)
+    return np.vstack([np.asarray(rgb, dtype=np.uint8), np.asarray(strip)])
+
+
+def replaced_region(aligned: Any, scale: float) -> list[tuple[float, float]]:
+    """The corners of the area an aligned face replaced, in the image enlarged by ``scale``
+    (``aligned`` is an ``engine.faces.AlignedFace``: its crop mapped back to the still)."""
+    m = np.vstack([np.asarray(aligned.matrix, dtype=np.float64), [0.0, 0.0, 1.0]])
+    inverse = np.linalg.inv(m)
+    n = float(aligned.size)
+    corners = np.array(
+        [[-0.5, -0.5, 1], [n - 0.5, -0.5, 1], [n - 0.5, n - 0.5, 1], [-0.5, n - 0.5, 1]]
+    )
+    still = corners @ inverse.T
+    return [((x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5) for x, y, _ in still]
+
+
+def outline_regions(
+    rgb: np.ndarray, regions: Iterable[Sequence[tuple[float, float]]]
+) -> np.ndarray:
+    """A copy of ``rgb`` with each replaced region outlined (line width scaled to the image)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    draw = ImageDraw.Draw(image)
+    width = max(1, label_text_px(image.width, image.height) // 6)
+    for corners in regions:
+        points = [tuple(map(float, p)) for p in corners]
+        draw.line([*points, points[0]], fill=OUTLINE_RGB, width=width, joint="curve")
+    return np.asarray(image)
+
+
+PNG_KEY_VISIBLE_LABEL = "ffe-visible-label"
+
+
+def labelled(
+    rgb: np.ndarray, entry: Any, regions: Sequence[Sequence[tuple[float, float]]] = ()
+) -> tuple[np.ndarray, dict[str, str]]:
+    """What the command line and batch runs write: ``rgb`` with each replaced region outlined
+    and the visible label strip below it, plus a PNG text chunk saying so (the picture's
+    height above the strip, so the label-free pixels can be cut back out)."""
+    outlined = outline_regions(rgb, regions) if len(regions) else np.asarray(rgb)
+    text = visible_label(entry)
+    out = add_label_strip(outlined, [text])
+    note = {
+        "text": text,
+        "picture_rows": int(rgb.shape[0]),
+        "strip_rows": int(out.shape[0] - rgb.shape[0]),
+        "outlined_regions": len(regions),
+    }
+    return out, {PNG_KEY_VISIBLE_LABEL: json.dumps(note, ensure_ascii=False)}
 
 
 def output_name(stem: str, model_id: str, scale: int | str, role: str, face_index: int = 0) -> str:

@@ -85,6 +85,30 @@ _CHUNK = 1 << 20
 _WHITE = 255
 
 
+def display_path(path: str | bytes | os.PathLike) -> str:
+    """``path`` as text that every UTF-8 writer accepts (CSV, JSON, PNG text, case log, logs).
+
+    A file name that is not valid UTF-8 (common on drives from DVRs and old Windows machines)
+    reaches Python with its undecodable bytes as lone surrogates, which no UTF-8 encoder
+    accepts. Those bytes are written as ``\\xNN`` escapes instead (``caf\\xe9.png``), so the
+    name stays recognisable and distinct; valid names come back unchanged. Also safe for any
+    other text that may hold such a name (error messages).
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "backslashreplace")
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # lone surrogates not from undecodable bytes (Windows names)
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 class ImageLoadError(ValueError):
     """An image file could not be loaded; ``reason`` says why in words an analyst understands.
 
@@ -95,7 +119,7 @@ class ImageLoadError(ValueError):
         self.path = Path(path)
         self.reason = reason
         self.detail = detail
-        super().__init__(f"Cannot open {self.path.name or self.path}: {reason}")
+        super().__init__(f"Cannot open {display_path(self.path.name or self.path)}: {reason}")
 
     def __reduce__(self):  # keep the error picklable (e.g. across worker processes)
         return (type(self), (self.path, self.reason, self.detail))
@@ -107,7 +131,7 @@ class OutputError(OSError):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"Cannot save {self.path.name or self.path}: {reason}")
+        super().__init__(f"Cannot save {display_path(self.path.name or self.path)}: {reason}")
 
     def __reduce__(self):
         return (type(self), (self.path, self.reason))
@@ -132,6 +156,9 @@ class Still:
     orientation: int = 1
     #: Display name: the file name, or the name given to :func:`still_from_array`.
     name: str = ""
+    #: Bits per sample as stored in the file (16 for a 16-bit PNG/TIFF, 1 for a bilevel one),
+    #: whatever depth the processing pixels (8-bit) have.
+    bits_per_sample: int = 8
 
     def __post_init__(self) -> None:
         rgb = self.rgb
@@ -153,7 +180,7 @@ class Still:
             rgb.flags.writeable = False
             object.__setattr__(self, "rgb", rgb)
         if not self.name and self.path is not None:
-            object.__setattr__(self, "name", Path(self.path).name)
+            object.__setattr__(self, "name", display_path(Path(self.path).name))
 
     @property
     def width(self) -> int:
@@ -200,7 +227,7 @@ def load(path: Path | str) -> Still:
         warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            rgb, mode, fmt, frames, orientation = _decode(path, data)
+            rgb, mode, fmt, frames, orientation, bits = _decode(path, data)
         except ImageLoadError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -226,7 +253,8 @@ def load(path: Path | str) -> Still:
         sha256=sha,
         frames=frames,
         orientation=orientation,
-        name=path.name,
+        name=display_path(path.name),
+        bits_per_sample=bits,
     )
 
 
@@ -269,10 +297,12 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _decode(path: Path, data: bytes) -> tuple[np.ndarray, str, str, int, int]:
+def _decode(path: Path, data: bytes) -> tuple[np.ndarray, str, str, int, int, int]:
     """Decode the first frame of ``data``.
 
-    Returns (rgb, original mode, format, frame count, EXIF orientation applied).
+    Returns (rgb, original mode, format, frame count, EXIF orientation applied, bits per
+    sample as stored). Pillow opens 16-bit colour PNG and TIFF files as 8-bit "RGB"; their
+    stored depth is read from the header and the mode recorded as ``RGB;16`` (``RGBA;16``).
     """
     try:
         image = Image.open(BytesIO(data), formats=list(FORMATS))
@@ -292,11 +322,35 @@ def _decode(path: Path, data: bytes) -> tuple[np.ndarray, str, str, int, int]:
             image.seek(0)
             _check_size(path, *image.size)
         mode = image.mode
+        bits = _stored_bits(image, data)
+        if bits == 16 and mode in ("RGB", "RGBA"):
+            mode = f"{mode};16"
         image.load()
         orientation = _orientation(path, image)
         upright = ImageOps.exif_transpose(image) if orientation != 1 else image
         rgb = _to_rgb(path, upright)
-    return rgb, mode, fmt, frames, orientation
+    return rgb, mode, fmt, frames, orientation, bits
+
+
+_MODE_BITS = {"1": 1, "I": 32, "F": 32}
+
+
+def _stored_bits(image: Image.Image, data: bytes) -> int:
+    """Bits per sample as the file stores them (PNG IHDR, TIFF BitsPerSample, else the mode)."""
+    if image.format == "PNG" and data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 24:
+        return int(data[24])
+    if image.format == "TIFF":
+        try:
+            value = image.tag_v2.get(258)  # BitsPerSample
+        except Exception:  # noqa: BLE001 - metadata only
+            value = None
+        if isinstance(value, tuple | list) and value:
+            return int(max(value))
+        if isinstance(value, int):
+            return value
+    if image.mode.startswith("I;16"):
+        return 16
+    return _MODE_BITS.get(image.mode, 8)
 
 
 def _unidentified_reason(data: bytes) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import __version__
+from engine.io import display_path
 
 SOFTWARE = "Forensic Face Enhancer"
 AI_LABEL = "AI-enhanced image - not original evidence"
@@ -88,10 +89,11 @@ def record(
         "software": {"name": SOFTWARE, "version": __version__},
         "time_utc": utc_now(),
         "input": {
-            "path": str(still.path) if still.path is not None else None,
+            "path": display_path(still.path) if still.path is not None else None,
             "name": getattr(still, "name", "") or None,
             "sha256": still.sha256,
             "original_mode": still.original_mode,
+            "bits_per_sample": getattr(still, "bits_per_sample", 8),
             "format": still.format,
             "width": still.width,
             "height": still.height,
@@ -129,7 +131,7 @@ def record(
 
 def add_output(rec: dict[str, Any], role: str, path: str | Path, sha256: str) -> None:
     """Note a written output file (``role`` e.g. "face", "full", "provenance") and its SHA-256."""
-    rec["outputs"].append({"role": role, "path": str(path), "sha256": sha256})
+    rec["outputs"].append({"role": role, "path": display_path(path), "sha256": sha256})
 
 
 def canonical_bytes(obj: Mapping[str, Any]) -> bytes:

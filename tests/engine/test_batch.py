@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from engine import __main__ as cli
-from engine import batch, imaging, registry, weights
+from engine import batch, export, imaging, registry, weights
 from engine import faces as facelib
 from engine import io as eio
 from engine.batch import BatchError, run_batch
@@ -78,10 +78,18 @@ def _assert_summary_matches_disk(out: Path) -> None:
     """Every listed output exists, every file on disk is listed, no temporary file is left."""
     listed = {p for r in _rows(out) for p in r.outputs}
     on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {
-        batch.SUMMARY_NAME
+        batch.SUMMARY_NAME,
+        batch.MANIFEST_NAME,
     }
     assert listed == on_disk
     assert not [p for p in out.rglob("*.tmp")]
+
+
+def _picture(path: Path) -> np.ndarray:
+    """An output's pixels above its visible label strip (issue 26: outputs carry the label)."""
+    with Image.open(path) as im:
+        rows = json.loads(im.text["ffe-visible-label"])["picture_rows"]
+        return np.asarray(im.convert("RGB"))[:rows]
 
 
 def _png_provenance(path: Path) -> dict:
@@ -149,15 +157,13 @@ def test_run_reports_every_file_and_writes_consistent_outputs(evidence: Path, tm
     assert rows[("wall.png", "lanczos")].outputs == ["wall_provenance.json"]
     _assert_summary_matches_disk(out)
 
-    with Image.open(out / "sub" / "two_face1_lanczos_x4.png") as im:
-        assert im.size == (128, 128)
-    with Image.open(out / "sub" / "two_lanczos_x4_full.png") as im:
-        assert im.size == (160 * 4, 80 * 4)
+    assert _picture(out / "sub" / "two_face1_lanczos_x4.png").shape == (128, 128, 3)
+    assert _picture(out / "sub" / "two_lanczos_x4_full.png").shape == (80 * 4, 160 * 4, 3)
     record = _png_provenance(out / "sub" / "two_face1_lanczos_x4.png")
     assert record["input"]["sha256"] == _sha(evidence / "sub" / "two.png")
     assert record["model"]["id"] == "lanczos" and record["face"]["index"] == 1
-    # both faces of two.png share a pass; faces of other images may join it (timing)
-    assert record["parameters"]["batch"]["faces_per_forward_pass"] >= 2
+    # one face per forward pass (issue 26): its pixels never depend on the other faces
+    assert record["parameters"]["batch"]["faces_per_forward_pass"] == 1
     assert record["parameters"]["detector"] == "hog"
     assert len(_png_provenance(out / "sub" / "two_lanczos_x4_full.png")["faces"]) == 2
 
@@ -192,10 +198,14 @@ def test_batch_output_equals_the_single_face_enhancer(tmp_path: Path, face80: np
     result = Enhancer(device="cpu").enhance(
         still, face, "bicubic", 4, parameters={"detector": "hog"}
     )
-    sr = np.asarray(Image.open(out / "a_face0_bicubic_x4.png"))
+    sr = _picture(out / "a_face0_bicubic_x4.png")
     assert np.array_equal(sr, result.sr)
-    full = np.asarray(Image.open(out / "a_bicubic_x4_full.png"))
-    assert np.abs(full.astype(int) - result.pasted.astype(int)).max() <= 1
+    full = _picture(out / "a_bicubic_x4_full.png")
+    # the replaced region is outlined (issue 26): every other pixel is the Enhancer's
+    outline = np.all(full == export.OUTLINE_RGB, axis=2)
+    assert 0 < outline.mean() < 0.2
+    diff = np.abs(full.astype(int) - result.pasted.astype(int)).max(axis=2)
+    assert diff[~outline].max() <= 1
     params = _png_provenance(out / "a_face0_bicubic_x4.png")["parameters"]
     assert set(result.provenance["parameters"]) <= set(params)
 
@@ -267,7 +277,7 @@ def test_unwritable_subfolder_and_full_disk_become_rows(tmp_path, face80, monkey
     assert not list(out.glob("c_*"))
     assert (out / "sub").is_file()
     listed = {p for r in rows.values() for p in r.outputs}
-    assert listed == {p.name for p in out.iterdir()} - {"summary.csv", "sub"}
+    assert listed == {p.name for p in out.iterdir()} - {"summary.csv", "run.json", "sub"}
 
 
 # ---------------------------------------------------------------- cancel, resume, pause
@@ -414,7 +424,7 @@ def test_batched_network_pass_equals_one_face_at_a_time(tmp_path, face80, monkey
     src = tmp_path / "in"
     _save(src / "two.png", np.concatenate([face80, face80], axis=1))
     out = tmp_path / "out"
-    summary = run_batch(src, out, ["s2_rafsr", "bicubic"], 4, enhancer=enhancer)
+    summary = run_batch(src, out, ["s2_rafsr", "bicubic"], 4, enhancer=enhancer, batch_faces=16)
     assert summary.ok == 1 and summary.faces == 2
     assert summary.forward_passes == {"s2_rafsr": 1, "bicubic": 2}  # both faces in one pass
     rows = _by_key(_rows(out))
@@ -517,8 +527,8 @@ def test_auto_scale_and_shrink_refusal_are_per_face_and_in_the_summary(tmp_path,
         "pair_face1_bicubic_x2.png",
         "pair_bicubic_auto_full.png",
     ]
-    with Image.open(tmp_path / "auto" / "pair_bicubic_auto_full.png") as im:
-        assert im.size == (240 * 4, 160 * 4)  # the largest factor used
+    full = _picture(tmp_path / "auto" / "pair_bicubic_auto_full.png")
+    assert full.shape[:2] == (160 * 4, 240 * 4)  # the largest factor used
     record = _png_provenance(tmp_path / "auto" / "pair_face1_bicubic_x2.png")
     assert record["resolution"]["scale_used"] == 2 and record["parameters"]["lr_size"] == 64
     again = batch.read_summary(tmp_path / "auto" / "summary.csv")[0]
@@ -531,3 +541,162 @@ def test_auto_scale_and_shrink_refusal_are_per_face_and_in_the_summary(tmp_path,
     allowed = run_batch(src, tmp_path / "x4s", ["bicubic"], 4, allow_shrink=True).rows[0]
     assert allowed.scales_used == "x4;x4" and float(allowed.evidence_shrink.split(";")[1]) > 1.7
     assert "pair_face1_bicubic_x4.png" in allowed.outputs
+
+
+# ---------------------------------------------------------------- issue 26: forensic guarantees
+
+
+def test_file_names_that_are_not_utf8_work_everywhere_and_resume(tmp_path, face80):
+    src = tmp_path / "in"
+    _save(src / os.fsdecode(b"cam\xe9 \xff.png"), face80)
+    _save(src / "plain.png", face80)
+    out = tmp_path / "out"
+    first = run_batch(src, out, ["bicubic"], 4)
+    assert first.ok == 2 and first.errors == 0
+    rows = _by_key(_rows(out))
+    assert ("cam\\xe9 \\xff.png", "bicubic") in rows
+    row = rows[("cam\\xe9 \\xff.png", "bicubic")]
+    assert row.status == "ok" and "cam\\xe9 \\xff_face0_bicubic_x4.png" in row.outputs
+    (out / batch.SUMMARY_NAME).read_bytes().decode("utf-8")  # valid UTF-8 throughout
+    document = json.loads((out / "cam\\xe9 \\xff_provenance.json").read_text("utf-8"))
+    assert document["batch"]["input_file"] == "cam\\xe9 \\xff.png"
+    _assert_summary_matches_disk(out)
+    again = run_batch(src, out, ["bicubic"], 4)  # the rerun passes that file too
+    assert again.skipped == 2 and again.errors == 0
+
+
+def test_symbolic_links_out_of_the_input_folder_are_not_followed(tmp_path, face80):
+    outside = _save(tmp_path / "private" / "other.png", face80)
+    src = tmp_path / "in"
+    _save(src / "a.png", face80)
+    (src / "leak.png").symlink_to(outside)
+    (src / "inside.png").symlink_to(src / "a.png")
+    out = tmp_path / "out"
+    summary = run_batch(src, out, ["bicubic"], 4)
+    rows = _by_key(_rows(out))
+    leak = rows[("leak.png", "bicubic")]
+    assert leak.status == "error" and "outside the input folder" in leak.error
+    assert leak.sha256 == "" and not leak.outputs
+    assert rows[("inside.png", "bicubic")].status == "ok"
+    assert summary.errors == 1
+    out2 = tmp_path / "out2"
+    run_batch(src, out2, ["bicubic"], 4, follow_links=True)
+    assert _by_key(_rows(out2))[("leak.png", "bicubic")].status == "ok"
+
+
+def test_another_run_into_the_same_folder_is_refused_unless_overwrite(tmp_path, face80):
+    first_in, second_in = tmp_path / "case1", tmp_path / "case2"
+    _save(first_in / "a.png", face80)
+    _save(second_in / "a.png", face80[:, ::-1])  # the same name, other evidence
+    out = tmp_path / "out"
+    run_batch(first_in, out, ["bicubic"], 4)
+    manifest = json.loads((out / batch.MANIFEST_NAME).read_text())
+    assert manifest["identity"]["models"] == [{"id": "bicubic", "weights_sha256": ""}]
+    before = _tree(out)
+    for args, why in [
+        ((second_in, out, ["bicubic"], 4), "input_folder"),
+        ((first_in, out, ["lanczos"], 4), "models"),
+        ((first_in, out, ["bicubic"], 2), "scale"),
+    ]:
+        with pytest.raises(BatchError, match=f"another run.*{why}"):
+            run_batch(*args)
+        assert _tree(out) == before  # nothing replaced
+    assert run_batch(first_in, out, ["bicubic"], 4).skipped == 1  # the same run resumes
+    replaced = run_batch(second_in, out, ["lanczos"], 4, overwrite=True)
+    assert replaced.ok == 1
+    rows = _rows(out)
+    assert [(r.file, r.model) for r in rows] == [("a.png", "lanczos")]
+    assert rows[0].sha256 == _sha(second_in / "a.png")
+    _assert_summary_matches_disk(out)  # the first run's files were removed with its summary
+
+
+def test_a_file_not_written_by_the_run_is_never_replaced(tmp_path, face80):
+    src = tmp_path / "in"
+    _save(src / "a.png", face80)
+    out = tmp_path / "out"
+    out.mkdir()
+    theirs = out / "a_face0_bicubic_x4.png"
+    theirs.write_bytes(b"someone else's file")
+    summary = run_batch(src, out, ["bicubic"], 4)
+    row = _rows(out)[0]
+    assert summary.errors == 1 and row.status == "error" and "--overwrite" in row.error
+    assert theirs.read_bytes() == b"someone else's file"
+
+
+def test_resume_checks_each_output_against_its_recorded_sha256(tmp_path, face80):
+    src = tmp_path / "in"
+    _save(src / "a.png", face80)
+    _save(src / "b.png", face80[:, ::-1])
+    out = tmp_path / "out"
+    run_batch(src, out, ["bicubic"], 4)
+    rows = _by_key(_rows(out))
+    assert all(len(r.outputs_sha256) == len(r.outputs) for r in rows.values())
+    for r in rows.values():
+        for rel, sha in zip(r.outputs, r.outputs_sha256, strict=True):
+            assert _sha(out / rel) == sha
+    face = out / "a_face0_bicubic_x4.png"
+    face.write_bytes(face.read_bytes()[:100])  # truncated after the run
+    again = run_batch(src, out, ["bicubic"], 4)
+    assert (again.ok, again.skipped) == (1, 1)
+    assert _by_key(_rows(out))[("a.png", "bicubic")].status == "ok"
+    with Image.open(face) as im:
+        im.load()
+    _assert_summary_matches_disk(out)
+
+
+def _tiny_rafsr(tmp_path: Path) -> Enhancer:
+    import torch
+
+    torch.manual_seed(0)
+    entry = registry.get("s2_rafsr")
+    module = registry.build(entry, 4, channels=8, n_ram=2, reduction=4).eval()
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    path = wdir / registry.weight_filename(entry, 4)
+    weights.save(module, entry, 4, path, training={"test": "random init"})
+    weights.update_manifest(path)
+    return Enhancer(device="cpu", weights_dir=str(wdir))
+
+
+def _face_pixels(out: Path) -> dict[str, bytes]:
+    return {p.name: _picture(p).tobytes() for p in sorted(out.rglob("*_face*_*.png"))}
+
+
+def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, face80):
+    """Issue 26: how many faces shared a forward pass must not change a face's pixels."""
+    enhancer = _tiny_rafsr(tmp_path)
+    src = tmp_path / "in"
+    for i in range(4):
+        faces = [np.clip(face80.astype(int) + 5 * i, 0, 255).astype(np.uint8)] * (1 + i % 2)
+        _save(src / f"p{i}.png", np.concatenate(faces, axis=1))
+    whole = tmp_path / "whole"
+    run_batch(src, whole, ["s2_rafsr"], 4, enhancer=enhancer)
+    token = PausableToken()
+
+    def stop_after_one(event: batch.BatchEvent) -> None:
+        if event.kind == "file" and event.files_done == 1:
+            token.cancel()
+
+    parts = tmp_path / "parts"
+    stopped = run_batch(
+        src, parts, ["s2_rafsr"], 4, enhancer=enhancer, token=token, on_event=stop_after_one
+    )
+    assert stopped.cancelled
+    run_batch(src, parts, ["s2_rafsr"], 4, enhancer=enhancer, lookahead=False)
+    assert len(_face_pixels(whole)) == 6
+    assert _face_pixels(parts) == _face_pixels(whole)
+
+
+def test_command_line_writes_faces_by_default_and_the_full_photo_on_request(tmp_path, face80):
+    src = tmp_path / "in"
+    _save(src / "a.png", face80)
+    out = tmp_path / "out"
+    argv = [str(src), str(out), "--model", "bicubic", "--scale", "4"]
+    assert cli.run_batch_from_args(_parse(argv), stdio.StringIO()) == 0
+    assert _rows(out)[0].outputs == ["a_face0_bicubic_x4.png", "a_provenance.json"]
+    _assert_summary_matches_disk(out)
+    # --full is another run (its outputs differ): refused in the same folder, fine in another
+    assert cli.run_batch_from_args(_parse([*argv, "--full"]), stdio.StringIO()) == 2
+    argv[1] = str(tmp_path / "out_full")
+    assert cli.run_batch_from_args(_parse([*argv, "--full"]), stdio.StringIO()) == 0
+    assert "a_bicubic_x4_full.png" in _rows(tmp_path / "out_full")[0].outputs

@@ -366,3 +366,49 @@ def test_a_forged_huge_seq_is_reported_quickly(log):
     write_lines(log, rows)
     report = log.verify()
     assert report.first_bad_line == 3 and report.reason == "removed"
+
+
+# --------------------------------------------------------------------------- the head file (issue 26)
+
+
+def test_head_file_is_written_before_the_lock_is_released(tmp_path, monkeypatch):
+    """A concurrent writer must never find the head behind the log it describes."""
+    log = CaseLog(tmp_path / "case_log.jsonl", examiner="J. Doe")
+    seen: list[int | None] = []
+    real_unlock = caselog._funlock
+
+    def unlock(fd):
+        head = json.loads(log.head_path.read_text("utf-8")) if log.head_path.exists() else {}
+        seen.append(head.get("entries"))
+        real_unlock(fd)
+
+    monkeypatch.setattr(caselog, "_funlock", unlock)
+    for _ in range(3):
+        log.append("note", details={"text": "x"})
+    assert seen == [1, 2, 3]
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"entries": "5"}', b""])
+def test_a_corrupt_head_file_is_reported(log, content):
+    log.head_path.write_bytes(content)
+    report = log.verify()
+    assert not report.ok and report.reason == "head damaged"
+    assert "head file" in report.summary()
+    # and a removed last entry is not hidden by it
+    write_lines(log, lines(log)[:-1])
+    assert not log.verify().ok
+
+
+def test_a_removed_middle_entry_is_not_called_the_last_one(log):
+    rows = lines(log)
+    write_lines(log, rows[:2] + rows[3:])
+    report = log.verify()
+    assert not report.ok and report.reason == "removed"
+    assert "entry 3 is missing" in report.problems[0].message
+    assert not any("the last" in p.message for p in report.problems)
+
+
+def test_a_removed_last_entry_is_named_as_such(log):
+    write_lines(log, lines(log)[:-2])
+    report = log.verify()
+    assert report.reason == "removed" and "the last 2 entries were removed" in report.summary()

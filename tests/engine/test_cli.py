@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,13 @@ def image(tmp_path, small_sample):
     return Path(shutil.copy(small_sample, folder / "still.png"))
 
 
+def _picture(path: Path) -> np.ndarray:
+    """An output's pixels above its visible label strip (issue 26: outputs carry the label)."""
+    with Image.open(path) as im:
+        rows = json.loads(im.text["ffe-visible-label"])["picture_rows"]
+        return np.asarray(im.convert("RGB"))[:rows]
+
+
 def test_models_json(capsys, empty_weights):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -57,13 +65,14 @@ def test_enhance_writes_labelled_outputs(tmp_path, image, capsys):
     sidecar = out / "still_bicubic_x4_provenance.json"
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in (face, full, sidecar))
     assert capsys.readouterr().out.split() == [str(face), str(full), str(sidecar)]
+    assert _picture(face).shape == (128, 128, 3)
     with Image.open(face) as im:
-        assert im.size == (128, 128)
         assert im.text["Disclaimer"] == provenance.AI_LABEL
         embedded = json.loads(im.text["ffe-provenance"])
     assert embedded["model"]["id"] == "bicubic" and embedded["face"]["manual"] is False
+    assert _picture(full).shape == (408, 408, 3)
     with Image.open(full) as im:
-        assert im.size == (408, 408) and im.text["Disclaimer"] == provenance.AI_LABEL
+        assert im.text["Disclaimer"] == provenance.AI_LABEL
     document = json.loads(sidecar.read_text())
     assert document["label"] == provenance.AI_LABEL
     assert document["input"]["sha256"] == io.sha256_file(image)
@@ -81,8 +90,7 @@ def test_enhance_with_a_box(tmp_path, image):
     document = json.loads((out / "still_lanczos_x4_provenance.json").read_text())
     assert document["faces"][0]["face"]["manual"] is True
     assert document["faces"][0]["parameters"]["requested_box"] == [35, 15, 53, 33]
-    with Image.open(out / "still_lanczos_x4_full.png") as im:
-        assert im.size == (408, 408)
+    assert _picture(out / "still_lanczos_x4_full.png").shape == (408, 408, 3)
 
 
 def test_refuses_the_input_folder_and_overwriting(tmp_path, image, capsys):
@@ -129,3 +137,151 @@ def test_exit_codes_for_bad_input(tmp_path, image, empty_weights, capsys):
 def test_console_script_points_at_main():
     scripts = importlib.metadata.entry_points(group="console_scripts")
     assert any(s.name == "ffe" and s.value == "engine.__main__:main" for s in scripts)
+
+
+# --------------------------------------------------------------------------- issue 26
+
+
+@pytest.mark.parametrize(
+    "box, message",
+    [
+        ("nan,nan,nan,nan", "finite"),
+        ("inf,0,10,10", "finite"),
+        ("0,0,1e309,10", "finite"),
+        ("-5,0,20,20", "not inside"),
+        ("35,15,500,33", "not inside"),
+        ("53,15,35,33", "not inside"),
+    ],
+)
+def test_box_must_be_finite_and_inside_the_image(tmp_path, image, capsys, box, message):
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--out", str(out)]
+    assert main([*args, f"--box={box}"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_file_name_that_is_not_utf8_works(tmp_path, image, capsys):
+    odd = image.with_name(os.fsdecode(b"caf\xe9 \xff.png"))
+    image.rename(odd)
+    out = tmp_path / "out"
+    args = ["enhance", str(odd), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["input"]["path"].endswith("caf\\xe9 \\xff.png")
+    sidecar = out / "caf\\xe9 \\xff_bicubic_x4_provenance.json"
+    document = json.loads(sidecar.read_text("utf-8"))
+    assert document["input"]["name"] == "caf\\xe9 \\xff.png"
+    with Image.open(out / "caf\\xe9 \\xff_face0_bicubic_x4.png") as im:
+        assert json.loads(im.text["ffe-provenance"])["input"]["path"].endswith("\\xff.png")
+
+
+def test_input_folder_guard_sees_through_symbolic_links(tmp_path, image, capsys):
+    base = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    link = tmp_path / "link_to_case"
+    link.symlink_to(image.parent, target_is_directory=True)
+    assert main([*base, "--out", str(link)]) == 2  # the evidence folder under another name
+    assert "own folder" in capsys.readouterr().err
+    # a link to the evidence file: its folder is the evidence folder too
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    linked = elsewhere / "still.png"
+    linked.symlink_to(image)
+    via_link = ["enhance", str(linked), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*via_link, "--out", str(image.parent)]) == 2
+    assert main([*via_link, "--out", str(elsewhere)]) == 2
+    assert sorted(image.parent.iterdir()) == [image]
+
+
+def test_too_large_full_image_is_skipped_and_the_faces_written(
+    tmp_path, image, monkeypatch, capsys
+):
+    from engine import faces as facelib
+
+    monkeypatch.setattr(facelib, "MAX_PASTE_PIXELS", 100 * 100)
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "full image not written" in capsys.readouterr().err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["still_bicubic_x4_provenance.json", "still_face0_bicubic_x4.png"]
+
+
+def test_a_failed_write_leaves_nothing_that_blocks_the_rerun(tmp_path, image, monkeypatch):
+    import errno
+
+    real = io.write_bytes_atomic
+
+    def full_disk(path, data):
+        if str(path).endswith(".json"):
+            raise io.OutputError(path, "the disk is full") from OSError(errno.ENOSPC, "full")
+        return real(path, data)
+
+    monkeypatch.setattr(io, "write_bytes_atomic", full_disk)
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out)]) == 1
+    assert not any(out.iterdir())
+    monkeypatch.setattr(io, "write_bytes_atomic", real)
+    assert main([*args, "--out", str(out)]) == 0
+
+
+def test_enhance_appends_to_the_case_log(tmp_path, image, capsys):
+    from engine import caselog
+
+    log_path = tmp_path / "logs" / "case_log.jsonl"
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out), "--case-log", str(log_path), "--examiner", "A. B"]) == 0
+    log = caselog.CaseLog(log_path)
+    assert log.verify().ok
+    entries = log.entries()
+    assert [e["action"] for e in entries] == ["open", "enhance"]
+    enhance = entries[1]
+    assert enhance["examiner"] == "A. B" and enhance["input_sha256"] == io.sha256_file(image)
+    files = {Path(o["path"]).name: o["sha256"] for o in enhance["outputs"]}
+    assert set(files) == {
+        "still_face0_bicubic_x4.png",
+        "still_bicubic_x4_full.png",
+        "still_bicubic_x4_provenance.json",
+    }
+    for name, sha in files.items():
+        assert io.sha256_file(out / name) == sha
+    assert "case log" in capsys.readouterr().err
+
+
+def test_default_case_log_is_the_apps(tmp_path, image, monkeypatch):
+    from engine import caselog
+
+    monkeypatch.setenv("FFE_CASE_DIR", str(tmp_path / "app_case_dir"))
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    assert caselog.CaseLog(tmp_path / "app_case_dir" / "case_log.jsonl").verify().entries == 2
+    # Without the variable: the folder saved in the GUI's settings file (read without Qt).
+    monkeypatch.delenv("FFE_CASE_DIR")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    ini = tmp_path / "config" / "ForensicFaceEnhancer" / "Forensic Face Enhancer.ini"
+    ini.parent.mkdir(parents=True)
+    ini.write_text(f"[General]\ncaseDir={tmp_path / 'chosen'}\n")
+    assert caselog.default_case_dir() == tmp_path / "chosen"
+
+
+def test_batch_appends_to_the_case_log(tmp_path, image):
+    from engine import caselog
+
+    log_path = tmp_path / "case_log.jsonl"
+    out = tmp_path / "out"
+    argv = ["batch", str(image.parent), str(out), "--model", "bicubic", "--scale", "4"]
+    assert main([*argv, "--case-log", str(log_path)]) == 0
+    (entry,) = caselog.CaseLog(log_path).entries()
+    assert entry["action"] == "batch" and entry["details"]["ok"] == 1
+    assert entry["outputs"][0]["sha256"] == io.sha256_file(out / "summary.csv")
+
+
+def test_a_damaged_case_log_stops_the_run_before_any_work(tmp_path, image, capsys):
+    log_path = tmp_path / "case_log.jsonl"
+    log_path.write_bytes(b'{"half an entry')
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out), "--case-log", str(log_path)]) == 2
+    assert "half-written" in capsys.readouterr().err and not out.exists()

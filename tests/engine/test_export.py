@@ -108,3 +108,22 @@ def test_an_export_says_what_its_pixels_are(face_sizes):
     assert "as recorded" in pixels["recorded_pixels"]["what"]
     assert abs((x1 - x0) - face.native_frame_px) < 0.5 * face.native_frame_px
     assert pixels["evidence_shrink"] <= 1.12
+
+
+def test_visible_label_is_readable_when_the_whole_image_is_fitted_to_a_screen():
+    """Issue 26: CLI and batch images carry a visible label scaled to the image."""
+    import numpy as np
+
+    from engine import export, registry
+
+    for w, h in [(128, 128), (640, 480), (4000, 3000), (8000, 600)]:
+        rgb = np.full((h, w, 3), 90, np.uint8)
+        out, text = export.labelled(rgb, registry.get("s2_rafsr"))
+        assert np.array_equal(out[:h], rgb)  # no pixel of the picture is covered
+        strip = out[h:]
+        fit = max(w / 1920, (h + strip.shape[0]) / 1080, 1.0)
+        assert strip.shape[0] / fit >= 12  # at least one 12-px line on screen
+        assert (strip == 255).all(axis=2).any()  # white letters on the red strip
+        assert "AI-enhanced" in text[export.PNG_KEY_VISIBLE_LABEL]
+    _, text = export.labelled(np.zeros((8, 8, 3), np.uint8), registry.get("bicubic"))
+    assert "Interpolated" in text[export.PNG_KEY_VISIBLE_LABEL]

@@ -226,6 +226,19 @@ def test_16bit_rgb_png_is_scaled_to_8bit(tmp_path):
     assert np.abs(still.rgb.astype(float) - values / 257.0).max() <= 1.0
 
 
+def test_stored_bit_depth_is_recorded_as_it_was(tmp_path):
+    """Issue 26: a 16-bit PNG was recorded as 8-bit "RGB"."""
+    values = np.zeros((4, 5, 3), np.uint16)
+    still = eio.load(_write(tmp_path / "rgb16.png", _png16_rgb(values)))
+    assert (still.original_mode, still.bits_per_sample) == ("RGB;16", 16)
+    grey = eio.load(_save(tmp_path, Image.fromarray(_SIXTEEN), "PNG"))
+    assert grey.bits_per_sample == 16
+    plain = eio.load(_save(tmp_path, Image.new("RGB", (4, 4)), "PNG"))
+    assert (plain.original_mode, plain.bits_per_sample) == ("RGB", 8)
+    tiff = eio.load(_save(tmp_path, Image.new("RGB", (4, 4)), "TIFF"))
+    assert tiff.bits_per_sample == 8
+
+
 def test_32bit_integer_in_16bit_range_is_scaled_like_16bit(tmp_path):
     values = _SIXTEEN.astype(np.int32)
     still = eio.load(_save(tmp_path, Image.fromarray(values, "I"), "TIFF"))
