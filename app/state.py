@@ -62,6 +62,7 @@ class SessionState:
     caselog_state: Any = None  # app.jobs.CaseLogState, as the worker reports it
     log_entries: int = 0
     log_problem: str | None = None
+    log_checked: str | None = None  # local time of the last verification ("14:05:09")
     label_removal: dict | None = None  # set while the visible label is off
 
     def new_still(self, still: Any, faces: list) -> None:

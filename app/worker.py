@@ -86,6 +86,18 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str] | None) -> bo
     return pa.resolve() == pb.resolve()
 
 
+def batch_progress_text(event: Any, names: Sequence[str]) -> str:
+    """ "File 9 of 11: sub/c.jpg (8 done, 12 faces, about 00:40 left)": the file being worked on,
+    not the last one finished; the end of the run in its own words."""
+    done, total = event.files_done, event.files_total
+    eta = "" if event.eta_s is None else f", about {_clock(event.eta_s)} left"
+    counts = f"{done} done, {event.faces_done} faces{eta}"
+    if event.kind in ("done", "cancelled") or done >= total:
+        return f"Batch: {done}/{total} files, {event.faces_done} faces"
+    current = f": {names[done]}" if done < len(names) else ""
+    return f"File {done + 1} of {total}{current} ({counts})"
+
+
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     return (
@@ -133,7 +145,8 @@ class EngineWorker(QObject):
         try:
             job.token.check()  # cancelled while it waited in the queue
             payload = job.spec.handler(self, job)
-            job.token.check()  # cancelled during the last step: drop the answer
+            if not job.spec.reports_cancel:
+                job.token.check()  # cancelled during the last step: drop the answer
         except Cancelled:
             self.cancelled.emit(job.id)
         except Exception as exc:  # every failure becomes a message; the thread lives on
@@ -225,19 +238,30 @@ class EngineWorker(QObject):
         return outcome
 
     def _job_batch(self, job: Job) -> Any:
-        """A folder run (engine.batch); faults go out as ``partial`` payloads as they happen."""
+        """A folder run (engine.batch); faults go out as ``partial`` payloads as they happen.
+
+        Progress names the file being worked on (the engine reports finished files; the run
+        takes them in :func:`engine.batch.list_inputs` order). A cancelled run still answers
+        with its summary: what was done before Cancel, kept and logged.
+        """
         from engine import batch
+
+        try:
+            names = [
+                rel
+                for _, rel in batch.list_inputs(
+                    Path(job.args.in_dir).expanduser().resolve(), job.args.recursive
+                )
+            ]
+        except OSError:
+            names = []
 
         def on_event(event) -> None:
             if event.kind == "fault":
                 self.partial.emit(job.id, event)
                 return
-            eta = "" if event.eta_s is None else f", about {_clock(event.eta_s)} left"
             job.token.set_progress(
-                event.files_done,
-                max(1, event.files_total),
-                f"Batch: {event.files_done}/{event.files_total} files, "
-                f"{event.faces_done} faces{eta}",
+                event.files_done, max(1, event.files_total), batch_progress_text(event, names)
             )
 
         summary = batch.run_batch(
@@ -301,7 +325,13 @@ class EngineWorker(QObject):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._log = caselog.CaseLog(path, examiner=job.args.examiner or None)
         self._case_reference = str(job.args.case_reference or "")
-        return CaseLogState(path=path, examiner=self._log.examiner, verification=self._log.verify())
+        sha = job.args.still_sha256
+        return CaseLogState(
+            path=path,
+            examiner=self._log.examiner,
+            verification=self._log.verify(),
+            history=None if sha is None else self._log.history(sha),
+        )
 
     def _job_repair_log(self, job: Job) -> CaseLogState:
         """Move a half-written last line aside (logged as "repaired") and verify again."""
@@ -413,6 +443,7 @@ class EngineWorker(QObject):
         Nothing is written over the evidence file or the case log.
         """
         from engine import report as reports
+        from engine.provenance import utc_now
 
         html_path = Path(job.args.path)
         forbidden = [job.args.forbidden]
@@ -437,16 +468,30 @@ class EngineWorker(QObject):
         ):
             job.token.check()
             job.token.set_progress(i, len(groups), f"Writing {html_target.name}")
+            common = dict(
+                examiner=job.args.examiner,
+                case_reference=job.args.case_reference or None,
+                faces=job.args.faces,
+                generated_utc=utc_now(),
+            )
             page = reports.build_html(
+                job.args.still, results, fidelity_map or None, verification, **common
+            )
+            html_sha = _write_bytes(html_target, page.encode("utf-8"))
+            written.append((html_target, html_sha))
+            # The PDF for reading and printing: the provenance records stay in the HTML.
+            printed = reports.build_html(
                 job.args.still,
                 results,
                 fidelity_map or None,
                 verification,
-                examiner=job.args.examiner,
-                case_reference=job.args.case_reference or None,
+                provenance_in=(html_target.name, html_sha),
+                **common,
             )
-            written.append((html_target, _write_bytes(html_target, page.encode("utf-8"))))
-            written.append((pdf_target, write_pdf(page, pdf_target)))
+            title = reports.report_title(job.args.case_reference or None)
+            written.append(
+                (pdf_target, write_pdf(printed, pdf_target, title, job.args.examiner or ""))
+            )
         job.token.set_progress(len(groups), len(groups), "Case report written")
         from engine import caselog
 
@@ -486,7 +531,7 @@ JOBS: dict[type, JobSpec] = {spec.args: spec for spec in (
     JobSpec("export", ExportArgs, ExportOutcome, W._job_export,
             "Export failed"),
     JobSpec("batch", BatchArgs, "engine.batch.BatchSummary", W._job_batch,
-            "The batch run did not start", pausable=True),
+            "The batch run did not start", pausable=True, reports_cancel=True),
     JobSpec("caselog", CaseLogArgs, CaseLogState, W._job_caselog,
             "The case log cannot be used", cancellable=False),
     JobSpec("repair_log", RepairLogArgs, CaseLogState, W._job_repair_log,

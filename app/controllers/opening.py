@@ -31,7 +31,23 @@ class OpenController(Controller):
         self.w.cancel_still_jobs()  # a new still makes every job for the old one pointless
         self.state.generation += 1
         self.w.statusBar().showMessage(f"Opening {path.name}\u2026")
-        return self.w.submit(OpenArgs(path=str(path)), on_result=self._opened)
+        return self.w.submit(
+            OpenArgs(path=str(path)),
+            on_result=self._opened,
+            on_failed=lambda error: self._not_opened(path, error),
+        )
+
+    def _not_opened(self, path: Path, error: Any) -> None:
+        """The dialog says why; the status bar says what is on screen now (not "Reading the
+        image", the last step the worker had reported)."""
+        self.errors.failure(error, "Cannot open the image")
+        still = self.state.still
+        shown = (
+            f"{still.name or 'the previous image'} is still on screen"
+            if still
+            else "no image is open"
+        )
+        self.errors.status(f"{path.name} was not opened; {shown}.", 30000)
 
     def _opened(self, outcome: OpenOutcome) -> None:
         w, state = self.w, self.state
