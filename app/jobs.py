@@ -26,6 +26,15 @@ class OpenArgs:
     """Load a still and find its faces; answered by :class:`OpenOutcome`."""
 
     path: str
+    detector: str = "auto"  # "auto" (HOG, then the CNN when HOG finds none), "hog" or "cnn"
+
+
+@dataclass(frozen=True, eq=False)
+class DetectArgs:
+    """Find the faces of the still on screen again; answered by :class:`DetectOutcome`."""
+
+    still: Any  # engine.io.Still
+    detector: str = "auto"
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,6 +170,17 @@ class OpenOutcome:
     still: Any  # engine.io.Still
     faces: list  # [engine.faces.Face]
     history: list = field(default_factory=list)  # case-log entries touching the still, oldest first
+    detector: str = "hog"  # the detector that found ``faces`` ("cnn" after a fallback)
+    fallback: bool = False  # HOG found nothing and the CNN was tried (detector "auto")
+
+
+@dataclass
+class DetectOutcome:
+    """Answer to "detect": the faces found again, and by which detector."""
+
+    faces: list
+    detector: str = "hog"
+    fallback: bool = False
 
 
 @dataclass

@@ -44,6 +44,8 @@ from app.jobs import (
     BoxArgs,
     CaseLogArgs,
     CaseLogState,
+    DetectArgs,
+    DetectOutcome,
     EngineInfo,
     EnhanceArgs,
     EnhanceOutcome,
@@ -178,18 +180,45 @@ class EngineWorker(QObject):
         return EngineInfo(device=described, models=models)
 
     def _job_open(self, job: Job) -> OpenOutcome:
-        from engine import caselog, faces, io
+        from engine import caselog, io
 
-        job.token.set_progress(0, 2, "Reading the image")
+        job.token.set_progress(0, 3, "Reading the image")
         still = io.load(job.args.path)
         job.token.check()
-        job.token.set_progress(1, 2, "Looking for faces")
-        found = faces.detect(still.rgb)
-        job.token.set_progress(2, 2, f"{len(found)} face(s) found")
+        found, used, fallback = self._find_faces(job, still.rgb, job.args.detector)
+        job.token.set_progress(3, 3, f"{len(found)} face(s) found")
         job.token.check()  # a cancelled open is not logged: the analyst never saw the still
-        self._record(job, "open", **caselog.open_fields(still, found))
+        self._record(job, "open", **caselog.open_fields(still, found, used))
         history = self._log.history(still.sha256) if self._log is not None else []
-        return OpenOutcome(still=still, faces=found, history=history)
+        return OpenOutcome(
+            still=still, faces=found, history=history, detector=used, fallback=fallback
+        )
+
+    def _job_detect(self, job: Job) -> DetectOutcome:
+        """The faces of the still on screen found again (another detector); logged as "detect"."""
+        from engine import caselog
+
+        still = job.args.still
+        found, used, fallback = self._find_faces(job, still.rgb, job.args.detector)
+        job.token.check()
+        self._record(job, "detect", **caselog.open_fields(still, found, used))
+        return DetectOutcome(faces=found, detector=used, fallback=fallback)
+
+    def _find_faces(self, job: Job, rgb: np.ndarray, detector: str) -> tuple[list, str, bool]:
+        """(faces, the detector that found them, whether HOG found none and the CNN was tried).
+
+        "auto": dlib's HOG (fast, frontal faces), then its CNN (slower, finds smaller, turned
+        and blurred faces) when HOG finds nothing."""
+        from engine import faces
+
+        first = "cnn" if detector == "cnn" else "hog"
+        job.token.set_progress(1, 3, f"Looking for faces ({first.upper()} detector)")
+        found = faces.detect(rgb, method=first)
+        if found or detector != "auto":
+            return found, first, False
+        job.token.check()
+        job.token.set_progress(2, 3, "No face found by HOG: trying the CNN detector (slower)")
+        return faces.detect(rgb, method="cnn"), "cnn", True
 
     def _job_box(self, job: Job) -> Any:
         from engine import faces
@@ -522,6 +551,8 @@ JOBS: dict[type, JobSpec] = {spec.args: spec for spec in (
             "The engine could not start", cancellable=False),
     JobSpec("open", OpenArgs, OpenOutcome, W._job_open,
             "Cannot open the image", survives_new_still=False),
+    JobSpec("detect", DetectArgs, DetectOutcome, W._job_detect,
+            "Face detection failed", survives_new_still=False),
     JobSpec("box", BoxArgs, "engine.faces.Face", W._job_box,
             "No face in that box", survives_new_still=False),
     JobSpec("enhance", EnhanceArgs, EnhanceOutcome, W._job_enhance,

@@ -319,7 +319,7 @@ def _result_section(number: int, result: Any, fidelity: Any, still_rgb: Any = No
     return "\n".join(
         [
             # one page per output: its images and checks together
-            f"<h3 style='{PAGE_BREAK}'>{number}. Face {face_index + 1}: "
+            f"<h3 style='{PAGE_BREAK}'>Output {number}. Face {face_index + 1}: "
             f"{_e(model.get('label') or model_id)} x{_e(scale)}</h3>",
             images,
             "<p><b>Fidelity checks</b></p>",
@@ -523,10 +523,9 @@ def build_html(
         f"<h1>{_e(title)}</h1>",
         _summary_section(still_info, results, fidelity, log_verification, meta, faces),
         _evidence_section(still_info),  # page two: the summary ends with a page break
-        "<h2>Enhancements</h2>",
     ]
     if not results:
-        sections.append("<p>No enhancement was made.</p>")
+        sections.append("<h2>Enhancements</h2><p>No enhancement was made.</p>")
     for number, result in enumerate(results, start=1):
         sections.append(_result_section(number, result, fidelity, _get(still_info, "rgb")))
     sections.append(_log_section(log_verification))
