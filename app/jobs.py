@@ -26,6 +26,15 @@ class OpenArgs:
     """Load a still and find its faces; answered by :class:`OpenOutcome`."""
 
     path: str
+    detector: str = "auto"  # "auto" (HOG, then the CNN when HOG finds none), "hog" or "cnn"
+
+
+@dataclass(frozen=True, eq=False)
+class DetectArgs:
+    """Find the faces of the still on screen again; answered by :class:`DetectOutcome`."""
+
+    still: Any  # engine.io.Still
+    detector: str = "auto"
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +100,7 @@ class CaseLogArgs:
     path: str
     examiner: str = ""
     case_reference: str = ""
+    still_sha256: str | None = None  # the still on screen: its history in this log comes back
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,6 +142,7 @@ class ReportArgs:
     examiner: str | None = None
     case_reference: str | None = None
     forbidden: str | None = None
+    faces: int | None = None  # faces in the still (the report's summary names them)
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,6 +170,17 @@ class OpenOutcome:
     still: Any  # engine.io.Still
     faces: list  # [engine.faces.Face]
     history: list = field(default_factory=list)  # case-log entries touching the still, oldest first
+    detector: str = "hog"  # the detector that found ``faces`` ("cnn" after a fallback)
+    fallback: bool = False  # HOG found nothing and the CNN was tried (detector "auto")
+
+
+@dataclass
+class DetectOutcome:
+    """Answer to "detect": the faces found again, and by which detector."""
+
+    faces: list
+    detector: str = "hog"
+    fallback: bool = False
 
 
 @dataclass
@@ -200,6 +222,7 @@ class CaseLogState:
     examiner: str
     verification: Any  # engine.caselog.VerifyReport
     repaired: dict | None = None  # the "repaired" entry, when a repair was made
+    history: list | None = None  # entries of CaseLogArgs.still_sha256 in this log (None: no still)
 
     @property
     def is_new(self) -> bool:
@@ -249,7 +272,8 @@ class JobSpec:
     cancelled "caselog" job would leave the session without a case log, a cancelled "log" job
     would half-do a label removal). ``survives_new_still``: its answer stays valid when
     another still is opened meanwhile (otherwise the job is cancelled and its answer dropped).
-    ``pausable``: the job gets an ``engine.progress.PausableToken``.
+    ``pausable``: the job gets an ``engine.progress.PausableToken``. ``reports_cancel``: a
+    cancelled run still answers (a batch summary saying what was done before Cancel).
     """
 
     kind: str
@@ -260,6 +284,7 @@ class JobSpec:
     cancellable: bool = True
     survives_new_still: bool = True
     pausable: bool = False
+    reports_cancel: bool = False
 
 
 @dataclass

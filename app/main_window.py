@@ -50,7 +50,7 @@ from app.dialogs import settings as app_settings
 from app.dialogs.about import AboutDialog
 from app.state import AUTO, SessionState, parse_scale
 from app.views.compare_view import INPUT_METHODS, CompareView
-from app.views.face_list import FaceList
+from app.views.face_list import DetectorBar, FaceList
 from app.views.grid_view import GridView
 from app.views.history_view import HistoryView
 from app.views.image_view import ImageView
@@ -164,9 +164,15 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
         self.face_list = FaceList()
+        self.detector_bar = DetectorBar()
+        faces_box = QWidget()
+        column = QVBoxLayout(faces_box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.detector_bar)
+        column.addWidget(self.face_list, 1)
         self.faces_dock = QDockWidget("Faces", self)
         self.faces_dock.setObjectName("facesDock")
-        self.faces_dock.setWidget(self.face_list)
+        self.faces_dock.setWidget(faces_box)
         self.faces_dock.setMinimumWidth(170)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.faces_dock)
 
@@ -217,6 +223,8 @@ class MainWindow(QMainWindow):
         self.image_view.faceClicked.connect(self.opening.select_face)
         self.image_view.boxDrawn.connect(self.opening.face_from_box)
         self.face_list.faceSelected.connect(self.opening.select_face)
+        self.detector_bar.detectorChanged.connect(self.opening.set_detector)
+        self.detector_bar.detectRequested.connect(self.opening.detect_again)
         self.grid_view.tileClicked.connect(self.enhancing.tile_clicked)
         self.compare_view.landmarksToggled.connect(self.act_landmarks.setChecked)
         self.compare_view.inputMethodChanged.connect(
@@ -260,6 +268,7 @@ class MainWindow(QMainWindow):
         # The visible export label is not restored: it is on at every start, and only a logged
         # reason turns it off (for this still).
         self.opening.rebuild_recent_menu()
+        self.opening.set_detector(str(s.value("detector", "auto")))
 
     def _save_settings(self) -> None:
         s = self.settings
@@ -267,6 +276,7 @@ class MainWindow(QMainWindow):
         s.setValue("windowState", self.saveState())
         s.setValue("model", self.state.model_id)
         s.setValue("scale", self.state.scale)
+        s.setValue("detector", self.state.detector)
         s.setValue("landmarks", self.compare_view.landmarks_visible())
         s.setValue("inputMethod", self.compare_view.input_method())
         s.setValue("compareMode", self.compare_view.mode())
@@ -366,6 +376,9 @@ class MainWindow(QMainWindow):
         self.act_open.setEnabled(not batching)
         self.recent_menu.setEnabled(not batching and bool(self.opening.recent_files()))
         self.act_draw.setEnabled(state.still is not None and not batching)
+        self.detector_bar.button.setEnabled(
+            state.still is not None and not batching and not kinds & {"open", "detect"}
+        )
         user_jobs = any(handle.spec.cancellable for handle in self._jobs.values())
         self.act_cancel.setEnabled(user_jobs)
         self.cancel_button.setVisible(user_jobs)

@@ -22,12 +22,18 @@ def write_bytes(path: Path, data: bytes) -> str:
     return eio.write_bytes_atomic(path, data)
 
 
-def write_pdf(html_text: str, path: Path) -> str:
+def write_pdf(
+    html_text: str,
+    path: Path,
+    title: str = "Forensic Face Enhancer - case report",
+    author: str = "",
+) -> str:
     """Render ``html_text`` to an A4 PDF at ``path`` (atomically); returns the file's SHA-256.
 
     QTextDocument + QPdfWriter, which may run outside the GUI thread (they paint on a paged
     device, not a widget). The HTML is the engine's plain report markup, which QTextDocument
-    renders with its embedded ``data:`` images.
+    renders with its embedded ``data:`` images. ``title`` and ``author`` (the examiner) go into
+    the PDF's metadata, where document systems and viewers show them.
     """
     from PySide6.QtCore import QMarginsF
     from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
@@ -41,7 +47,8 @@ def write_pdf(html_text: str, path: Path) -> str:
     writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
     writer.setPageMargins(QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter)
     writer.setResolution(300)
-    writer.setTitle("Forensic Face Enhancer - case report")
+    writer.setTitle(title)
+    writer.setAuthor(author)
     writer.setCreator("Forensic Face Enhancer")
     document.print_(writer)
     del writer  # the file is complete once the writer is gone

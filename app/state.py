@@ -62,7 +62,10 @@ class SessionState:
     caselog_state: Any = None  # app.jobs.CaseLogState, as the worker reports it
     log_entries: int = 0
     log_problem: str | None = None
+    log_checked: str | None = None  # local time of the last verification ("14:05:09")
     label_removal: dict | None = None  # set while the visible label is off
+    detector: str = "auto"  # the analyst's choice: "auto", "hog" or "cnn"
+    detector_used: str = "hog"  # the detector that found the faces on screen
 
     def new_still(self, still: Any, faces: list) -> None:
         """A still was opened: forget everything that belonged to the previous one."""

@@ -44,6 +44,8 @@ from app.jobs import (
     BoxArgs,
     CaseLogArgs,
     CaseLogState,
+    DetectArgs,
+    DetectOutcome,
     EngineInfo,
     EnhanceArgs,
     EnhanceOutcome,
@@ -84,6 +86,18 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str] | None) -> bo
     except OSError:
         pass
     return pa.resolve() == pb.resolve()
+
+
+def batch_progress_text(event: Any, names: Sequence[str]) -> str:
+    """ "File 9 of 11: sub/c.jpg (8 done, 12 faces, about 00:40 left)": the file being worked on,
+    not the last one finished; the end of the run in its own words."""
+    done, total = event.files_done, event.files_total
+    eta = "" if event.eta_s is None else f", about {_clock(event.eta_s)} left"
+    counts = f"{done} done, {event.faces_done} faces{eta}"
+    if event.kind in ("done", "cancelled") or done >= total:
+        return f"Batch: {done}/{total} files, {event.faces_done} faces"
+    current = f": {names[done]}" if done < len(names) else ""
+    return f"File {done + 1} of {total}{current} ({counts})"
 
 
 def _clock(seconds: float) -> str:
@@ -133,7 +147,8 @@ class EngineWorker(QObject):
         try:
             job.token.check()  # cancelled while it waited in the queue
             payload = job.spec.handler(self, job)
-            job.token.check()  # cancelled during the last step: drop the answer
+            if not job.spec.reports_cancel:
+                job.token.check()  # cancelled during the last step: drop the answer
         except Cancelled:
             self.cancelled.emit(job.id)
         except Exception as exc:  # every failure becomes a message; the thread lives on
@@ -165,18 +180,45 @@ class EngineWorker(QObject):
         return EngineInfo(device=described, models=models)
 
     def _job_open(self, job: Job) -> OpenOutcome:
-        from engine import caselog, faces, io
+        from engine import caselog, io
 
-        job.token.set_progress(0, 2, "Reading the image")
+        job.token.set_progress(0, 3, "Reading the image")
         still = io.load(job.args.path)
         job.token.check()
-        job.token.set_progress(1, 2, "Looking for faces")
-        found = faces.detect(still.rgb)
-        job.token.set_progress(2, 2, f"{len(found)} face(s) found")
+        found, used, fallback = self._find_faces(job, still.rgb, job.args.detector)
+        job.token.set_progress(3, 3, f"{len(found)} face(s) found")
         job.token.check()  # a cancelled open is not logged: the analyst never saw the still
-        self._record(job, "open", **caselog.open_fields(still, found))
+        self._record(job, "open", **caselog.open_fields(still, found, used))
         history = self._log.history(still.sha256) if self._log is not None else []
-        return OpenOutcome(still=still, faces=found, history=history)
+        return OpenOutcome(
+            still=still, faces=found, history=history, detector=used, fallback=fallback
+        )
+
+    def _job_detect(self, job: Job) -> DetectOutcome:
+        """The faces of the still on screen found again (another detector); logged as "detect"."""
+        from engine import caselog
+
+        still = job.args.still
+        found, used, fallback = self._find_faces(job, still.rgb, job.args.detector)
+        job.token.check()
+        self._record(job, "detect", **caselog.open_fields(still, found, used))
+        return DetectOutcome(faces=found, detector=used, fallback=fallback)
+
+    def _find_faces(self, job: Job, rgb: np.ndarray, detector: str) -> tuple[list, str, bool]:
+        """(faces, the detector that found them, whether HOG found none and the CNN was tried).
+
+        "auto": dlib's HOG (fast, frontal faces), then its CNN (slower, finds smaller, turned
+        and blurred faces) when HOG finds nothing."""
+        from engine import faces
+
+        first = "cnn" if detector == "cnn" else "hog"
+        job.token.set_progress(1, 3, f"Looking for faces ({first.upper()} detector)")
+        found = faces.detect(rgb, method=first)
+        if found or detector != "auto":
+            return found, first, False
+        job.token.check()
+        job.token.set_progress(2, 3, "No face found by HOG: trying the CNN detector (slower)")
+        return faces.detect(rgb, method="cnn"), "cnn", True
 
     def _job_box(self, job: Job) -> Any:
         from engine import faces
@@ -225,19 +267,30 @@ class EngineWorker(QObject):
         return outcome
 
     def _job_batch(self, job: Job) -> Any:
-        """A folder run (engine.batch); faults go out as ``partial`` payloads as they happen."""
+        """A folder run (engine.batch); faults go out as ``partial`` payloads as they happen.
+
+        Progress names the file being worked on (the engine reports finished files; the run
+        takes them in :func:`engine.batch.list_inputs` order). A cancelled run still answers
+        with its summary: what was done before Cancel, kept and logged.
+        """
         from engine import batch
+
+        try:
+            names = [
+                rel
+                for _, rel in batch.list_inputs(
+                    Path(job.args.in_dir).expanduser().resolve(), job.args.recursive
+                )
+            ]
+        except OSError:
+            names = []
 
         def on_event(event) -> None:
             if event.kind == "fault":
                 self.partial.emit(job.id, event)
                 return
-            eta = "" if event.eta_s is None else f", about {_clock(event.eta_s)} left"
             job.token.set_progress(
-                event.files_done,
-                max(1, event.files_total),
-                f"Batch: {event.files_done}/{event.files_total} files, "
-                f"{event.faces_done} faces{eta}",
+                event.files_done, max(1, event.files_total), batch_progress_text(event, names)
             )
 
         summary = batch.run_batch(
@@ -301,7 +354,13 @@ class EngineWorker(QObject):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._log = caselog.CaseLog(path, examiner=job.args.examiner or None)
         self._case_reference = str(job.args.case_reference or "")
-        return CaseLogState(path=path, examiner=self._log.examiner, verification=self._log.verify())
+        sha = job.args.still_sha256
+        return CaseLogState(
+            path=path,
+            examiner=self._log.examiner,
+            verification=self._log.verify(),
+            history=None if sha is None else self._log.history(sha),
+        )
 
     def _job_repair_log(self, job: Job) -> CaseLogState:
         """Move a half-written last line aside (logged as "repaired") and verify again."""
@@ -413,6 +472,7 @@ class EngineWorker(QObject):
         Nothing is written over the evidence file or the case log.
         """
         from engine import report as reports
+        from engine.provenance import utc_now
 
         html_path = Path(job.args.path)
         forbidden = [job.args.forbidden]
@@ -437,16 +497,30 @@ class EngineWorker(QObject):
         ):
             job.token.check()
             job.token.set_progress(i, len(groups), f"Writing {html_target.name}")
+            common = dict(
+                examiner=job.args.examiner,
+                case_reference=job.args.case_reference or None,
+                faces=job.args.faces,
+                generated_utc=utc_now(),
+            )
             page = reports.build_html(
+                job.args.still, results, fidelity_map or None, verification, **common
+            )
+            html_sha = _write_bytes(html_target, page.encode("utf-8"))
+            written.append((html_target, html_sha))
+            # The PDF for reading and printing: the provenance records stay in the HTML.
+            printed = reports.build_html(
                 job.args.still,
                 results,
                 fidelity_map or None,
                 verification,
-                examiner=job.args.examiner,
-                case_reference=job.args.case_reference or None,
+                provenance_in=(html_target.name, html_sha),
+                **common,
             )
-            written.append((html_target, _write_bytes(html_target, page.encode("utf-8"))))
-            written.append((pdf_target, write_pdf(page, pdf_target)))
+            title = reports.report_title(job.args.case_reference or None)
+            written.append(
+                (pdf_target, write_pdf(printed, pdf_target, title, job.args.examiner or ""))
+            )
         job.token.set_progress(len(groups), len(groups), "Case report written")
         from engine import caselog
 
@@ -477,6 +551,8 @@ JOBS: dict[type, JobSpec] = {spec.args: spec for spec in (
             "The engine could not start", cancellable=False),
     JobSpec("open", OpenArgs, OpenOutcome, W._job_open,
             "Cannot open the image", survives_new_still=False),
+    JobSpec("detect", DetectArgs, DetectOutcome, W._job_detect,
+            "Face detection failed", survives_new_still=False),
     JobSpec("box", BoxArgs, "engine.faces.Face", W._job_box,
             "No face in that box", survives_new_still=False),
     JobSpec("enhance", EnhanceArgs, EnhanceOutcome, W._job_enhance,
@@ -486,7 +562,7 @@ JOBS: dict[type, JobSpec] = {spec.args: spec for spec in (
     JobSpec("export", ExportArgs, ExportOutcome, W._job_export,
             "Export failed"),
     JobSpec("batch", BatchArgs, "engine.batch.BatchSummary", W._job_batch,
-            "The batch run did not start", pausable=True),
+            "The batch run did not start", pausable=True, reports_cancel=True),
     JobSpec("caselog", CaseLogArgs, CaseLogState, W._job_caselog,
             "The case log cannot be used", cancellable=False),
     JobSpec("repair_log", RepairLogArgs, CaseLogState, W._job_repair_log,

@@ -1,9 +1,11 @@
 """The case report: one self-contained HTML page an analyst can hand over with the results.
 
-It states what the evidence file is (name, SHA-256, size, colour mode), every enhancement made
-from it (model, paper citation, weights SHA-256, parameters, fidelity checks with their meaning,
-thumbnails and the full provenance record), whether the case log's hash chain is intact, and --
-first, so nobody misses it -- what AI enhancement can and cannot show.
+Page one is a summary an analyst can read alone: case, examiner, the evidence file and its
+SHA-256, the faces, the models, the key fidelity results, the case log's verdict, and what AI
+enhancement can and cannot show. Then the evidence (name, SHA-256, size, colour mode, image);
+one page per output (recorded pixels, model input, output, difference, the fidelity checks with
+their meaning, model, paper citation, weights SHA-256, parameters); the case log; and an appendix
+with the full provenance records (in the PDF, a pointer to the HTML that holds them).
 
 Images are embedded as base64 PNG ``data:`` URIs, so the page needs no other file. The markup is
 deliberately plain (h1-h3, p, table, img, pre; no CSS grid, no scripts) because the app also
@@ -28,6 +30,7 @@ from engine import __version__
 from engine.provenance import SOFTWARE
 
 THUMB = 128  # side of the face thumbnails, px
+PAGE_BREAK = "page-break-before: always"  # honoured by Qt's PDF printing and by browsers' print
 STILL_THUMB = 480  # longest side of the evidence thumbnail, px
 
 STATEMENT_TITLE = "What AI enhancement can and cannot show"
@@ -208,6 +211,12 @@ def _difference_image(
     return getattr(models[model_id].consistency, "difference", None)
 
 
+_SHORT_NAMES = {
+    "consistency": "Data consistency",
+    "drift": "Landmark drift",
+    "agreement": "Model agreement",
+    "resolution": "Evidence resolution",
+}
 _CHECK_NAMES = {
     "consistency": "Data consistency (PSNR, output shrunk back vs input)",
     "drift": "Landmark drift",
@@ -331,19 +340,18 @@ def _result_section(number: int, result: Any, fidelity: Any, still_rgb: Any = No
         )
         + "</tr></table>"
     )
-    provenance_json = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False)
     return "\n".join(
         [
-            f"<h3>{number}. Face {face_index + 1}: "
+            # one page per output: its images and checks together
+            f"<h3 style='{PAGE_BREAK}'>Output {number}. Face {face_index + 1}: "
             f"{_e(model.get('label') or model_id)} x{_e(scale)}</h3>",
-            _table(rows),
             images,
             _fusion_table(params.get("fusion")),
             "<p><b>Fidelity checks</b></p>",
             _fidelity_table(_fidelity_for(fidelity, face_index, scale, model_id)),
-            "<p><b>Provenance record</b></p>",
-            # pre-wrap: long citations must wrap on a PDF page (QTextDocument honours it)
-            f"<pre style='white-space: pre-wrap'>{_e(provenance_json)}</pre>",
+            "<p><b>Model and parameters</b></p>",
+            _table(rows),
+            f"<p>The full provenance record of this output is number {number} in the appendix.</p>",
         ]
     )
 
@@ -416,6 +424,122 @@ def _log_section(verification: Any) -> str:
     return "\n".join(parts)
 
 
+def _summary_section(
+    still: Any,
+    results: Sequence[Any],
+    fidelity: Any,
+    verification: Any,
+    meta: list[tuple[str, str]],
+    faces: int | None,
+) -> str:
+    """Page one: who, what evidence, which faces and models, the key checks, the log's verdict
+    and the statement of what enhancement can and cannot show."""
+    path = _get(still, "path")
+    name = _get(still, "name") or (path and str(path).replace("\\", "/").split("/")[-1])
+    width, height = _get(still, "width"), _get(still, "height")
+    rgb = _get(still, "rgb")
+    if (width is None or height is None) and rgb is not None:
+        height, width = np.asarray(rgb).shape[:2]
+    enhanced = sorted({int(_get(r, "face_index", 0) or 0) + 1 for r in results})
+    face_text = "" if faces is None else f"{faces} found in the still; "
+    face_text += (
+        "enhanced: " + ", ".join(f"face {i}" for i in enhanced) if enhanced else "none enhanced"
+    )
+    models: list[str] = []
+    for r in results:
+        info = _model_info(_get(r, "model_id"), _get(r, "provenance") or {})
+        text = f"{info.get('label') or _get(r, 'model_id')} x{_get(r, 'scale')}"
+        if text not in models:
+            models.append(text)
+    if verification is None:
+        log_text = "not verified for this report"
+    else:
+        data = verification.to_dict() if hasattr(verification, "to_dict") else dict(verification)
+        log_text = f"{'INTACT' if data.get('ok') else 'NOT INTACT'}, {data.get('entries')} entries"
+    rows = [
+        *meta,
+        ("Evidence file", _e(name)),
+        ("Evidence SHA-256", _code(_get(still, "sha256"))),
+        ("Evidence size", _e(f"{width} x {height} pixels")),
+        ("Faces", _e(face_text)),
+        ("Models", _e(", ".join(models) or "none")),
+        ("Case log", _e(log_text)),
+    ]
+    return "\n".join(
+        [
+            "<h2>Summary</h2>",
+            _table(rows),
+            "<h3>Key fidelity results</h3>",
+            _key_results(results, fidelity),
+            f"<h2>{_e(STATEMENT_TITLE)}</h2>",
+            f"<p style='page-break-after: always'>{_e(STATEMENT)}</p>",
+        ]
+    )
+
+
+def _key_results(results: Sequence[Any], fidelity: Any) -> str:
+    """One line per output: each check's result (WARNING in bold) and value."""
+    if not results:
+        return "<p>No enhancement was made.</p>"
+    names = ("consistency", "drift", "agreement", "resolution")
+    head = (
+        "<tr><th>Output</th>" + "".join(f"<th>{_e(_SHORT_NAMES[n])}</th>" for n in names) + "</tr>"
+    )
+    rows = []
+    for number, r in enumerate(results, start=1):
+        model_id, scale = _get(r, "model_id"), _get(r, "scale")
+        face_index = int(_get(r, "face_index", 0) or 0)
+        label = _model_info(model_id, _get(r, "provenance") or {}).get("label") or model_id
+        checks = {c.get("name"): c for c in _fidelity_for(fidelity, face_index, scale, model_id)}
+        cells = []
+        for n in names:
+            c = checks.get(n)
+            if c is None:
+                cells.append("<td>-</td>")
+                continue
+            status = str(c.get("status", "")).upper()
+            word = "<b>WARNING</b>" if status == "WARN" else _e(status)
+            value = "" if c.get("value") is None else f"<br>{_format_value(c)}"
+            cells.append(f"<td>{word}{value}</td>")
+        rows.append(
+            f"<tr><td>{number}. Face {face_index + 1}: {_e(label)} x{_e(scale)}</td>"
+            + "".join(cells)
+            + "</tr>"
+        )
+    return (
+        f"<table border='1' cellspacing='0' cellpadding='4'>{head}{''.join(rows)}</table>"
+        "<p>Each output has its own page below with its images and the meaning of each check. "
+        "A WARNING means the output contradicts the evidence or the other models; passing "
+        "does not show that the added detail is real.</p>"
+    )
+
+
+def _appendix(results: Sequence[Any], provenance_in: tuple[str, str] | None) -> str:
+    """The provenance records: in full, or (in the PDF) where they are in full."""
+    parts = [f"<h2 style='{PAGE_BREAK}'>Appendix: provenance records</h2>"]
+    if not results:
+        parts.append("<p>No enhancement was made: no provenance record.</p>")
+        return "\n".join(parts)
+    if provenance_in is not None:
+        name, sha = provenance_in
+        parts.append(
+            f"<p>The full provenance record of every output (model, weights, parameters, "
+            f"alignment, hashes of every image) is in the appendix of {_e(name)}, the HTML "
+            f"version of this report, SHA-256 {_code(sha)}, written and logged with it.</p>"
+        )
+        return "\n".join(parts)
+    for number, r in enumerate(results, start=1):
+        record = _get(r, "provenance") or {}
+        text = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False)
+        parts.append(
+            f"<h3>{number}. Face {int(_get(r, 'face_index', 0) or 0) + 1}: "
+            f"{_e(_get(r, 'model_id'))} x{_e(_get(r, 'scale'))}</h3>"
+        )
+        # pre-wrap: long citations must wrap on a PDF page (QTextDocument honours it)
+        parts.append(f"<pre style='white-space: pre-wrap'>{_e(text)}</pre>")
+    return "\n".join(parts)
+
+
 # --------------------------------------------------------------------------- the page
 
 
@@ -428,8 +552,17 @@ def build_html(
     examiner: str | None = None,
     case_reference: str | None = None,
     generated_utc: str | None = None,
+    faces: int | None = None,
+    provenance_in: tuple[str, str] | None = None,
 ) -> str:
     """The whole report as one HTML string.
+
+    Page one is a summary (case, examiner, evidence and its hash, faces, models, the key
+    fidelity results, the case log's verdict, what enhancement can and cannot show); then the
+    evidence; then one page per output (its images, checks, model); the case log; and an
+    appendix with every output's full provenance record -- or, with ``provenance_in`` (the
+    HTML report's file name and SHA-256, for the PDF), where that appendix is. ``faces`` is
+    the number of faces in the still.
 
     ``still_info`` is an :class:`engine.io.Still` (or a dict with name, path, sha256, width,
     height, original_mode, format and optionally rgb); ``results`` are
@@ -439,26 +572,31 @@ def build_html(
     :class:`engine.caselog.VerifyReport` (or its ``to_dict()``) or None.
     """
     when = generated_utc or datetime.now(UTC).isoformat(timespec="seconds")
-    meta = [("Generated (UTC)", _e(when)), ("Software", _e(f"{SOFTWARE} {__version__}"))]
-    if examiner:
-        meta.append(("Examiner", _e(examiner)))
+    meta = []
     if case_reference:
         meta.append(("Case reference", _e(case_reference)))
+    if examiner:
+        meta.append(("Examiner", _e(examiner)))
+    meta += [("Generated (UTC)", _e(when)), ("Software", _e(f"{SOFTWARE} {__version__}"))]
+    title = report_title(case_reference)
     sections = [
         "<!DOCTYPE html>",
         "<html><head><meta charset='utf-8'>",
-        f"<title>{_e(SOFTWARE)} - case report</title></head><body>",
-        f"<h1>{_e(SOFTWARE)}: case report</h1>",
-        _table(meta),
-        f"<h2>{_e(STATEMENT_TITLE)}</h2>",
-        f"<p>{_e(STATEMENT)}</p>",
-        _evidence_section(still_info),
-        "<h2>Enhancements</h2>",
+        f"<title>{_e(title)}</title></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        _summary_section(still_info, results, fidelity, log_verification, meta, faces),
+        _evidence_section(still_info),  # page two: the summary ends with a page break
     ]
     if not results:
-        sections.append("<p>No enhancement was made.</p>")
+        sections.append("<h2>Enhancements</h2><p>No enhancement was made.</p>")
     for number, result in enumerate(results, start=1):
         sections.append(_result_section(number, result, fidelity, _get(still_info, "rgb")))
     sections.append(_log_section(log_verification))
+    sections.append(_appendix(results, provenance_in))
     sections.append("</body></html>")
     return "\n".join(sections) + "\n"
+
+
+def report_title(case_reference: str | None = None) -> str:
+    """ "Forensic Face Enhancer: case report 2024-117" (the PDF's title too)."""
+    return f"{SOFTWARE}: case report" + (f" {case_reference}" if case_reference else "")

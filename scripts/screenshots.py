@@ -11,8 +11,8 @@ sample (a 32 px face, the size x4 is made for). Then, at the default scale Auto:
 recorded pixels), ``native_200px_message.png`` (the sample enlarged so its face spans about
 200 px: nothing runs, the recorded pixels and the reason are shown) and, with ``--report``,
 ``docs/report_page.png`` (the case report's page with the recorded pixels and the model input,
-each captioned; needs ``pdftoppm``). The model shown
-side by side is the first learned model with installed weights at x4, or bicubic when none is
+each captioned) and ``docs/report_first_page.png`` (its one-page summary); both need
+``pdftoppm``. The model shown side by side is the first learned model with installed weights at x4, or bicubic when none is
 installed yet (the screenshot then says so in its caption). Runs the real engine; settings, the
 case log and the exported file go to a temporary folder, never the user's.
 """
@@ -77,7 +77,7 @@ def main() -> int:
         settings.setValue("examiner", "A. Examiner")  # no first-start dialog in the pictures
         settings.setValue("caseReference", "CR-0001 (demo)")
         window = MainWindow(settings=settings)
-        window.resize(1400, 860)
+        window.resize(1280, 800)  # the smallest screen the views must fit (issue 28)
         window.show()
         wait_until(lambda: bool(window.device))
         window.open_file(args.image)
@@ -160,6 +160,11 @@ def native_shots(window: MainWindow, out: Path, tmp: Path, report: bool) -> None
         subprocess.run(
             ["pdftoppm", "-png", "-r", "80", "-f", str(first), "-l", str(first), "-singlefile",
              pdf_file, str(page)],
+            check=True,
+        )  # fmt: skip
+        subprocess.run(  # page one: the summary
+            ["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", pdf_file,
+             str(out.parent / "report_first_page")],
             check=True,
         )  # fmt: skip
     window.compare_view.set_input_method("nearest")

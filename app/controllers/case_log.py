@@ -9,6 +9,7 @@ is in the log.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,11 @@ class CaseLogController(Controller):
     def __init__(self, window) -> None:
         super().__init__(window)
         self._label_job: tuple[int, str] | None = None  # (job id, reason) while it is logged
+        self._history_for: str | None = None  # the still whose history the log job brings
         window.client.logged.connect(self._on_logged)
         window.client.log_failed.connect(self._on_log_failed)
+        window.log_label.setTextFormat(Qt.TextFormat.RichText)
+        window.log_label.linkActivated.connect(lambda _link: self.verify_log())
 
     def path(self) -> Path:
         """The case log in the configured folder (see app.dialogs.settings.case_dir)."""
@@ -49,11 +53,15 @@ class CaseLogController(Controller):
     def configure(self) -> int:
         """(Re)open the case log in the worker with the examiner and case from the settings."""
         self.w.log_label.setText("Case log: opening\u2026")
+        self.w.log_label.setStyleSheet("")
+        still = self.state.still
         args = CaseLogArgs(
             path=str(self.path()),
             examiner=app_settings.examiner(self.w.settings),
             case_reference=app_settings.case_reference(self.w.settings),
+            still_sha256=None if still is None else still.sha256,
         )
+        self._history_for = args.still_sha256
         return self.w.submit(args, on_result=self._ready, on_failed=self._unusable)
 
     def _unusable(self, error: Any) -> None:
@@ -66,9 +74,14 @@ class CaseLogController(Controller):
         session.caselog_state = state
         session.log_entries = state.verification.entries
         session.log_problem = None
+        session.log_checked = _now()
         if not state.is_new and not state.verification.ok:
             session.log_problem = "half-written" if state.truncated else "NOT intact"
         self.update_label()
+        # History lists the entries of this log (another folder: another log, other entries).
+        still = session.still
+        if state.history is not None and still is not None and still.sha256 == self._history_for:
+            self.w.history_view.set_entries(state.history, "")
         self.w.update_actions()
         if state.repaired is not None:
             self.errors.dialog(
@@ -134,7 +147,13 @@ class CaseLogController(Controller):
         if state.caselog_state is None:
             return
         if state.log_problem:
-            label.setText(f"\u26a0 Case log: {state.log_problem}")
+            # A verdict is as of its check: say when, and offer the check again in one click
+            # (the file may have been restored since).
+            when = f" at {state.log_checked}" if state.log_checked else ""
+            label.setText(
+                f"\u26a0 Case log: {state.log_problem} (checked{when}) "
+                "<a href='verify'>verify again</a>"
+            )
             label.setStyleSheet("color: #b36b00; font-weight: bold")
         else:
             count = state.log_entries
@@ -185,12 +204,15 @@ class CaseLogController(Controller):
     def _verified(self, report: Any) -> QMessageBox:
         state = self.state
         state.log_entries = report.entries
+        state.log_checked = _now()
         if report.ok:
             state.log_problem = None
             text = (
                 f"The case log is intact: {report.entries} entries, every line as it was written."
             )
         elif report.reason == "missing":
+            if state.log_problem == "NOT intact":
+                state.log_problem = None
             text = "The case log has no entries yet."
         else:
             first = report.problems[0]
@@ -333,3 +355,8 @@ class CaseLogController(Controller):
         self.errors.status(
             f"Exports go without the visible label (logged as entry {entry.get('seq')})", 15000
         )
+
+
+def _now() -> str:
+    """The local time of a check, "14:05:09", as the status bar shows it."""
+    return datetime.now().strftime("%H:%M:%S")

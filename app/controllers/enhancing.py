@@ -303,6 +303,12 @@ class EnhanceController(Controller):
         """Put one Result in the compare page, with its fidelity checks (computed if needed)."""
         state = self.state
         state.current = result
+        # The pickers name what is on screen (a grid tile, or a result that arrived after
+        # the analyst picked another model, shows another model's output).
+        _, model_id, scale = result_key(result)
+        if (model_id, scale) != (state.model_id, state.scale):
+            state.model_id, state.scale = model_id, scale
+            self.refresh_models()
         self.w.fidelity.show()
         entry = state.entry(result.model_id)
         evidence = None

@@ -195,6 +195,7 @@ class ExportController(Controller):
             examiner=app_settings.examiner(self.w.settings),
             case_reference=app_settings.case_reference(self.w.settings),
             forbidden=str(state.still.path) if state.still.path is not None else None,
+            faces=len(state.faces),
         )
         return self.w.submit(args, on_result=self._report_written)
 
@@ -269,7 +270,7 @@ class ExportController(Controller):
 
     def _batch_cancelled(self) -> None:
         if self.batch_dialog is not None:
-            self.batch_dialog.finished(None, "Cancelled before it started.")
+            self.batch_dialog.finished(None)
 
     def _batch_finished(self) -> None:
         self.batch_job = None

@@ -9,7 +9,8 @@ from typing import Any
 from PySide6.QtWidgets import QFileDialog
 
 from app.controllers import Controller
-from app.jobs import BoxArgs, OpenArgs, OpenOutcome
+from app.jobs import BoxArgs, DetectArgs, DetectOutcome, OpenArgs, OpenOutcome
+from app.views.face_list import DETECTORS
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,23 @@ class OpenController(Controller):
         self.w.cancel_still_jobs()  # a new still makes every job for the old one pointless
         self.state.generation += 1
         self.w.statusBar().showMessage(f"Opening {path.name}\u2026")
-        return self.w.submit(OpenArgs(path=str(path)), on_result=self._opened)
+        return self.w.submit(
+            OpenArgs(path=str(path), detector=self.state.detector),
+            on_result=self._opened,
+            on_failed=lambda error: self._not_opened(path, error),
+        )
+
+    def _not_opened(self, path: Path, error: Any) -> None:
+        """The dialog says why; the status bar says what is on screen now (not "Reading the
+        image", the last step the worker had reported)."""
+        self.errors.failure(error, "Cannot open the image")
+        still = self.state.still
+        shown = (
+            f"{still.name or 'the previous image'} is still on screen"
+            if still
+            else "no image is open"
+        )
+        self.errors.status(f"{path.name} was not opened; {shown}.", 30000)
 
     def _opened(self, outcome: OpenOutcome) -> None:
         w, state = self.w, self.state
@@ -46,34 +63,80 @@ class OpenController(Controller):
         w.image_view.set_image(state.still.rgb)
         w.compare_view.set_pair(None)
         w.grid_view.clear()
-        self.show_faces()
         if state.still.path is not None:
             self.add_recent(Path(state.still.path))
         name = state.still.name or "image"
         w.setWindowTitle(f"{name} \u2014 {w.APPLICATION}")
         w.show_page("still")
         size = f"{state.still.width}\u00d7{state.still.height}"
+        self._found(f"{name} ({size})", outcome.detector, outcome.fallback)
+
+    def _found(self, what: str, detector: str, fallback: bool) -> None:
+        """Faces listed, the first selected (or draw mode on), and the status line saying
+        which detector found them."""
+        w, state = self.w, self.state
+        state.detector_used = detector
+        self.show_faces()
+        by = (
+            "HOG found none; the CNN detector found "
+            if fallback
+            else f"the {detector.upper()} detector found "
+        )
         if state.faces:
             self.select_face(0)
             w.act_draw.setChecked(False)
             w.image_view.set_draw_mode(False)
+            other = "" if detector == "cnn" else " Missed faces? Choose CNN and Detect again."
             self.errors.status(
-                f"{name} ({size}): {len(state.faces)} face(s) found. "
-                "Press Enter to enhance the selected face.",
+                f"{what}: {by}{len(state.faces)} face(s). Press Enter to enhance the selected "
+                f"face.{other}",
                 15000,
             )
         else:
             w.act_draw.setChecked(True)
             w.image_view.set_draw_mode(True)
+            tried = "HOG or CNN" if fallback or detector == "cnn" else detector.upper()
             self.errors.status(
-                f"{name} ({size}): no face found. Drag a box around a face to enhance it.", 30000
+                f"{what}: no face found ({tried}). Drag a box around a face to enhance it.", 30000
             )
         w.update_actions()
+
+    # ------------------------------------------------------------------ detector
+    def set_detector(self, detector: str) -> None:
+        """The detector for the next open or Detect again ("auto", "hog" or "cnn")."""
+        self.state.detector = detector if detector in DETECTORS else "auto"
+        self.w.detector_bar.set_detector(self.state.detector)
+
+    def detect_again(self) -> int | None:
+        """Find the faces of the still on screen again with the chosen detector. Its results
+        and hand-drawn faces are dropped: face numbers change."""
+        still = self.state.still
+        if still is None:
+            return None
+        self.w.cancel_still_jobs()
+        self.state.generation += 1  # answers about the old face list are dropped
+        self.w.statusBar().showMessage(
+            f"Looking for faces ({DETECTORS[self.state.detector]})\u2026"
+        )
+        return self.w.submit(
+            DetectArgs(still=still, detector=self.state.detector), on_result=self._redetected
+        )
+
+    def _redetected(self, outcome: DetectOutcome) -> None:
+        w, state = self.w, self.state
+        state.new_still(state.still, outcome.faces)
+        w.fidelity.forget()
+        w.fidelity_panel.clear()
+        w.compare_view.set_pair(None)
+        w.grid_view.clear()
+        w.show_page("still")
+        self._found(state.still.name or "image", outcome.detector, outcome.fallback)
 
     def show_faces(self) -> None:
         faces, still = self.state.faces, self.state.still
         self.w.image_view.set_faces([f.box for f in faces], [f.manual for f in faces])
-        self.w.face_list.set_faces(still.rgb if still is not None else None, faces)
+        rgb = still.rgb if still is not None else None
+        self.w.face_list.set_faces(rgb, faces, self.state.detector_used)
 
     def select_face(self, index: int) -> None:
         if not 0 <= index < len(self.state.faces):

@@ -266,8 +266,14 @@ class BatchDialog(QDialog):
         self._update_buttons()
 
     def on_progress(self, done: int, total: int, message: str) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
+        """``message`` names the file being worked on. Until the first file is finished the
+        bar is a busy bar (a fixed 0% for the first file's seconds reads as a hang)."""
+        if done == 0 and total > 0:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, max(1, total))
+            self.progress.setValue(done)
+            self.progress.setFormat("%v/%m files")
         if not self.pause_button.isChecked():
             self.status.setText(message)
 
@@ -279,22 +285,36 @@ class BatchDialog(QDialog):
         self.faults.addItem(item)
 
     def finished(self, summary=None, message: str | None = None) -> None:
-        """The run ended: ``summary`` (an engine BatchSummary) or the error ``message``."""
+        """The run ended: ``summary`` (an engine BatchSummary, also of a cancelled run), the
+        error ``message``, or neither (cancelled before it started)."""
         self._running = False
         self.pause_button.setChecked(False)
         self.progress.setRange(0, 1)
         if summary is None:
             self.progress.setValue(0)
-            text = message or "Cancelled before it started."
-            self.status.setText(f"<b>The run did not start or stopped:</b> {html.escape(text)}")
+            if message is None:  # cancelled while it waited for the worker
+                self.status.setText("<b>Cancelled before the run started</b>: nothing was written.")
+            else:
+                self.status.setText(f"<b>The run failed:</b> {html.escape(message)}")
         else:
             self.progress.setRange(0, max(1, summary.files_total))
             self.progress.setValue(summary.files_done)
-            head = "Cancelled" if summary.cancelled else "Done"
             where = html.escape(str(summary.summary_path or summary.out_dir))
+            if summary.cancelled:
+                left = summary.files_total - summary.files_done
+                head = (
+                    f"<b>Cancelled after {summary.files_done} of {summary.files_total} files</b>"
+                    f" ({clock(summary.elapsed_s)}). The outputs of the finished files and "
+                    "summary.csv are kept; start the same run again to do the remaining "
+                    f"{left} (finished files are skipped).<br>"
+                )
+            else:
+                head = (
+                    f"<b>Done</b>: {summary.files_done}/{summary.files_total} files in "
+                    f"{clock(summary.elapsed_s)}; "
+                )
             self.status.setText(
-                f"<b>{head}</b>: {summary.files_done}/{summary.files_total} files in "
-                f"{clock(summary.elapsed_s)}; {summary.faces} faces; {summary.ok} ok, "
+                head + f"{summary.faces} faces; {summary.ok} ok, "
                 f"{summary.no_face} without a face, {summary.errors} errors, {summary.skipped} "
                 f"already done (resumed).<br>Summary: {where}"
                 + (

@@ -117,18 +117,18 @@ class WrapLabel(QLabel):
 
 
 class DifferenceDialog(QDialog):
-    """The data-consistency difference image, zoomable, with what it shows."""
+    """The data-consistency difference image, zoomable, with what it shows.
+
+    It follows the output on screen: another output replaces its image and title, and with no
+    output on screen (another still, another model without a result) it is emptied and says so.
+    """
 
     def __init__(self, difference: np.ndarray, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("differenceDialog")
-        self.setWindowTitle(f"Difference image \u2014 {title}")
         self.resize(520, 580)
         self.view = ZoomView()
-        h, w = difference.shape[:2]
-        self.view.scene().addPixmap(rgb_to_pixmap(difference))
-        self.view.scene().setSceneRect(QRectF(0, 0, w, h))
-        self.view.set_caption([f"|output shrunk to {w}\u00d7{h} \u2212 input| \u00d7 4"], False)
+        self.title = ""
         note = QLabel(
             "Black where the enhanced face, shrunk back to the input's size, reproduces the "
             "evidence pixels; bright where it does not. Brightness is the difference "
@@ -141,6 +141,27 @@ class DifferenceDialog(QDialog):
         layout.addWidget(self.view, 1)
         layout.addWidget(note)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
+        self.set_difference(difference, title)
+
+    def set_difference(self, difference: np.ndarray | None, title: str) -> None:
+        """Show ``difference`` (None: nothing, with ``title`` saying why)."""
+        self.title = title
+        scene = self.view.scene()
+        scene.clear()
+        if difference is None:
+            self.setWindowTitle("Difference image \u2014 no output on screen")
+            self.view.set_caption([], False)
+            self.view.set_placeholder(title or "No enhanced output on screen.")
+            return
+        self.setWindowTitle(f"Difference image \u2014 {title}")
+        h, w = difference.shape[:2]
+        scene.addPixmap(rgb_to_pixmap(difference))
+        scene.setSceneRect(QRectF(0, 0, w, h))
+        self.view.set_placeholder("")
+        self.view.set_caption([f"|output shrunk to {w}\u00d7{h} \u2212 input| \u00d7 4"], False)
+
+    def has_image(self) -> bool:
+        return bool(self.view.scene().items())
 
 
 class FidelityPanel(QFrame):
@@ -256,6 +277,9 @@ class FidelityPanel(QFrame):
         """No output on screen."""
         self._check_objects = []
         self._difference = None
+        self._title = ""
+        if self.dialog is not None:  # it shows the output on screen, and there is none now
+            self.dialog.set_difference(None, message)
         self.header.setText("<b>Fidelity checks</b>")
         self.summary.setText("")
         self.message.setText(message)
@@ -324,6 +348,8 @@ class FidelityPanel(QFrame):
         else:
             self.diff_image.clear()
         self.diff_button.setEnabled(difference is not None)
+        if self.dialog is not None:
+            self.dialog.set_difference(difference, title)
         self._show_matrix(report, model_fidelity.model_id, names)
         self.message.setVisible(False)
         self.body.setVisible(True)
@@ -418,6 +444,10 @@ class FidelityPanel(QFrame):
         """Open the difference image larger (non-modal)."""
         if self._difference is None:
             return None
+        if self.dialog is not None:
+            self.dialog.set_difference(self._difference, self._title)
+            self.dialog.raise_()
+            return self.dialog
         self.dialog = DifferenceDialog(self._difference, self._title, self)
         self.dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.dialog.destroyed.connect(lambda: setattr(self, "dialog", None))

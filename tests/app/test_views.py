@@ -43,9 +43,15 @@ def test_labels_and_times():
     assert output_label("bicubic", "baseline") == INTERPOLATED_LABEL
     assert output_label("s2_rafsr", "S2") == AI_LABEL
     assert ms_text(0.42) == "0.4 ms" and ms_text(123.4) == "123 ms" and ms_text(2500) == "2.5 s"
-    assert face_caption(0, 1.234, False) == "#1  score 1.23"
+    # the score in words and its detector (issue 28: "score 1.37" said nothing)
+    assert face_caption(0, 1.234, False) == "#1  strong match (HOG score 1.23)"
     assert face_caption(2, float("nan"), True) == "#3  drawn by hand"
-    assert face_caption(0, 1.234, False, 41.4) == "#1  native 41 px \u00b7 score 1.23"
+    assert (
+        face_caption(0, 1.234, False, 41.4)
+        == "#1  native 41 px \u00b7 strong match (HOG score 1.23)"
+    )
+    assert face_caption(1, 0.31, False, None, "cnn") == "#2  weak match (CNN score 0.31)"
+    assert face_caption(1, 0.7, False) == "#2  fair match (HOG score 0.70)"
 
 
 def test_zoom_fit_actual_and_sync(qtbot):

@@ -181,3 +181,50 @@ def resolution_crop(still, face):
     from engine import resolution
 
     return resolution.evidence_crop(still.rgb, face)
+
+
+def test_report_opens_with_a_one_page_summary(case):
+    """Page one: case, examiner, evidence and hash, faces, models, key checks, the statement;
+    the page break comes after it, before the evidence and the outputs."""
+    still, results, checks, verification = case
+    page = report.build_html(
+        still,
+        results,
+        checks,
+        verification,
+        examiner="J. Doe",
+        case_reference="2024-117",
+        faces=3,
+    )
+    summary = page[: page.index("<h2>Evidence</h2>")]
+    assert summary.rstrip().endswith("</p>") and "page-break-after: always" in summary
+    assert "<h1>Forensic Face Enhancer: case report 2024-117</h1>" in summary
+    for text in (
+        "J. Doe",
+        "2024-117",
+        "astronaut.png",
+        still.sha256,
+        "256 x 256 pixels",
+        "3 found in the still; enhanced: face 1",
+        "INTACT, 1 entries",
+        "Key fidelity results",
+        "<b>WARNING</b>",
+        html.escape(report.STATEMENT),
+    ):
+        assert text in summary, text
+    assert "Bicubic x4" in summary and "data:image" not in summary and "<pre" not in summary
+    # one page per output, each starting on a new page
+    assert page.count("<h3 style='page-break-before: always'>") == len(results)
+
+
+def test_provenance_goes_to_an_appendix_or_to_the_html(case):
+    still, results, checks, verification = case
+    page = report.build_html(still, results, checks, verification)
+    appendix = page.index("Appendix: provenance records")
+    assert page.index("<pre") > appendix  # the raw records come last, not between the outputs
+    assert page.count("<pre") == len(results)
+    printed = report.build_html(
+        still, results, checks, verification, provenance_in=("case.html", "c" * 64)
+    )
+    assert "<pre" not in printed
+    assert "in the appendix of case.html" in printed and "c" * 64 in printed
