@@ -23,9 +23,14 @@ class InitArgs:
 
 @dataclass(frozen=True, eq=False)
 class OpenArgs:
-    """Load a still and find its faces; answered by :class:`OpenOutcome`."""
+    """Load a still and find its faces; answered by :class:`OpenOutcome`.
 
-    path: str
+    ``still``: an already loaded still (a video frame, ``engine.video.FrameStill``) used as is
+    instead of reading ``path``.
+    """
+
+    path: str = ""
+    still: Any = None  # engine.io.Still
     detector: str = "auto"  # "auto" (HOG, then the CNN when HOG finds none), "hog" or "cnn"
 
 
@@ -80,6 +85,24 @@ class ExportArgs:
     text: dict[str, str] | None = None
     role: str | None = None
     log_fields: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class TrackArgs:
+    """Track the face at ``box`` in frame ``frame_index`` over the frames around it, fuse the
+    best ``fuse`` frames and run the model on the fused face and on the frame alone; answered
+    by :class:`TrackOutcome`. The worker opens the clip itself and checks its SHA-256."""
+
+    clip_path: str
+    clip_sha256: str
+    frame_index: int
+    box: tuple[float, float, float, float]
+    model_id: str
+    scale: int | str  # a factor, or "auto" (engine.resolution on the face; x4 when it says none)
+    installed: tuple[int, ...] = ()  # the model's scales with weights (for "auto")
+    radius: int = 60  # frames searched on each side of frame_index
+    fuse: int = 8
+    detector: str = "hog"
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,6 +214,36 @@ class EnhanceOutcome:
     scale: int
     results: list = field(default_factory=list)  # [engine.enhance.Result]
     errors: dict[str, Any] = field(default_factory=dict)  # model id -> app.errors.ErrorMessage
+
+
+@dataclass(frozen=True)
+class TrackOutcome:
+    """Answer to "track": the track (``engine.tracks.Track``), its ranking, the frames chosen
+    for fusion, the fused and single-frame results (``engine.video_enhance.TrackEnhancement``)
+    and how the scale was chosen."""
+
+    frame_index: int
+    model_id: str
+    scale: int
+    scale_note: str
+    searched: tuple[int, int]  # frames start..stop-1
+    track: Any
+    ranked: list  # [engine.tracks.RankedFace], best first
+    chosen: list[int]  # frame indices given to the fusion
+    enhancement: Any
+    log_entry: dict | None = None
+
+    @property
+    def used(self) -> list[int]:
+        """Frame indices the fusion kept (the others were rejected, each with its reason)."""
+        return [self.chosen[p] for p in self.enhancement.fused.used]
+
+    def rejected(self) -> dict[int, str]:
+        return {
+            self.chosen[r.position]: r.rejected
+            for r in self.enhancement.fused.registrations
+            if r.rejected is not None
+        }
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from app.controllers.enhancing import EnhanceController
 from app.controllers.exporting import ExportController
 from app.controllers.fidelity import FidelityController
 from app.controllers.opening import OpenController
+from app.controllers.video import VideoEvidenceController
 from app.dialogs import settings as app_settings
 from app.dialogs.about import AboutDialog
 from app.state import AUTO, SessionState, parse_scale
@@ -135,6 +136,7 @@ class MainWindow(QMainWindow):
         self.fidelity = FidelityController(self)
         self.exporting = ExportController(self)
         self.case_log = CaseLogController(self)
+        self.video = VideoEvidenceController(self)  # the clip timeline above the pages
         actions.build(self)
         self._wire()
         self._restore_settings()
@@ -397,6 +399,7 @@ class MainWindow(QMainWindow):
             and selected.get("action") == "enhance"
         )
         self.act_report.setEnabled(state.still is not None and "report" not in kinds)
+        self.video.update_actions(kinds)
         zoomable = self.tabs.currentIndex() != PAGE_GRID
         for name in actions.ZOOM_ACTIONS:
             getattr(self, name).setEnabled(zoomable)
@@ -469,4 +472,5 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.hide()  # gone at once for the user, even while the worker finishes its current step
         self.client.shutdown()
+        self.video.shutdown()
         super().closeEvent(event)

@@ -135,7 +135,8 @@ def describe(info: video.ClipInfo) -> str:
     text = (
         f"{info.path.name}: {info.container.split(',')[0]} / {info.codec}"
         f"{' ' + info.profile if info.profile else ''}, {info.width}x{info.height}, {fps}, "
-        f"{info.frame_count} frames ({info.key_frames} key), SHA-256 {info.sha256[:16]}…"
+        f"{info.frame_count} frames ({info.key_frames} key)"
+        f"{f', {info.duration_s:.2f} s' if info.duration_s else ''}, SHA-256 {info.sha256[:16]}…"
     )
     if info.damage:
         text += f"  ⚠ {info.damage}"

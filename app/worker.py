@@ -65,11 +65,14 @@ from app.jobs import (
     ReportOutcome,
     ReproduceArgs,
     ReproduceOutcome,
+    TrackArgs,
+    TrackOutcome,
     VerifyLogArgs,
 )
 from app.pdf import output_error as _output_error
 from app.pdf import write_bytes as _write_bytes
 from app.pdf import write_pdf
+from app.video_jobs import job_track
 from engine.progress import Cancelled
 
 log = logging.getLogger(__name__)
@@ -183,7 +186,7 @@ class EngineWorker(QObject):
         from engine import caselog, io
 
         job.token.set_progress(0, 3, "Reading the image")
-        still = io.load(job.args.path)
+        still = job.args.still if job.args.still is not None else io.load(job.args.path)
         job.token.check()
         found, used, fallback = self._find_faces(job, still.rgb, job.args.detector)
         job.token.set_progress(3, 3, f"{len(found)} face(s) found")
@@ -575,6 +578,8 @@ JOBS: dict[type, JobSpec] = {spec.args: spec for spec in (
             "The entry cannot be re-run"),
     JobSpec("report", ReportArgs, ReportOutcome, W._job_report,
             "The case report was not written"),
+    JobSpec("track", TrackArgs, TrackOutcome, job_track,
+            "Track and fuse failed", survives_new_still=False),
 )}
 # fmt: on
 del W

@@ -821,6 +821,47 @@ def open_fields(still: Any, faces: Sequence[Any], detector: str = "hog") -> dict
             "height": still.height,
             "faces_found": len(faces),
             "face_boxes": [[round(float(v), 2) for v in f.box] for f in faces],
+            **_video_details(still),
+        },
+    }
+
+
+def _video_details(still: Any) -> dict[str, Any]:
+    """For a video frame (``engine.video.FrameStill``): the clip's SHA-256 and the frame's
+    index, time, type and pixel hash (the still's own ``sha256`` is the pixel hash)."""
+    video = getattr(still, "video", None) or {}
+    if not video:
+        return {}
+    clip = video.get("clip") or {}
+    return {
+        "clip": {k: clip.get(k) for k in ("name", "sha256", "codec", "frame_count", "damage")},
+        "frame": dict(video.get("frame") or {}),
+    }
+
+
+def track_fields(enhancement: Any, model_id: str, scale: int) -> dict[str, Any]:
+    """The :meth:`CaseLog.append` fields for a "track_fuse" entry, from an
+    ``engine.video_enhance.TrackEnhancement``: the clip and reference frame, the track and its
+    ranking, every frame fused or rejected, and the pixel hashes of both model outputs."""
+    record = enhancement.record_fused
+    params = dict(record.get("parameters") or {})
+    fused = enhancement.fused
+    still = enhancement.still
+    return {
+        "input_path": str(still.path) if still.path is not None else None,
+        "input_sha256": still.sha256,
+        "model_id": model_id,
+        "weights_sha256": record.get("model", {}).get("weights_sha256"),
+        "scale": int(scale),
+        "device": record.get("device"),
+        "parameters": params,
+        "details": {
+            **_video_details(still),
+            "reference_frame": int(enhancement.reference),
+            "frames_fused": len(fused.used),
+            "pixels_sha256": pixels_sha256(enhancement.sr_fused),
+            "single_frame_pixels_sha256": pixels_sha256(enhancement.sr_single),
+            "notes": list(enhancement.notes),
         },
     }
 

@@ -11,23 +11,35 @@ from PySide6.QtWidgets import QFileDialog
 from app.controllers import Controller
 from app.jobs import BoxArgs, DetectArgs, DetectOutcome, OpenArgs, OpenOutcome
 from app.views.face_list import DETECTORS
+from engine import video
 
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 10
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *.gif);;All files (*)"
+IMAGE_PATTERNS = "*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *.gif"
+VIDEO_PATTERNS = " ".join(f"*{s}" for s in video.VIDEO_SUFFIXES)
+IMAGE_FILTER = (
+    f"Images and video clips ({IMAGE_PATTERNS} {VIDEO_PATTERNS});;Images ({IMAGE_PATTERNS});;"
+    f"Video clips ({VIDEO_PATTERNS});;All files (*)"
+)
 
 
 class OpenController(Controller):
     def open_dialog(self) -> None:
         folder = str(self.w.settings.value("lastOpenDir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self.w, "Open a still", folder, IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(
+            self.w, "Open a still or a video clip", folder, IMAGE_FILTER
+        )
         if path:
             self.open_file(path)
 
-    def open_file(self, path: str | Path) -> int:
-        """Load a still and find its faces in the worker; returns the job id."""
+    def open_file(self, path: str | Path) -> int | None:
+        """Load a still and find its faces in the worker; returns the job id (None for a
+        clip, which opens in the timeline: :mod:`app.controllers.video`)."""
         path = Path(path)
+        if video.is_video(path):
+            return self.w.video.open_clip(path)
+        self.w.video.hide()
         self.w.settings.setValue("lastOpenDir", str(path.parent))
         self.w.cancel_still_jobs()  # a new still makes every job for the old one pointless
         self.state.generation += 1

@@ -1,0 +1,212 @@
+"""Video evidence in the window: the clip timeline, "Use this frame", face track and fusion.
+
+A clip (``engine.video.is_video``) opens in the timeline above the pages; the timeline is hidden
+while a still is open. Decoding runs in :class:`app.video_controller.VideoController`'s thread
+(the GUI thread never decodes); the frame on screen is shown in the still view with its index,
+time, type and pixel hash, the clip's container, codec, rate, frames, duration, SHA-256 and any
+damage above it.
+
+"Use this frame" makes the decoded frame (an ``engine.video.FrameStill``, whose provenance names
+the clip and the frame) the still on screen through the worker's "open" job, so its faces are
+found off the GUI thread, it is logged ("open", with the clip's SHA-256, the frame's index,
+time and pixel hash), and every still feature works on it.
+
+"Track and fuse this face" (the selected face of a used frame) runs the worker's "track" job
+(:mod:`app.video_jobs`): the track is drawn on the timeline, and the fused result is shown
+beside the single-frame result with the ranked frames (:class:`app.views.track_view.TrackDialog`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from app.controllers import Controller
+from app.jobs import OpenArgs, OpenOutcome, TrackArgs, TrackOutcome
+from app.video_controller import VideoController, describe
+from app.views.timeline import Timeline
+from app.views.track_view import TrackDialog
+from engine import video
+
+VIDEO_FILTER = "Video clips (" + " ".join(f"*{s}" for s in video.VIDEO_SUFFIXES) + ")"
+
+
+class VideoEvidenceController(Controller):
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.timeline = Timeline()
+        self.timeline.setVisible(False)
+        self.timeline.frameRequested.connect(self._request_frame)
+        self.timeline.useFrameRequested.connect(self.use_frame)
+        pages = window.takeCentralWidget()
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.timeline)
+        layout.addWidget(pages, 1)
+        window.setCentralWidget(box)
+        self.decoder: VideoController | None = None  # started with the first clip
+        self.info: video.ClipInfo | None = None
+        self.frame: video.Frame | None = None  # the decoded frame on screen
+        self.used: int | None = None  # the frame index made the still on screen
+        self.dialog: TrackDialog | None = None
+        self.outcome: TrackOutcome | None = None
+        self._pending_use: int | None = None
+
+    # ------------------------------------------------------------------ open, show
+    def open_clip(self, path: str | Path) -> None:
+        """Open a clip in the timeline (hashing and indexing run in the decoding thread)."""
+        path = Path(path)
+        w = self.w
+        w.settings.setValue("lastOpenDir", str(path.parent))
+        w.cancel_still_jobs()
+        self.state.generation += 1  # the still on screen is gone: its answers are dropped
+        self.state.new_still(None, [])
+        w.opening.show_faces()
+        w.fidelity.forget()
+        w.fidelity_panel.clear()
+        w.compare_view.set_pair(None)
+        w.grid_view.clear()
+        w.image_view.set_image(None)
+        self.info, self.frame, self.used, self._pending_use = None, None, None, None
+        self.timeline.clear()
+        self.timeline.details.setText(f"Opening {path.name}: SHA-256 and frame index\u2026")
+        self.timeline.setVisible(True)
+        w.show_page("still")
+        if self.decoder is None:
+            self.decoder = VideoController(self.w)
+            self.decoder.opened.connect(self._opened)
+            self.decoder.frameReady.connect(self._frame_ready)
+            self.decoder.failed.connect(self._failed)
+        self.errors.status(f"Opening {path.name}\u2026")
+        self.decoder.open(path)
+        w.update_actions()
+
+    def hide(self) -> None:
+        """A still is being opened: the timeline goes (the clip stays open until the next)."""
+        self.timeline.setVisible(False)
+        self.used = None
+
+    def shutdown(self) -> None:
+        if self.decoder is not None:
+            self.decoder.shutdown()
+
+    def _opened(self, info: video.ClipInfo, frames: list) -> None:
+        self.info = info
+        text = describe(info)
+        self.timeline.set_clip(frames, text)  # asks for frame 0
+        self.timeline.details.setToolTip(f"File SHA-256: {info.sha256}\n{info.path}")
+        self.w.opening.add_recent(info.path)
+        self.w.setWindowTitle(f"{info.path.name} \u2014 {self.w.APPLICATION}")
+        self.timeline.setFocus()
+        if info.damage:
+            self.errors.status(f"{info.path.name}: damaged clip: {info.damage}", 30000)
+        else:
+            self.errors.status(
+                f"{info.path.name}: {info.frame_count} frames. Find a frame with the face, "
+                "then \u201cUse this frame\u201d (Enter).",
+                15000,
+            )
+
+    def _failed(self, message: str) -> None:
+        self.timeline.details.setText(f"\u26a0 {message}")
+        self.errors.dialog("Cannot open the clip", message)
+
+    def _request_frame(self, index: int) -> None:
+        if self.decoder is not None and self.info is not None:
+            self.decoder.request_frame(index)
+
+    def _frame_ready(self, frame: video.Frame) -> None:
+        if self.info is None or not self.timeline.isVisible():
+            return
+        self.frame = frame
+        self.w.image_view.set_image(frame.rgb)
+        self.timeline.show_frame_info(frame.record())
+        if frame.index == self.used:
+            self.w.opening.show_faces()
+        if self._pending_use == frame.index:
+            self._pending_use = None
+            self.use_frame(frame.index)
+
+    # ------------------------------------------------------------------ use this frame
+    def use_frame(self, index: int) -> int | None:
+        """Make decoded frame ``index`` the still on screen (faces found in the worker)."""
+        if self.info is None:
+            return None
+        if self.frame is None or self.frame.index != index:
+            self._pending_use = index  # used as soon as it is decoded
+            self._request_frame(index)
+            return None
+        clip = SimpleNamespace(path=self.info.path, info=self.info, name=self.info.path.name)
+        still = video.to_still(clip, self.frame)  # type: ignore[arg-type]
+        self.w.cancel_still_jobs()
+        self.state.generation += 1
+        self.errors.status(f"Using frame {index}: looking for faces\u2026")
+        return self.w.submit(
+            OpenArgs(still=still, detector=self.state.detector), on_result=self._used
+        )
+
+    def _used(self, outcome: OpenOutcome) -> None:
+        frame = outcome.still.video["frame"]
+        self.used = int(frame["index"])
+        self.w.opening._opened(outcome)
+        self.timeline.set_track([], [])
+        self.timeline.position.setText(
+            self.timeline.position.text() + f"  \u00b7  in use: frame {self.used}"
+        )
+        self.w.update_actions()
+
+    # ------------------------------------------------------------------ track and fuse
+    def track_and_fuse(self) -> int | None:
+        """Track the selected face of the used frame, fuse its best frames, run the model."""
+        state = self.state
+        still = state.still
+        if not self.can_track():
+            return None
+        face = state.faces[state.face_index]
+        entry = state.entry(state.model_id)
+        installed = tuple(
+            s for s in entry.scales if state.model_state(state.model_id, s) == "installed"
+        )
+        args = TrackArgs(
+            clip_path=str(still.path),
+            clip_sha256=still.video["clip"]["sha256"],
+            frame_index=int(still.video["frame"]["index"]),
+            box=tuple(float(v) for v in face.box),
+            model_id=state.model_id,
+            scale=state.scale,
+            installed=installed,
+        )
+        self.errors.status(f"Tracking the face around frame {args.frame_index}\u2026")
+        return self.w.submit(args, on_result=self._tracked)
+
+    def can_track(self) -> bool:
+        state = self.state
+        return (
+            getattr(state.still, "video", None) is not None
+            and bool(state.still.video)
+            and state.face_index is not None
+            and not state.faces[state.face_index].manual
+        )
+
+    def _tracked(self, outcome: TrackOutcome) -> None:
+        self.outcome = outcome
+        self.timeline.set_track(outcome.track.frames, outcome.used)
+        if self.dialog is None:
+            self.dialog = TrackDialog(self.w)
+        self.dialog.set_outcome(outcome)
+        self.dialog.show()
+        self.dialog.raise_()
+        self.errors.status(
+            f"Track of {len(outcome.track.faces)} frames; fused from {len(outcome.used)} frames "
+            f"with {outcome.model_id} \u00d7{outcome.scale} ({outcome.scale_note}).",
+            20000,
+        )
+
+    def update_actions(self, kinds: set[str]) -> None:
+        busy = bool(kinds & {"track", "batch", "enhance", "box"})
+        self.w.act_track_fuse.setEnabled(self.can_track() and not busy)

@@ -1,0 +1,188 @@
+"""Video evidence in the window: a clip in the timeline, "Use this frame", track and fusion.
+
+The clip is made on the fly (the sample's face, moving sub-pixel, H.264 through PyAV), small
+enough that detection over every frame takes a second.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from app.video_jobs import choose_scale
+from engine import faces, registry, video
+from tests.app.conftest import JOB_MS, SAMPLE, wait_engine
+
+FACE_SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+FRAMES = 8
+
+
+@pytest.fixture(scope="module")
+def clip_path(tmp_path_factory) -> Path:
+    """8 frames of the sample's face region (128x128, face about 46 px), moving sub-pixel."""
+    rgb = np.array(Image.open(FACE_SAMPLE).convert("RGB"))[10:138, 50:178]
+    rng = np.random.default_rng(5)
+    frames = []
+    for _ in range(FRAMES):
+        m = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float64)
+        m[:, 2] = rng.uniform(-1, 1, 2)
+        moved = cv2.warpAffine(
+            rgb, m, (128, 128), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
+        )
+        frames.append(
+            np.clip(np.rint(moved + rng.normal(0, 3, moved.shape)), 0, 255).astype(np.uint8)
+        )
+    folder = tmp_path_factory.mktemp("case")
+    return video.encode_clip(folder / "cam1.mp4", frames, bit_rate=300_000, gop=4)
+
+
+def log_entries(path: Path, action: str) -> list[dict]:
+    lines = path.read_text("utf-8").splitlines() if path.is_file() else []
+    return [e for e in map(json.loads, lines) if e["action"] == action]
+
+
+def open_clip(qtbot, window, path: Path) -> None:
+    assert window.open_file(path) is None  # a clip opens in the timeline, not as a still
+    qtbot.waitUntil(lambda: window.video.frame is not None, timeout=JOB_MS)
+
+
+def show_frame(qtbot, window, index: int) -> None:
+    window.video.timeline.go_to(index)
+    qtbot.waitUntil(
+        lambda: window.video.frame is not None and window.video.frame.index == index,
+        timeout=JOB_MS,
+    )
+
+
+def test_a_clip_opens_in_the_timeline_decoded_off_the_gui_thread(
+    make_window, qtbot, run_job, clip_path, monkeypatch
+) -> None:
+    decoded_in: list[int] = []
+    real_frame = video.Clip.frame
+
+    def frame(self, index):
+        decoded_in.append(threading.get_ident())
+        return real_frame(self, index)
+
+    monkeypatch.setattr(video.Clip, "frame", frame)
+    window = make_window()
+    timeline = window.video.timeline
+    assert not timeline.isVisible()
+    open_clip(qtbot, window, clip_path)
+    assert timeline.isVisible() and timeline.frame_count == FRAMES
+    with video.open_clip(clip_path) as clip:
+        info = clip.info
+        sha0 = real_frame(clip, 0).sha256
+        sha3 = real_frame(clip, 3).sha256
+    details = timeline.details.text()
+    for text in ("cam1.mp4", "mov", "h264", "25.000 fps", f"{FRAMES} frames", info.sha256[:16]):
+        assert text in details
+    assert f"{info.duration_s:.2f} s" in details
+    assert info.sha256 in timeline.details.toolTip()
+    assert window.video.frame.sha256 == sha0
+    assert "frame 0 / 7" in timeline.position.text() and "I" in timeline.position.text()
+    assert sha0[:12] in timeline.position.text()
+    assert window.image_view._pixmap_item is not None
+    timeline.setFocus()
+    for _ in range(3):
+        qtbot.keyClick(timeline, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: window.video.frame.index == 3, timeout=JOB_MS)
+    assert window.video.frame.sha256 == sha3
+    assert "frame 3 / 7" in timeline.position.text()
+    assert decoded_in and threading.get_ident() not in decoded_in
+    assert str(clip_path) in window.recent_files()
+    assert window.state.still is None and not window.act_track_fuse.isEnabled()
+    # A still afterwards: the timeline goes.
+    wait_engine(qtbot, window)
+    run_job(window, lambda: window.open_file(SAMPLE))
+    assert not timeline.isVisible() and window.state.still.path == SAMPLE
+
+
+def test_a_damaged_clip_opens_with_a_warning(make_window, qtbot, clip_path, tmp_path) -> None:
+    data = clip_path.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    with video.open_clip(clip_path) as clip:
+        video.encode_clip(cut, [clip.frame(i).rgb for i in range(FRAMES)], gop=2)
+    cut.write_bytes(cut.read_bytes()[: len(cut.read_bytes()) * 55 // 100])
+    assert data  # the original is untouched
+    window = make_window()
+    open_clip(qtbot, window, cut)
+    assert "\u26a0" in window.video.timeline.details.text()
+    assert "truncated or damaged" in window.video.timeline.details.text()
+    assert "damaged" in window.errors.last_message
+
+
+def test_use_this_frame_makes_it_the_still_logged_with_clip_and_frame(
+    opened, qtbot, run_job, clip_path, case_log_path
+) -> None:
+    window = opened()
+    open_clip(qtbot, window, clip_path)
+    show_frame(qtbot, window, 2)
+    run_job(window, lambda: window.video.use_frame(2))
+    still = window.state.still
+    assert isinstance(still, video.FrameStill) and still.video["frame"]["index"] == 2
+    assert still.sha256 == window.video.frame.sha256 and len(window.state.faces) == 1
+    assert window.state.face_index == 0 and window.video.timeline.isVisible()
+    assert "in use: frame 2" in window.video.timeline.position.text()
+    assert window.act_track_fuse.isEnabled() and window.act_enhance.isEnabled()
+    entry = log_entries(case_log_path, "open")[-1]
+    with video.open_clip(clip_path) as clip:
+        frame2 = clip.frame(2)
+        assert entry["details"]["clip"]["sha256"] == clip.info.sha256
+    assert entry["input_sha256"] == frame2.sha256
+    assert entry["details"]["frame"] == frame2.record()
+    assert entry["details"]["faces_found"] == 1
+    # Every still feature works on it: enhance, and its provenance names the clip and frame.
+    run_job(window, window.enhance)
+    result = window.state.current
+    assert result is not None
+    assert result.provenance["input"]["video"]["frame"]["index"] == 2
+
+
+def test_track_and_fuse_draws_the_track_and_shows_fused_beside_single(
+    opened, qtbot, run_job, clip_path, case_log_path
+) -> None:
+    window = opened()
+    window.set_scale(4)
+    open_clip(qtbot, window, clip_path)
+    show_frame(qtbot, window, 5)
+    run_job(window, lambda: window.video.use_frame(5))
+    run_job(window, window.video.track_and_fuse, timeout=180_000)
+    outcome = window.video.outcome
+    assert outcome is not None and outcome.scale == 4 and outcome.frame_index == 5
+    assert outcome.track.frames == list(range(FRAMES))
+    assert 5 in outcome.used and len(outcome.chosen) == FRAMES
+    strip = window.video.timeline.strip
+    assert strip.track == list(range(FRAMES)) and strip.chosen == sorted(outcome.used)
+    dialog = window.video.dialog
+    assert dialog.isVisible()
+    assert dialog.single_caption.text().startswith("single frame 5")
+    assert dialog.fused_caption.text().startswith(f"fused from {len(outcome.used)} frames")
+    assert dialog.ranking.topLevelItemCount() == FRAMES
+    assert "sharpness" in dialog.ranking.topLevelItem(0).text(3)
+    assert outcome.enhancement.sr_fused.shape == (128, 128, 3)
+    entry = log_entries(case_log_path, "track_fuse")[-1]
+    assert entry == outcome.log_entry
+    assert entry["scale"] == 4 and entry["model_id"] == window.state.model_id
+    assert entry["details"]["reference_frame"] == 5
+    assert entry["details"]["frames_fused"] == len(outcome.used)
+    assert entry["details"]["clip"]["sha256"] == video.io.sha256_file(clip_path)
+    assert entry["parameters"]["fusion"]["frames"]  # every frame fused or rejected, and why
+
+
+def test_auto_scale_for_tracking_is_the_one_resolution_picks(clip_path) -> None:
+    with video.open_clip(clip_path) as clip:
+        face = faces.detect(clip.frame(0).rgb)[0]
+    entry = registry.get("bicubic")
+    scale, note = choose_scale(face, "bicubic", "auto", ())
+    from engine import resolution
+
+    assert scale == resolution.plan(face, entry, "auto").scale and note.startswith("Auto")
+    assert choose_scale(face, "bicubic", 8, ()) == (8, "\u00d78 as set in the toolbar")
