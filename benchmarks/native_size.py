@@ -33,8 +33,13 @@ from engine import imaging, registry
 from engine.enhance import Enhancer
 from engine.fidelity import psnr
 
-SIZES = {4: (32, 36, 40, 48, 56, 64), 2: (64, 72, 80, 96, 112)}
-MODELS = ("s1_mffcn", "s2_rafsr", "s4_idrn", "s0_srresnet_att")
+# Native sizes per model frame: a fixed-scale network's x4 file on faces 36-112 px (stretch
+# 1.1-3.5); the pre-upsampled S1 at x4 and x2 frames (its native run does not depend on the frame).
+SIZES = {
+    "lr": {4: (32, 36, 48, 64, 80, 96, 112), 2: (64, 72, 80, 96, 112)},
+    "upsampled": {4: (32, 36, 48, 56), 2: (64, 72, 80, 96, 112)},
+}
+MODELS = ("s2_rafsr", "s4_idrn", "s1_mffcn")
 
 
 def cpu_name() -> str:
@@ -77,7 +82,7 @@ def main() -> int:
     for model_id in MODELS:
         entry = registry.get(model_id)
         installed = enhancer.installed_scales(model_id)
-        for frame_scale, sizes in SIZES.items():
+        for frame_scale, sizes in SIZES[entry.input].items():
             if frame_scale not in installed:
                 continue
             for n in sizes:

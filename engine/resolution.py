@@ -43,15 +43,18 @@ from engine.registry import HR_SIZE
 TOLERANCE = 0.10
 """A model's input frame may be this much smaller than the native frame (a 10% shrink is within
 the alignment's own uncertainty) before the face counts as shrunk."""
-MAX_NATIVE_STRETCH = 2.0
+MAX_NATIVE_STRETCH = 3.5
 """In "native" mode a fixed-scale network reads faces up to this many times larger (in pixels)
-than its training faces. Measured (benchmarks/native_size.md, x4 RAFSR and IDRN on held-out
-faces of 36-64 px): +2.6 to +3.1 dB over bicubic at every stretch up to 2.0, and 0.8 to 5.7 dB
-better than shrinking the face into the network's frame."""
-MIN_UPSAMPLED_FACTOR = 1.75
-"""In "native" mode a pre-upsampled model (S1) runs at factors of at least this much. Measured:
-MFFCN gains +1.3 to +1.6 dB over bicubic at factors 2-3.6, +0.04 dB at 1.78 (a 72 px face), and
-loses 0.6 dB at 1.6 and 4.9 dB at 1.14: on nearly full-size faces it is worse than bicubic."""
+than its training faces: the largest stretch measured. benchmarks/native_size.md (20 held-out
+faces, clean bicubic evidence): the x4 RAFSR and IDRN files on faces of 36-112 px (stretch
+1.1-3.5) gain +2.8 to +4.1 dB over bicubic and 1.8 to 13 dB over shrinking the face into
+their 32 px frame."""
+MIN_UPSAMPLED_FACTOR = 1.8
+"""In "native" mode a pre-upsampled model (S1) runs only at factors of at least this much.
+Measured: MFFCN gains +0.8 to +1.5 dB over bicubic at factors 2-3.6, nothing at 1.78 (a 72 px
+face: -0.03 dB), and loses 0.7 dB at 1.6 and 5.1 dB at 1.14: on nearly full-size faces it is
+worse than bicubic. (Its x2 already covers faces up to 71 px, so at Auto it runs at its
+offered scales only.)"""
 SHRINK_LIMIT = 1.0 / (1.0 - TOLERANCE)
 """An input frame this many times smaller than the native frame or more counts as shrinking."""
 AUTO = "auto"

@@ -82,20 +82,17 @@ def test_between_the_frames_a_face_runs_at_its_native_size(sized):
     plan = resolution.plan(native, entry, "auto")
     assert (plan.mode, plan.scale, plan.lr_size) == ("native", 2, 80)
     assert plan.evidence_shrink == 1.0 and "native 80 px" in plan.message
-    # a fixed-scale network with only x4 weights: stretched at most 1.5x, else skipped
+    # a fixed-scale network with only x4 weights: at its native size up to 3.5x its 32 px frame
     rafsr = registry.get("s2_rafsr")
-    assert resolution.plan(resolution.NativeSize(45.0, 12.0), rafsr, "auto").mode == "native"
-    skipped = resolution.plan(native, rafsr, "auto")
-    assert (
-        skipped.mode == "none"
-        and skipped.skipped
-        and "no weights for a 80 px face" in (skipped.message)
-    )
-    # a pre-upsampled model (S1) only where it was measured to beat bicubic: factor >= 1.75
+    wide = resolution.plan(native, rafsr, "auto")
+    assert (wide.mode, wide.scale, wide.lr_size) == ("native", 4, 80)
+    skipped = resolution.plan(resolution.NativeSize(120.0, 32.0), rafsr, "auto")
+    assert skipped.mode == "none" and skipped.skipped
+    assert "no weights for a 120 px face" in skipped.message
+    # a pre-upsampled model (S1) only where it was measured to beat bicubic (factor >= 1.8)
     mffcn = registry.get("s1_mffcn")
-    near = resolution.plan(resolution.NativeSize(72.0, 19.0), mffcn, "auto")
-    assert (near.mode, near.lr_size) == ("native", 72)
-    assert resolution.plan(native, mffcn, "auto").mode == "none"
+    assert resolution.plan(resolution.NativeSize(72.0, 19.0), mffcn, "auto").mode == "none"
+    assert resolution.plan(resolution.NativeSize(70.0, 19.0), mffcn, "auto").scale == 2
     # the pipeline at a native size: the output is the 128 px frame
     result = Enhancer(device="cpu").enhance(still, face, "lanczos", "auto")
     assert result.sr.shape == (128, 128, 3)
