@@ -202,12 +202,22 @@ def draw_faces(rng: np.random.Generator, n: int, n_total: int,
 
 def val_batch(val_set: FaceSet, cfg: TrainConfig, scale: int,
               model_input: Callable[[np.ndarray], np.ndarray]) -> dict:
-    """The fixed validation batch (first `val_size` faces, bicubic LR, no flips) + bicubic scores."""
+    """The fixed validation batch (first `val_size` faces, no flips; LR by `cfg.val_degrade`,
+    seeded per face, see training/degrade.py) + bicubic scores on the same LR."""
+    from training import degrade as dg
+
     n = min(cfg.val_size, len(val_set))
     batch = val_set.batch(np.arange(n), scale, "bicubic", None, None, model_input)
     hr_u8 = np.asarray(val_set.hr[:n])
     valid = np.asarray(val_set.valid[:n]).astype(bool)
-    lr_u8 = [imaging.downscale(np.ascontiguousarray(h), scale) for h in hr_u8]
+    family = "clean" if cfg.val_degrade == "bicubic" else cfg.val_degrade
+    lr_u8 = [dg.family_lr(np.ascontiguousarray(h), scale, family, i) for i, h in enumerate(hr_u8)]
+    if family != "clean":
+        def to_t(a: list[np.ndarray]) -> torch.Tensor:
+            return torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous().float() / 255
+
+        batch["lr"] = to_t(lr_u8)
+        batch["x"] = to_t([model_input(a) for a in lr_u8])
     bic = [imaging.upscale(lr, scale, "bicubic") for lr in lr_u8]
     batch["hr_u8"], batch["valid"] = hr_u8, valid
     batch["bicubic_psnr"] = float(np.mean([psnr(b, h, v) for b, h, v in zip(bic, hr_u8, valid, strict=True)]))
@@ -296,6 +306,14 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
             new_blocks = grow_from(model, state, _path(cfg.init_from), entry, cfg.scale)
             log.info("generator grown from %s: %d new blocks start as identities (%s), %d "
                      "tensors widened", cfg.init_from, len(new_blocks), ", ".join(new_blocks), wider)
+        elif cfg.init_partial:
+            own = model.state_dict()
+            fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+            model.load_state_dict(fit, strict=False)
+            log.info("generator partly initialised from %s: %d of %d tensors loaded; not "
+                     "loaded (kept at init): %s; not used from the file: %s", cfg.init_from,
+                     len(fit), len(own), sorted(set(own) - set(fit)) or "none",
+                     sorted(set(state) - set(fit)) or "none")
         else:
             model.load_state_dict(state)
             log.info("generator initialised from %s", cfg.init_from)
@@ -646,7 +664,7 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "## Data",
         "Every photo went through the app's own pipeline (engine.faces.detect, largest face; "
         "engine.faces.align to 128x128); LR inputs are made on the fly with "
-        f"`{'engine.imaging.downscale (antialiased bicubic, PIL)' if cfg.degrade == 'bicubic' else cfg.degrade + ' degradation (training/data.py)'}`.",
+        f"`{'engine.imaging.downscale (antialiased bicubic, PIL)' if cfg.degrade == 'bicubic' else cfg.degrade + ' degradation (training/degrade.py, ranges in its docstring)'}`.",
         f"- Splits (faces): {json.dumps(splits)}",
         f"- Dropped: {json.dumps(dropped)}; the softest {blurry.get('fraction', 0):.0%} by "
         f"variance of the Laplacian inside the landmark hull (threshold "
@@ -677,7 +695,8 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         f"schedule `{json.dumps(cfg.schedule)}` over the run's budget; exported weights are the "
         f"EMA (decay {cfg.ema_decay}).",
         "", "### Deviations from the paper", *([f"- {n}" for n in cfg.notes] or ["- none"]), "",
-        f"## Results (x{cfg.scale}, bicubic LR)",
+        f"## Results (x{cfg.scale}, "
+        f"{'bicubic LR' if cfg.val_degrade in ('bicubic', 'clean') else cfg.val_degrade + ' LR of training/degrade.py; bicubic on the same LR'})",
         f"- Validation ({summary['val_faces']} faces, valid pixels only): {_fmt(summary['val'])}",
         f"- Test (held-out CelebAMask-HQ photos): {_fmt(summary.get('test'), test_n)}"
         if summary.get("test") else
@@ -685,7 +704,9 @@ def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, A
         "on the machine that trained it); `benchmarks/quality_x4.md` and `quality_x8.md` measure "
         "every shipped file on them.",
         "- PSNR on RGB [0, 255], SSIM Gaussian-window (Wang 2004) on RGB; the full benchmark "
-        "(LPIPS, landmark and identity error) is `python -m training.evaluate`.", "",
+        "(LPIPS, landmark and identity error) is `python -m training.evaluate`"
+        + (", on degraded input `python -m training.evaluate --degrade all` "
+           "(benchmarks/degraded_x*.md)." if cfg.degrade != "bicubic" else "."), "",
         f"![loss curve]({curve})", "",
         "## Reproduce",
         "```",
