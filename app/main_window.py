@@ -150,7 +150,8 @@ class MainWindow(QMainWindow):
         self.log_problem: str | None = None
         self.label_removal: dict[str, Any] | None = None  # set while the label is off
         self._label_job: tuple[int, str] | None = None
-        self.model_id = str(self.settings.value("model", "bicubic"))
+        # issue 24: a robust variant where installed (engine.registry.DEFAULT_ORDER)
+        self.model_id = str(self.settings.value("model", registry.default_model_id()))
         # The examiner's default scale starts each session; without one, the last scale used.
         self.scale = int(
             self.settings.value(app_settings.KEY_DEFAULT_SCALE, self.settings.value("scale", 4))
@@ -672,15 +673,17 @@ class MainWindow(QMainWindow):
             and self.model_state(self.model_id, self.scale) != "unknown"
         ):
             previous = self.model_id
-            self.model_id = "bicubic"
-            if previous != "bicubic":
+            self.model_id = registry.default_model_id(self.runnable)
+            if previous != self.model_id:
                 self.errors.status(
-                    f"{self.entry(previous).label} cannot run at \u00d7{self.scale}; using Bicubic"
+                    f"{self.entry(previous).label} cannot run at \u00d7{self.scale}; "
+                    f"using {self.entry(self.model_id).label}"
                 )
         for i, entry in enumerate(self.entries):
             state = self.model_state(entry.id, self.scale)
             text = self._model_text(entry)
-            tip = entry.citation if state == "installed" else f"{text}. {state}"
+            # which input the model is for, in plain words (engine.registry.USE_WHEN)
+            tip = f"{entry.use_when}\n\n{entry.citation}" if state == "installed" else f"{text}. {state}"
             action = self.model_actions[entry.id]
             action.setText(text.replace("&", "&&"))  # "Wu & Chen": not a mnemonic
             action.setEnabled(state == "installed")
