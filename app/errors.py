@@ -1,8 +1,10 @@
 """The one place that turns exceptions into messages an analyst can act on, and shows them.
 
-The worker thread calls :func:`describe` (pure Python, no widgets) and sends the text over its
-``failed`` signal; the GUI thread shows it with :class:`ErrorPresenter`, either as a dialog (a
-job the user started failed) or in the status bar (something in the background). Cancelling is
+The worker thread calls :func:`describe` (pure Python, no widgets) and sends the
+:class:`ErrorMessage` object over its ``failed`` signal; the GUI thread shows it with
+:class:`ErrorPresenter`, either as a dialog (a job the user started failed, titled by the job's
+``failure_title`` in :data:`app.worker.JOBS`) or in the status bar (something in the
+background). Cancelling is
 not an error: :func:`is_cancellation` lets callers say "Cancelled" quietly instead.
 """
 
@@ -37,7 +39,7 @@ def _engine_classes() -> dict[str, tuple[type, ...]]:
         ("output", "engine.io", "OutputError"),
         ("face", "engine.faces", "FaceError"),
         ("weights", "engine.weights", "WeightsError"),
-        ("cancelled", "engine.enhance", "Cancelled"),
+        ("cancelled", "engine.progress", "Cancelled"),
         ("batch", "engine.batch", "BatchError"),
         ("caselog", "engine.caselog", "CaseLogError"),
     ):
@@ -160,6 +162,10 @@ class ErrorPresenter:
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return box
+
+    def failure(self, error: ErrorMessage, title: str | None = None) -> QMessageBox:
+        """A job's failure (sent by the worker as an object): a dialog titled by the job."""
+        return self.dialog(title or error.title, error.full())
 
     def status(self, message: str, timeout_ms: int = 8000) -> None:
         """A passing message in the status bar (for things the user did not directly ask for)."""

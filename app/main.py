@@ -82,7 +82,7 @@ def _report_shown() -> None:
 def _smoke_test(app: QApplication, image: Path, tmp: Path, timeout_s: float) -> int:
     """Show the window, open ``image``, quit once the engine started and found a face."""
     from app.dialogs import settings as app_settings
-    from app.worker import EngineInfo, OpenOutcome
+    from app.jobs import EngineInfo, OpenOutcome
 
     settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
     settings.setValue(app_settings.KEY_EXAMINER, "smoke-test")
@@ -109,8 +109,8 @@ def _smoke_test(app: QApplication, image: Path, tmp: Path, timeout_s: float) -> 
                 state["failure"] = "no face found"
         QTimer.singleShot(0, finish)  # after the window has handled the same answer
 
-    def on_failed(_job_id: int, message: str) -> None:
-        state["failure"] = message
+    def on_failed(_job_id: int, error: Any) -> None:
+        state["failure"] = error.full()
         QTimer.singleShot(0, finish)
 
     def on_timeout() -> None:

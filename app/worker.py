@@ -1,18 +1,21 @@
 """The one background thread that owns the engine: every load, detection, model run and export.
 
 The GUI thread never runs torch or dlib. It talks to :class:`EngineWorker` (a QObject living
-in its own QThread) only through :class:`EngineClient`:
+in its own QThread) only through :class:`app.client.EngineClient`:
 
-* jobs go in by a queued signal carrying a :class:`Job` (kind, arguments, id, cancel token);
+* jobs go in by a queued signal carrying an :class:`app.jobs.Job` (its :class:`JobSpec` from
+  :data:`JOBS`, typed arguments, id, cancel token);
 * answers come back as signals: ``progress(job_id, done, total, message)`` (throttled to a few
   a second), ``partial(job_id, payload)`` (one model's output as soon as it is ready),
-  ``result(job_id, payload)``, ``failed(job_id, message)`` or ``cancelled(job_id)``, then
+  ``result(job_id, payload)``, ``failed(job_id, ErrorMessage)`` or ``cancelled(job_id)``, then
   ``finished(job_id)`` on every path (try/finally);
-* cancel sets the job's :class:`engine.enhance.CancelToken` directly from the GUI thread
+* cancel sets the job's :class:`engine.progress.CancelToken` directly from the GUI thread
   (a thread-safe flag): a queued "cancel" slot would only run after the job it should stop.
 
 Jobs run one at a time, in the order submitted, so the engine and its loaded models are only
-ever touched by this one thread.
+ever touched by this one thread. :data:`JOBS` is the one table of job kinds: each with its
+handler, its argument and answer types, whether Cancel may stop it, whether it survives
+opening another still, and the title shown when it fails.
 
 The worker also owns the case log (:class:`engine.caselog.CaseLog`): every open, enhancement,
 export, batch run, label removal, reproduction and case report appends an entry here, in the
@@ -26,143 +29,48 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import itertools
 import logging
 import os
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from app import errors
-from engine.enhance import Cancelled, CancelToken
+from app.jobs import (
+    BatchArgs,
+    BoxArgs,
+    CaseLogArgs,
+    CaseLogState,
+    EngineInfo,
+    EnhanceArgs,
+    EnhanceOutcome,
+    ExportArgs,
+    ExportOutcome,
+    FidelityArgs,
+    FidelityOutcome,
+    InitArgs,
+    Job,
+    JobSpec,
+    LogArgs,
+    ModelFailure,
+    OpenArgs,
+    OpenOutcome,
+    RepairLogArgs,
+    ReportArgs,
+    ReportOutcome,
+    ReproduceArgs,
+    ReproduceOutcome,
+    VerifyLogArgs,
+)
+from app.pdf import output_error as _output_error
+from app.pdf import write_bytes as _write_bytes
+from app.pdf import write_pdf
+from engine.progress import Cancelled
 
 log = logging.getLogger(__name__)
-
-PROGRESS_INTERVAL_S = 0.2  # at most five progress updates a second reach the GUI
-
-
-@dataclass
-class Job:
-    """One unit of work for the worker. ``token`` is shared with the GUI thread for cancelling."""
-
-    id: int
-    kind: str  # "init", "open", "box", "enhance", "export", "batch", "caselog", "fidelity"...
-    args: dict[str, Any]
-    token: CancelToken
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    """Answer to "init": the device and every registered model with its status per scale."""
-
-    device: str  # e.g. "cpu" or "cuda:0 (NVIDIA ...)"
-    models: list  # [(ModelEntry, {scale: "installed" | "missing" | "invalid: ..."})]
-
-
-@dataclass(frozen=True)
-class OpenOutcome:
-    """Answer to "open": the loaded still and the faces found in it (left to right)."""
-
-    still: Any  # engine.io.Still
-    faces: list  # [engine.faces.Face]
-    detect_ms: float
-    history: list = field(default_factory=list)  # case-log entries touching the still, oldest first
-
-
-@dataclass
-class EnhanceOutcome:
-    """Answer to "enhance": one Result per model that ran, and a message per model that failed."""
-
-    face_index: int
-    scale: int
-    results: list = field(default_factory=list)  # [engine.enhance.Result]
-    errors: dict[str, str] = field(default_factory=dict)  # model id -> message
-
-
-@dataclass(frozen=True)
-class ModelFailure:
-    """A ``partial`` payload: one model of a multi-model job failed (the others go on)."""
-
-    model_id: str
-    message: str
-
-
-@dataclass(frozen=True)
-class ExportOutcome:
-    """Answer to "export": the file written and its SHA-256."""
-
-    path: Path
-    sha256: str
-    log_entry: dict | None = None  # the "export" case-log entry, None if it was not written
-
-
-@dataclass(frozen=True)
-class CaseLogState:
-    """Answer to "caselog" and "repair_log": the log in use and how its verification went."""
-
-    path: Path
-    examiner: str
-    verification: Any  # engine.caselog.VerifyReport
-    repaired: dict | None = None  # the "repaired" entry, when a repair was made
-
-    @property
-    def is_new(self) -> bool:
-        """No log file yet (it is created by the first entry): not a problem."""
-        return self.verification.reason == "missing"
-
-    @property
-    def truncated(self) -> bool:
-        """The log ends in a half-written line: :meth:`CaseLog.repair` can fix that."""
-        return any(p.kind == "truncated" for p in self.verification.problems)
-
-
-@dataclass(frozen=True)
-class FidelityOutcome:
-    """Answer to "fidelity": the checks of one face's outputs at one scale."""
-
-    face_index: int
-    scale: int
-    report: Any  # engine.fidelity.FidelityReport
-    elapsed_ms: float
-
-
-@dataclass(frozen=True)
-class ReproduceOutcome:
-    """Answer to "reproduce": the entry that was re-run and the verdict."""
-
-    entry: dict
-    report: Any  # engine.caselog.ReproduceReport
-
-
-@dataclass(frozen=True)
-class ReportOutcome:
-    """Answer to "report": the HTML and PDF files written, with the log verdict they carry."""
-
-    files: list  # [(Path, sha256)]
-    verification: Any  # engine.caselog.VerifyReport (before the report's own entry)
-    groups: int  # how many reports (one per scale when a model ran at several scales)
-
-
-class _ThrottledProgress:
-    """Forwards progress at most every ``interval`` seconds, plus the first and the last update."""
-
-    def __init__(
-        self, emit: Callable[[int, int, str], None], interval: float = PROGRESS_INTERVAL_S
-    ):
-        self._emit = emit
-        self._interval = interval
-        self._last = -1e9
-
-    def __call__(self, done: int, total: int, message: str) -> None:
-        now = time.monotonic()
-        if done == 0 or done >= total or now - self._last >= self._interval:
-            self._last = now
-            self._emit(done, total, message)
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str] | None) -> bool:
@@ -200,7 +108,7 @@ class EngineWorker(QObject):
     progress = Signal(int, int, int, str)
     partial = Signal(int, object)
     result = Signal(int, object)
-    failed = Signal(int, str)
+    failed = Signal(int, object)  # job id, app.errors.ErrorMessage
     cancelled = Signal(int)
     finished = Signal(int)
     logged = Signal(int, object)  # job id, the case-log entry just written
@@ -224,14 +132,13 @@ class EngineWorker(QObject):
         """Run one job; always ends with ``finished(job.id)``."""
         try:
             job.token.check()  # cancelled while it waited in the queue
-            handler = getattr(self, f"_job_{job.kind}")
-            payload = handler(job)
+            payload = job.spec.handler(self, job)
             job.token.check()  # cancelled during the last step: drop the answer
         except Cancelled:
             self.cancelled.emit(job.id)
         except Exception as exc:  # every failure becomes a message; the thread lives on
             log.warning("job %d (%s) failed: %s", job.id, job.kind, exc, exc_info=True)
-            self.failed.emit(job.id, errors.user_message(exc))
+            self.failed.emit(job.id, errors.describe(exc))
         else:
             self.result.emit(job.id, payload)
         finally:
@@ -261,12 +168,10 @@ class EngineWorker(QObject):
         from engine import faces, io
 
         job.token.set_progress(0, 2, "Reading the image")
-        still = io.load(job.args["path"])
+        still = io.load(job.args.path)
         job.token.check()
         job.token.set_progress(1, 2, "Looking for faces")
-        start = time.perf_counter()
         found = faces.detect(still.rgb)
-        detect_ms = (time.perf_counter() - start) * 1000
         job.token.set_progress(2, 2, f"{len(found)} face(s) found")
         job.token.check()  # a cancelled open is not logged: the analyst never saw the still
         self._record(
@@ -285,19 +190,19 @@ class EngineWorker(QObject):
             },
         )
         history = self._log.history(still.sha256) if self._log is not None else []
-        return OpenOutcome(still=still, faces=found, detect_ms=detect_ms, history=history)
+        return OpenOutcome(still=still, faces=found, history=history)
 
     def _job_box(self, job: Job) -> Any:
         from engine import faces
 
-        return faces.face_from_box(job.args["still"].rgb, job.args["box"])
+        return faces.face_from_box(job.args.still.rgb, job.args.box)
 
     def _job_enhance(self, job: Job) -> EnhanceOutcome:
-        still, face = job.args["still"], job.args["face"]
-        model_ids: Sequence[str] = job.args["model_ids"]
-        scale: int = job.args["scale"]
-        index: int = job.args["face_index"]
-        keep_going: bool = job.args.get("keep_going", False)
+        still, face = job.args.still, job.args.face
+        model_ids: Sequence[str] = job.args.model_ids
+        scale: int = job.args.scale
+        index: int = job.args.face_index
+        keep_going: bool = job.args.keep_going
         enhancer = self.enhancer
         outcome = EnhanceOutcome(face_index=index, scale=scale)
         total = len(model_ids)
@@ -305,16 +210,24 @@ class EngineWorker(QObject):
             job.token.check()
             job.token.set_progress(i, total, f"Running {model_id} \u00d7{scale} ({i + 1}/{total})")
             try:
-                result = enhancer.enhance(still, face, model_id, scale, job.token, face_index=index)
+                result = enhancer.enhance(
+                    still,
+                    face,
+                    model_id,
+                    scale,
+                    job.token,
+                    face_index=index,
+                    allow_shrink=job.args.allow_shrink,
+                )
             except Cancelled:
                 raise
             except Exception as exc:
                 if not keep_going:
                     raise
-                message = errors.user_message(exc)
+                error = errors.describe(exc)
                 log.warning("%s x%d failed: %s", model_id, scale, exc)
-                outcome.errors[model_id] = message
-                self.partial.emit(job.id, ModelFailure(model_id, message))
+                outcome.errors[model_id] = error
+                self.partial.emit(job.id, ModelFailure(model_id, error))
                 continue
             self._log_enhance(job, still, face, result)
             # Result.pasted is the whole still enlarged by the scale: 400 MB for a 1080p still at
@@ -342,11 +255,11 @@ class EngineWorker(QObject):
             )
 
         summary = batch.run_batch(
-            job.args["in_dir"],
-            job.args["out_dir"],
-            job.args["model_ids"],
-            job.args["scale"],
-            recursive=job.args.get("recursive", True),
+            job.args.in_dir,
+            job.args.out_dir,
+            job.args.model_ids,
+            job.args.scale,
+            recursive=job.args.recursive,
             token=job.token,
             on_event=on_event,
             enhancer=self.enhancer,
@@ -361,29 +274,29 @@ class EngineWorker(QObject):
         """
         from engine import io
 
-        path = Path(job.args["path"])
-        forbidden = job.args.get("forbidden")
+        path = Path(job.args.path)
+        forbidden = job.args.forbidden
         if same_file(path, forbidden):
             raise io.OutputError(
                 path, "this is the evidence file that was opened; outputs are never written over it"
             )
-        rgb = job.args.get("rgb")
+        rgb = job.args.rgb
         if rgb is None:
-            rgb = full_image(job.args["still"], job.args["results"])
+            rgb = full_image(job.args.still, job.args.results)
         image = rgb  # what the model (or the paste-back) made, without the label strip
-        strip = job.args.get("strip")
+        strip = job.args.strip
         if strip is not None:
             if strip.shape[1] != rgb.shape[1]:
                 raise ValueError(f"label strip is {strip.shape[1]} px wide, image {rgb.shape[1]}")
             rgb = np.vstack([rgb, strip])
-        sha = io.save_png(path, rgb, job.args.get("text"))
+        sha = io.save_png(path, rgb, job.args.text)
         entry = None
-        fields = job.args.get("log_fields")
+        fields = job.args.log_fields
         if fields is not None:
             from engine import caselog
 
             fields = dict(fields)
-            fields["outputs"] = [caselog.output_record(path, sha, rgb, job.args.get("role"))]
+            fields["outputs"] = [caselog.output_record(path, sha, rgb, job.args.role)]
             # The image without the label strip: for a face export, the same pixels as the
             # "enhance" entry's pixels_sha256, which ties the file to that entry.
             fields["details"] = {
@@ -398,10 +311,10 @@ class EngineWorker(QObject):
         """Use the case log at ``path`` (its folder is created) for every later entry."""
         from engine import caselog
 
-        path = Path(job.args["path"])
+        path = Path(job.args.path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = caselog.CaseLog(path, examiner=job.args.get("examiner") or None)
-        self._case_reference = str(job.args.get("case_reference") or "")
+        self._log = caselog.CaseLog(path, examiner=job.args.examiner or None)
+        self._case_reference = str(job.args.case_reference or "")
         return CaseLogState(path=path, examiner=self._log.examiner, verification=self._log.verify())
 
     def _job_repair_log(self, job: Job) -> CaseLogState:
@@ -422,9 +335,9 @@ class EngineWorker(QObject):
         """Append one entry (e.g. "label_removed"); raises if it cannot be written, because the
         action it records must not happen unrecorded."""
         log_ = self._require_log()
-        fields = dict(job.args.get("fields") or {})
+        fields = dict(job.args.fields or {})
         fields["details"] = self._details(fields.get("details"))
-        entry = log_.append(job.args["action"], **fields)
+        entry = log_.append(job.args.action, **fields)
         self.logged.emit(job.id, entry)
         return entry
 
@@ -432,7 +345,7 @@ class EngineWorker(QObject):
         """Re-run a logged "enhance" entry (engine.caselog.reproduce) and log the verdict."""
         from engine import caselog, io
 
-        entry = job.args["entry"]
+        entry = job.args.entry
         job.token.set_progress(0, 1, f"Re-running entry {entry.get('seq')}")
         report = caselog.reproduce(entry, self.enhancer, io.load)
         job.token.set_progress(1, 1, "Re-run done")
@@ -512,7 +425,7 @@ class EngineWorker(QObject):
             "batch",
             input_path=str(summary.in_dir),
             scale=summary.scale,
-            parameters={"models": list(summary.models), "recursive": job.args.get("recursive")},
+            parameters={"models": list(summary.models), "recursive": job.args.recursive},
             outputs=outputs,
             details={
                 "out_dir": str(summary.out_dir),
@@ -534,21 +447,18 @@ class EngineWorker(QObject):
         """engine.fidelity.check_all on one face's outputs at one scale (0.3-0.9 s per output)."""
         from engine import fidelity
 
-        results = list(job.args["results"])
+        results = list(job.args.results)
         first = results[0]
         job.token.set_progress(0, 1, f"Fidelity checks of {len(results)} output(s)")
-        start = time.perf_counter()
         report = fidelity.check_all(
             first.lr,
             {r.model_id: r.sr for r in results},
             first.input_landmarks,
             {r.model_id: r.output_landmarks for r in results},
+            evidence_shrink={r.model_id: r.evidence_shrink for r in results},
         )
-        elapsed = (time.perf_counter() - start) * 1000
         job.token.set_progress(1, 1, "Fidelity checks done")
-        return FidelityOutcome(
-            face_index=first.face_index, scale=first.scale, report=report, elapsed_ms=elapsed
-        )
+        return FidelityOutcome(face_index=first.face_index, scale=first.scale, report=report)
 
     # ------------------------------------------------------------------ case report
     def _job_report(self, job: Job) -> ReportOutcome:
@@ -560,11 +470,11 @@ class EngineWorker(QObject):
         """
         from engine import report as reports
 
-        html_path = Path(job.args["path"])
-        forbidden = [job.args.get("forbidden")]
+        html_path = Path(job.args.path)
+        forbidden = [job.args.forbidden]
         if self._log is not None:
             forbidden += [self._log.path, self._log.head_path]
-        groups = job.args["groups"]
+        groups = job.args.groups
         targets = []
         for suffix, _, _ in groups:
             stem = html_path.with_name(html_path.stem + suffix)
@@ -584,19 +494,19 @@ class EngineWorker(QObject):
             job.token.check()
             job.token.set_progress(i, len(groups), f"Writing {html_target.name}")
             page = reports.build_html(
-                job.args["still"],
+                job.args.still,
                 results,
                 fidelity_map or None,
                 verification,
-                examiner=job.args.get("examiner"),
-                case_reference=job.args.get("case_reference") or None,
+                examiner=job.args.examiner,
+                case_reference=job.args.case_reference or None,
             )
             written.append((html_target, _write_bytes(html_target, page.encode("utf-8"))))
             written.append((pdf_target, write_pdf(page, pdf_target)))
         job.token.set_progress(len(groups), len(groups), "Case report written")
         from engine import caselog
 
-        still = job.args["still"]
+        still = job.args.still
         self._record(
             job,
             "report",
@@ -612,52 +522,6 @@ class EngineWorker(QObject):
         return ReportOutcome(files=written, verification=verification, groups=len(groups))
 
 
-def _output_error(path: Path, reason: str) -> Exception:
-    from engine import io
-
-    return io.OutputError(path, reason)
-
-
-def _write_bytes(path: Path, data: bytes) -> str:
-    """engine.io's atomic writer; returns the file's SHA-256."""
-    from engine import io as eio
-
-    return eio.write_bytes_atomic(path, data)
-
-
-def write_pdf(html_text: str, path: Path) -> str:
-    """Render ``html_text`` to an A4 PDF at ``path`` (atomically); returns the file's SHA-256.
-
-    QTextDocument + QPdfWriter, which may run outside the GUI thread (they paint on a paged
-    device, not a widget). The HTML is the engine's plain report markup, which QTextDocument
-    renders with its embedded ``data:`` images.
-    """
-    from PySide6.QtCore import QMarginsF
-    from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
-
-    if not path.parent.is_dir():
-        raise _output_error(path, f"the folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    document = QTextDocument()
-    document.setHtml(html_text)
-    writer = QPdfWriter(str(tmp))
-    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-    writer.setPageMargins(QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter)
-    writer.setResolution(300)
-    writer.setTitle("Forensic Face Enhancer - case report")
-    writer.setCreator("Forensic Face Enhancer")
-    document.print_(writer)
-    del writer  # the file is complete once the writer is gone
-    try:
-        data = tmp.read_bytes()
-    except OSError as exc:
-        raise _output_error(path, f"the PDF could not be written ({exc.strerror or exc})") from exc
-    tmp.unlink(missing_ok=True)
-    if not data.startswith(b"%PDF"):
-        raise _output_error(path, "Qt did not produce a PDF")
-    return _write_bytes(path, data)
-
-
 def full_image(still: Any, results: Sequence[Any]) -> np.ndarray:
     """The still enlarged by the results' scale with every result's face pasted in.
 
@@ -669,119 +533,38 @@ def full_image(still: Any, results: Sequence[Any]) -> np.ndarray:
     return enhance.paste_all(still.rgb, list(results))
 
 
-class WorkerThread(QThread):
-    """The worker's thread; its event loop runs inside a Python ``run``.
-
-    Overriding ``run`` keeps one Python thread state alive for the thread's whole life. With
-    QThread's C++ ``run``, each queued slot call creates and destroys a thread state, and
-    dlib's pybind11 bindings crash (segfault in ``tstate_delete_common``) when they first
-    initialise their numpy API from such a short-lived state.
-    """
-
-    def run(self) -> None:
-        self.exec()
-
-
-class EngineClient(QObject):
-    """GUI-thread handle on the worker: starts the thread, submits jobs, cancels, shuts down."""
-
-    progress = Signal(int, int, int, str)
-    partial = Signal(int, object)
-    result = Signal(int, object)
-    failed = Signal(int, str)
-    cancelled = Signal(int)
-    finished = Signal(int)
-    logged = Signal(int, object)
-    log_failed = Signal(int, str, bool)
-
-    _submit = Signal(object)
-
-    def __init__(
-        self, enhancer_factory: Callable[[], Any] = default_enhancer, parent: QObject | None = None
-    ) -> None:
-        super().__init__(parent)
-        self._ids = itertools.count(1)
-        self._tokens: dict[int, CancelToken] = {}
-        self._kinds: dict[int, str] = {}
-        self.thread = WorkerThread()
-        self.thread.setObjectName("engine-worker")
-        self.worker = EngineWorker(enhancer_factory)
-        self.worker.moveToThread(self.thread)
-        self._submit.connect(self.worker.run)
-        # Relay the worker's signals (queued across threads) through this GUI-thread object.
-        self.worker.progress.connect(self.progress)
-        self.worker.partial.connect(self.partial)
-        self.worker.result.connect(self.result)
-        self.worker.failed.connect(self.failed)
-        self.worker.cancelled.connect(self.cancelled)
-        self.worker.logged.connect(self.logged)
-        self.worker.log_failed.connect(self.log_failed)
-        self.worker.finished.connect(self._forget)
-        self.thread.finished.connect(self.worker.deleteLater)
-        self.thread.start()
-
-    # ------------------------------------------------------------------ jobs
-    def submit(self, kind: str, *, pausable: bool = False, **args: Any) -> int:
-        """Queue a job for the worker; returns its id (the signals carry it back).
-
-        ``pausable`` gives the job an ``engine.batch.PausableToken`` (see :meth:`pause`).
-        """
-        if not self.thread.isRunning():
-            raise RuntimeError("the engine worker has been shut down")
-        if not hasattr(EngineWorker, f"_job_{kind}"):
-            raise ValueError(f"unknown job kind {kind!r}")
-        job_id = next(self._ids)
-        progress = _ThrottledProgress(
-            lambda done, total, message: self.worker.progress.emit(job_id, done, total, message)
-        )
-        if pausable:
-            from engine.batch import PausableToken
-
-            token: CancelToken = PausableToken(on_progress=progress)
-        else:
-            token = CancelToken(on_progress=progress)
-        self._tokens[job_id] = token
-        self._kinds[job_id] = kind
-        self._submit.emit(Job(id=job_id, kind=kind, args=args, token=token))
-        return job_id
-
-    def cancel(self, job_id: int) -> None:
-        """Ask a job to stop (thread-safe: sets its token's flag; the engine checks it)."""
-        token = self._tokens.get(job_id)
-        if token is not None:
-            token.cancel()
-
-    def pause(self, job_id: int, paused: bool) -> None:
-        """Pause or resume a pausable job (thread-safe; it stops at its next check)."""
-        token = self._tokens.get(job_id)
-        if token is not None and hasattr(token, "pause"):
-            token.pause() if paused else token.resume()
-
-    def cancel_all(self) -> None:
-        for token in list(self._tokens.values()):
-            token.cancel()
-
-    def pending(self) -> dict[int, str]:
-        """Jobs submitted and not finished yet: id -> kind."""
-        return dict(self._kinds)
-
-    def is_busy(self) -> bool:
-        return bool(self._kinds)
-
-    @Slot(int)
-    def _forget(self, job_id: int) -> None:
-        self._tokens.pop(job_id, None)
-        self._kinds.pop(job_id, None)
-        self.finished.emit(job_id)
-
-    # ------------------------------------------------------------------ shutdown
-    def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel every job, stop the thread and wait for it; True if it stopped in time."""
-        self.cancel_all()
-        if not self.thread.isRunning():
-            return True
-        self.thread.quit()
-        stopped = self.thread.wait(timeout_ms)
-        if not stopped:
-            log.error("the engine worker did not stop within %d ms", timeout_ms)
-        return bool(stopped)
+W = EngineWorker  # the handlers, by their short name in the table below
+# fmt: off
+#: The one table of job kinds, keyed by their argument type: kind, handler, answer type, the
+#: title shown when it fails; Cancel leaves the bookkeeping jobs alone; a job about the still on
+#: screen is cancelled, and its answer dropped, when another still is opened.
+JOBS: dict[type, JobSpec] = {spec.args: spec for spec in (
+    JobSpec("init", InitArgs, EngineInfo, W._job_init,
+            "The engine could not start", cancellable=False),
+    JobSpec("open", OpenArgs, OpenOutcome, W._job_open,
+            "Cannot open the image", survives_new_still=False),
+    JobSpec("box", BoxArgs, "engine.faces.Face", W._job_box,
+            "No face in that box", survives_new_still=False),
+    JobSpec("enhance", EnhanceArgs, EnhanceOutcome, W._job_enhance,
+            "Enhancement failed", survives_new_still=False),
+    JobSpec("fidelity", FidelityArgs, FidelityOutcome, W._job_fidelity,
+            "Fidelity checks failed", survives_new_still=False),
+    JobSpec("export", ExportArgs, ExportOutcome, W._job_export,
+            "Export failed"),
+    JobSpec("batch", BatchArgs, "engine.batch.BatchSummary", W._job_batch,
+            "The batch run did not start", pausable=True),
+    JobSpec("caselog", CaseLogArgs, CaseLogState, W._job_caselog,
+            "The case log cannot be used", cancellable=False),
+    JobSpec("repair_log", RepairLogArgs, CaseLogState, W._job_repair_log,
+            "The case log was not repaired", cancellable=False),
+    JobSpec("verify_log", VerifyLogArgs, "engine.caselog.VerifyReport", W._job_verify_log,
+            "The case log cannot be verified"),
+    JobSpec("log", LogArgs, dict, W._job_log,
+            "The visible label stays on", cancellable=False),
+    JobSpec("reproduce", ReproduceArgs, ReproduceOutcome, W._job_reproduce,
+            "The entry cannot be re-run"),
+    JobSpec("report", ReportArgs, ReportOutcome, W._job_report,
+            "The case report was not written"),
+)}
+# fmt: on
+del W

@@ -50,7 +50,25 @@ def _parser() -> argparse.ArgumentParser:
     enhance = commands.add_parser("enhance", help="enhance the faces of one image")
     enhance.add_argument("image", type=Path, help="the input image (never modified)")
     enhance.add_argument("--model", required=True, help="model id (see `models`)")
-    enhance.add_argument("--scale", required=True, type=int, help="enlargement factor, e.g. 4 or 8")
+    enhance.add_argument(
+        "--scale",
+        type=parse_scale,
+        default="auto",
+        help="'auto' (default: chosen per face from its native resolution, never shrinking it) "
+        "or an enlargement factor, e.g. 4 or 8",
+    )
+    enhance.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="run a forced --scale even where it shrinks a face before the model sees it "
+        "(recorded as evidence_shrink; such faces are not pasted into the full image)",
+    )
+    enhance.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (per face: native frame, "
+        "inter-ocular distance, scale used, shrink factor, outputs) instead of file names",
+    )
     enhance.add_argument(
         "--out", required=True, type=Path, help="output folder (created if needed)"
     )
@@ -76,6 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("log", type=Path, help="the case_log.jsonl file")
     verify.set_defaults(func=_cmd_verify_log)
     return parser
+
+
+def parse_scale(text: str) -> int | str:
+    """``--scale``: "auto" or a whole factor (argparse type)."""
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a whole number, got {text!r}"
+        ) from None
 
 
 def _cmd_verify_log(args: argparse.Namespace) -> int:
@@ -162,13 +192,13 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from engine import faces as facelib
-    from engine import io
+    from engine import io, resolution
     from engine.enhance import Enhancer, paste_all
 
     # What was asked for, checked before any heavy work.
     try:
         entry = registry.get(args.model)
-        scale = registry.check_scale(entry, args.scale)
+        scale = args.scale if args.scale == "auto" else registry.check_scale(entry, args.scale)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     except ValueError as exc:
@@ -192,7 +222,10 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     try:
         enhancer = Enhancer(device=args.device)
-        enhancer.model(entry.id, scale)
+        if scale != "auto":
+            enhancer.model(entry.id, scale)
+        elif not enhancer.installed_scales(entry.id):
+            raise UsageError(f"{entry.label} has no installed weights at any scale")
     except (ValueError, weights.WeightsError) as exc:  # bad device, missing/invalid weights
         raise UsageError(str(exc)) from None
 
@@ -216,12 +249,31 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     except facelib.FaceError as exc:
         raise UsageError(str(exc)) from None
 
+    # The plan per face first: a forced scale that shrinks a face stops here, before any work.
+    plans: dict[int, resolution.Plan] = {}
+    for k, face in chosen:
+        try:
+            plans[k] = enhancer.plan(face, entry.id, scale, allow_shrink=args.allow_shrink)
+        except resolution.ShrinkRefused as exc:
+            raise UsageError(
+                f"face {k}: {exc} Choose --scale auto, or pass --allow-shrink to proceed."
+            ) from None
+        if plans[k].shrinks:
+            print(f"ffe: warning: face {k}: {plans[k].message}", file=sys.stderr)
+
     stem = image.stem
-    tag = f"{entry.id}_x{scale}"
-    face_paths = {k: out / f"{stem}_face{k}_{tag}.png" for k, _ in chosen}
-    full_path = out / f"{stem}_{tag}_full.png"
-    prov_path = out / f"{stem}_{tag}_provenance.json"
-    targets = [*face_paths.values(), full_path, prov_path]
+    run_tag = f"{entry.id}_{'auto' if scale == 'auto' else f'x{scale}'}"
+    face_paths = {
+        k: out / f"{stem}_face{k}_{entry.id}_{_scale_tag(plans[k])}.png"
+        for k, _ in chosen
+        if plans[k].runs
+    }
+    full_path = out / f"{stem}_{run_tag}_full.png"
+    prov_path = out / f"{stem}_{run_tag}_provenance.json"
+    pasteable = any(p.runs and not p.shrinks for p in plans.values())
+    targets = [*face_paths.values(), *([full_path] if pasteable else []), prov_path]
+    if not face_paths:
+        targets = []
     existing = [p.name for p in targets if p.exists()]
     if existing and not args.overwrite:
         raise UsageError(
@@ -234,36 +286,80 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     }
     results = []
     for k, face in chosen:
+        if not plans[k].runs:
+            print(f"ffe: face {k}: nothing run: {plans[k].message}", file=sys.stderr)
+            continue
         try:
             results.append(
-                enhancer.enhance(still, face, entry.id, scale, face_index=k, parameters=parameters)
+                enhancer.enhance(
+                    still,
+                    face,
+                    entry.id,
+                    scale,
+                    face_index=k,
+                    parameters=parameters,
+                    allow_shrink=args.allow_shrink,
+                )
             )
         except facelib.FaceError as exc:
             raise UsageError(f"face {k}: {exc}") from None
-    full = paste_all(still.rgb, results)
+    full = paste_all(still.rgb, results) if pasteable else None
 
+    written: list[Path] = []
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        if results:
+            out.mkdir(parents=True, exist_ok=True)
         for result in results:
             path = face_paths[result.face_index]
             sha = io.save_png(path, result.sr, provenance.png_text(result.provenance))
             provenance.add_output(result.provenance, "face", path.resolve(), sha)
-        document = provenance.bundle([r.provenance for r in results])
-        sha = io.save_png(full_path, full, provenance.png_text(document))
-        for result in results:
-            provenance.add_output(result.provenance, "full", full_path.resolve(), sha)
-        provenance.add_output(document, "full", full_path.resolve(), sha)
-        for result in results:
-            path = face_paths[result.face_index]
-            provenance.add_output(document, "face", path.resolve(), _output_sha(result, path))
-        _write_text_atomic(prov_path, provenance.to_json(document))
+        if results:
+            document = provenance.bundle([r.provenance for r in results])
+            document["not_enhanced"] = [
+                {"face_index": k, "resolution": p.to_dict()} for k, p in plans.items() if not p.runs
+            ]
+            if full is not None:
+                sha = io.save_png(full_path, full, provenance.png_text(document))
+                for result in results:
+                    if not result.plan.shrinks:
+                        provenance.add_output(result.provenance, "full", full_path.resolve(), sha)
+                provenance.add_output(document, "full", full_path.resolve(), sha)
+            for result in results:
+                path = face_paths[result.face_index]
+                provenance.add_output(document, "face", path.resolve(), _output_sha(result, path))
+            _write_text_atomic(prov_path, provenance.to_json(document))
     except OSError as exc:  # io.OutputError and any other failure to write
         print(f"ffe: error: {exc}", file=sys.stderr)
         return EXIT_WRITE_FAILED
 
-    for path in targets:
-        print(path)
+    written = [p for p in targets if p.exists()]
+    if args.json:
+        by_face = {r.face_index: r for r in results}
+        report = {
+            "input": {"path": str(image), "sha256": still.sha256},
+            "model": entry.id,
+            "requested_scale": scale if scale == "auto" else f"x{scale}",
+            "faces": [
+                {"face_index": k}
+                | plans[k].to_dict()
+                | {"output": str(face_paths[k]) if k in by_face else None}
+                for k, _ in chosen
+            ],
+            "outputs": [str(p) for p in written],
+        }
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        for path in written:
+            print(path)
     return EXIT_OK
+
+
+def _scale_tag(plan) -> str:
+    """The part of an output name that says how the face was enlarged: ``x4``, or ``native75``
+    for a face run at its native 75 px (see :mod:`engine.resolution`)."""
+    if plan.mode == "native":
+        return f"native{plan.lr_size}"
+    return f"x{plan.scale}"
 
 
 def _output_sha(result, path: Path) -> str:

@@ -60,7 +60,8 @@ import numpy as np
 from engine import __version__, io, provenance, registry
 from engine import device as devices
 from engine import faces as facelib
-from engine.enhance import Cancelled, CancelToken, Enhancer, pipeline_parameters
+from engine.enhance import Enhancer, pipeline_parameters
+from engine.progress import Cancelled, CancelToken, PausableToken  # PausableToken re-exported
 from engine.weights import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -91,42 +92,6 @@ _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 class BatchError(ValueError):
     """The run cannot start (bad folders, unknown model or scale, missing or invalid weights)."""
-
-
-class PausableToken(CancelToken):
-    """A :class:`CancelToken` that can also pause: :meth:`check` blocks while paused.
-
-    :meth:`cancel` also ends a pause, so a paused run can be cancelled.
-    """
-
-    def __init__(self, on_progress: Callable[[int, int, str], None] | None = None) -> None:
-        super().__init__(on_progress)
-        self._running = threading.Event()
-        self._running.set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def cancel(self) -> None:
-        super().cancel()
-        self._running.set()
-
-    def wait_running(self, timeout: float | None = None) -> bool:
-        """Wait until not paused (at most ``timeout`` seconds); True if running."""
-        return self._running.wait(timeout)
-
-    def check(self) -> None:
-        """Raise :class:`Cancelled` if cancelled; wait here while paused."""
-        super().check()
-        self._running.wait()
-        super().check()
 
 
 @dataclass

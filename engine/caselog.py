@@ -779,12 +779,17 @@ def reproduce(
         manual=bool(logged_face.get("manual", False)),
     )
     try:
+        # The same request as logged: "auto" is re-planned from the same face (the same plan
+        # while the same weights are installed); a logged shrink was allowed then, so it is now.
+        requested = params.get("requested_scale")
+        shrink = params.get("evidence_shrink")
         result = enhancer.enhance(
             still,
             face,
             entry["model_id"],
-            int(entry["scale"]),
+            "auto" if requested == "auto" else int(entry["scale"]),
             face_index=int(params.get("face_index", 0)),
+            allow_shrink=shrink is None or float(shrink) > 1.0,
         )
     except Exception as exc:  # noqa: BLE001 - missing weights, unknown model...: say so
         msgs.append(f"the re-run failed: {exc}")

@@ -16,9 +16,10 @@ cancelled through a :class:`CancelToken` checked before every face and every mod
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,44 +27,13 @@ import numpy as np
 
 from engine import device as devices
 from engine import faces as facelib
-from engine import provenance, registry, weights
+from engine import provenance, registry, resolution, weights
+from engine.progress import Cancelled as Cancelled  # re-exported for callers
+from engine.progress import CancelToken
 from engine.registry import ModelEntry
 from engine.weights import LoadedModel
 
 log = logging.getLogger(__name__)
-
-
-class Cancelled(Exception):
-    """The user cancelled the run (not an error: callers show nothing alarming)."""
-
-
-class CancelToken:
-    """Thread-safe cancel flag plus a progress hook, passed into long engine calls.
-
-    The GUI thread calls :meth:`cancel`; the worker thread's engine calls :meth:`check` at every
-    face and model, which raises :class:`Cancelled`. Progress goes to ``on_progress`` (or to an
-    override of :meth:`set_progress` in a subclass); by default it is dropped.
-    """
-
-    def __init__(self, on_progress: Callable[[int, int, str], None] | None = None) -> None:
-        self._event = threading.Event()
-        self._on_progress = on_progress
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        """Raise :class:`Cancelled` if :meth:`cancel` was called."""
-        if self._event.is_set():
-            raise Cancelled("cancelled")
-
-    def set_progress(self, done: int, total: int, message: str) -> None:
-        if self._on_progress is not None:
-            self._on_progress(done, total, message)
 
 
 @dataclass
@@ -73,7 +43,7 @@ class Result:
     model_id: str
     scale: int
     face_index: int
-    lr: np.ndarray  # (128 // scale) square: the aligned LR face the model saw
+    lr: np.ndarray  # (plan.lr_size) square: the aligned face the model saw (128 // scale usually)
     sr: np.ndarray  # (128, 128, 3)
     # (H * scale, W * scale, 3): the whole still enlarged, SR face blended in; None when that
     # image would be too large to build (e.g. x8 of a 4000x3000 still): the face alone still is
@@ -84,13 +54,34 @@ class Result:
     provenance: dict[str, Any]
     aligned: facelib.AlignedFace | None = field(default=None, repr=False)  # the LR crop's frame
     device: str = "cpu"
+    plan: resolution.Plan | None = None  # how the face's native resolution set the scale
+
+    @property
+    def evidence_shrink(self) -> float:
+        """How many times the face was shrunk from the evidence before the model saw it."""
+        return 1.0 if self.plan is None else self.plan.evidence_shrink
 
 
-def pipeline_parameters(entry: registry.ModelEntry, scale: int) -> dict[str, Any]:
+def paste_scale(plan: resolution.Plan) -> int:
+    """The whole still's enlargement for a face's result: the model's factor, or for a face run
+    at its native size the whole factor that holds the 128-px output (2 for 64-127 px)."""
+    assert plan.scale is not None and plan.lr_size is not None
+    if plan.mode == "native":
+        return max(1, math.ceil(facelib.HR_SIZE / plan.lr_size - 1e-9))
+    return plan.scale
+
+
+def pipeline_parameters(
+    entry: registry.ModelEntry, scale: int, plan: resolution.Plan | None = None
+) -> dict[str, Any]:
     """The processing parameters every provenance record states (GUI, CLI and batch alike)."""
+    lr_size = plan.lr_size if plan is not None and plan.lr_size else facelib.HR_SIZE // scale
     return {
         "scale": scale,
-        "lr_size": facelib.HR_SIZE // scale,
+        "scale_mode": plan.mode if plan is not None else "scale",
+        "requested_scale": plan.requested if plan is not None else f"x{scale}",
+        "lr_size": lr_size,
+        "evidence_shrink": round(plan.evidence_shrink, 4) if plan is not None else None,
         "hr_size": facelib.HR_SIZE,
         "input": entry.input,
         "precision": "float32",
@@ -164,48 +155,89 @@ class Enhancer:
 
     # ----------------------------------------------------------------------- running
 
+    def installed_scales(self, model_id: str) -> list[int]:
+        """The scales ``model_id`` can run at here (weights present and valid; all for baselines)."""
+        entry = registry.get(model_id)
+        if entry.is_baseline:
+            return list(entry.scales)
+        return [s for s in entry.scales if self.scale_status(entry, s) == "installed"]
+
+    def scale_status(self, entry: ModelEntry, scale: int) -> str:
+        return weights.status(entry, scale, self.weights_dir)
+
+    def plan(
+        self, face: facelib.Face, model_id: str, scale: int | str, allow_shrink: bool = False
+    ) -> resolution.Plan:
+        """How ``model_id`` meets ``face`` at ``scale`` ("auto" or a factor); see
+        :func:`engine.resolution.plan` (raises :class:`resolution.ShrinkRefused`)."""
+        entry = registry.get(model_id)
+        installed = self.installed_scales(model_id) if scale == resolution.AUTO else None
+        return resolution.plan(face, entry, scale, installed, allow_shrink=allow_shrink)
+
     def enhance(
         self,
         still: Any,
         face: facelib.Face,
         model_id: str,
-        scale: int,
+        scale: int | str,
         token: CancelToken | None = None,
         face_index: int = 0,
         parameters: dict[str, Any] | None = None,
+        allow_shrink: bool = False,
     ) -> Result:
         """Enhance one face of ``still`` (an :class:`engine.io.Still`) with one model.
 
-        ``parameters`` are extra settings to record in the provenance (e.g. the detector used).
+        ``scale`` is "auto" (chosen from the face's native resolution, see
+        :mod:`engine.resolution`) or a factor. Raises :class:`resolution.NotEnhanced` when
+        nothing should run (the face is already 128 px or more, or the model has no file for a
+        face this size) and :class:`resolution.ShrinkRefused` when a forced factor would shrink
+        the face, unless ``allow_shrink``. ``parameters`` are extra settings to record in the
+        provenance (e.g. the detector used).
         """
         token = token or CancelToken()
         token.check()
         start = time.perf_counter()
         entry = registry.get(model_id)
-        scale = registry.check_scale(entry, scale)
+        if scale != resolution.AUTO:
+            registry.check_scale(entry, scale)
         timings: dict[str, float] = {}
-
         t = time.perf_counter()
+        if scale != resolution.AUTO:
+            self.model(model_id, scale)  # a missing or invalid weights file fails first
+        plan = self.plan(face, model_id, scale, allow_shrink=allow_shrink)
+        if not plan.runs:
+            raise resolution.NotEnhanced(plan)
+        scale = plan.scale
+        assert scale is not None and plan.lr_size is not None
         model = self.model(model_id, scale)  # before aligning: a missing model fails fast
         timings["load"] = _ms(t)
 
         t = time.perf_counter()
-        lr_size = facelib.HR_SIZE // scale
-        aligned = facelib.align(still.rgb, face, size=lr_size)
+        aligned = facelib.align(still.rgb, face, size=plan.lr_size)
         timings["align"] = _ms(t)
 
         token.check()
         notes: list[str] = []
+        if plan.message:
+            notes.append(plan.message)
         t = time.perf_counter()
         sr, model = self._run(model, aligned.pixels, notes)
         timings["model"] = _ms(t)
 
         t = time.perf_counter()
-        try:
-            pasted: np.ndarray | None = facelib.paste_back(still.rgb, aligned, sr, scale=scale)
-        except facelib.FaceError as exc:  # too large to build: the SR face stands on its own
-            pasted = None
-            notes.append(f"full image not built: {exc}")
+        pasted: np.ndarray | None = None
+        if plan.shrinks:
+            # The output came from a shrunk face: pasting it would replace recorded pixels with
+            # a face of lower resolution than the evidence had there.
+            notes.append(
+                "full image not built: the model saw this face shrunk "
+                f"{plan.evidence_shrink:.1f}x, so its output may not replace the recorded pixels"
+            )
+        else:
+            try:
+                pasted = facelib.paste_back(still.rgb, aligned, sr, scale=paste_scale(plan))
+            except facelib.FaceError as exc:  # too large to build: the SR face stands alone
+                notes.append(f"full image not built: {exc}")
         timings["paste"] = _ms(t)
 
         t = time.perf_counter()
@@ -220,7 +252,7 @@ class Enhancer:
         timings["landmarks"] = _ms(t)
         timings["total"] = _ms(start)
 
-        params = pipeline_parameters(entry, scale) | dict(parameters or {})
+        params = pipeline_parameters(entry, scale, plan) | dict(parameters or {})
         record = provenance.record(
             still=still,
             face=face,
@@ -234,6 +266,7 @@ class Enhancer:
             device=devices.describe(model.device),
             notes=notes,
         )
+        record["resolution"] = plan.to_dict()
         return Result(
             model_id=entry.id,
             scale=scale,
@@ -247,6 +280,7 @@ class Enhancer:
             provenance=record,
             aligned=aligned,
             device=model.device,
+            plan=plan,
         )
 
     def _run(
@@ -296,17 +330,26 @@ class Enhancer:
 
 
 def paste_all(still_rgb: np.ndarray, results: Sequence[Result]) -> np.ndarray:
-    """The still enlarged once with every result's SR face blended in (one model, one scale)."""
+    """The still enlarged once with every result's SR face blended in (one model).
+
+    The still is enlarged by the largest of the results' factors (:func:`paste_scale`); a face
+    run at a smaller factor is resampled into it. A result computed from a shrunk face is not
+    pasted (its output would replace recorded pixels with a lower-resolution face), and if no
+    result may be pasted, ValueError says so.
+    """
     if not results:
         raise ValueError("no results to paste")
-    scale = results[0].scale
-    if any(r.scale != scale for r in results):
-        raise ValueError("results of different scales cannot share one image")
     if any(r.aligned is None for r in results):
         raise ValueError("a result without its alignment cannot be pasted")
+    usable = [r for r in results if r.plan is None or not r.plan.shrinks]
+    if not usable:
+        raise ValueError(
+            "no face may be pasted back: every model input was shrunk from the evidence"
+        )
+    scale = max(r.scale if r.plan is None else paste_scale(r.plan) for r in usable)
     w, h = still_rgb.shape[1] * scale, still_rgb.shape[0] * scale
     if w * h > facelib.MAX_PASTE_PIXELS:
         raise ValueError(
             f"the full image at x{scale} ({w}x{h}) is too large to build; export the faces"
         )
-    return facelib.paste_many(still_rgb, scale, [(r.aligned, r.sr) for r in results])
+    return facelib.paste_many(still_rgb, scale, [(r.aligned, r.sr) for r in usable])

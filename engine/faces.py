@@ -80,6 +80,19 @@ class Face:
     def height(self) -> float:
         return self.box[3] - self.box[1]
 
+    @property
+    def native_frame_px(self) -> float:
+        """Side, in the still's pixels, of the canonical 128-px frame placed on this face: how
+        many recorded pixels span what a model's 128-px output shows."""
+        zoom = math.sqrt(abs(float(np.linalg.det(alignment_matrix(self, HR_SIZE)[:, :2]))))
+        return HR_SIZE / zoom
+
+    @property
+    def interocular_px(self) -> float:
+        """Distance between the eye centres in the still's pixels."""
+        points = five_points(self.landmarks)
+        return float(np.linalg.norm(points[0] - points[1]))
+
 
 @dataclass(frozen=True)
 class AlignedFace:

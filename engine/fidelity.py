@@ -79,14 +79,20 @@ _MEANING = {
         "like, so the identity shown is not settled by the evidence (dlib's 'different person' "
         "line is 0.6)."
     ),
+    "resolution": (
+        "How many times the face was shrunk from the evidence before the model saw it; above "
+        "{threshold:.2f} recorded detail was discarded and the model re-invented it, so the output "
+        "shows less of the evidence than the recorded pixels do."
+    ),
 }
+RESOLUTION_MAX = 1.0 / 0.9  # engine.resolution.TOLERANCE: a 10% shrink is within alignment noise
 
 
 @dataclass(frozen=True)
 class Check:
     """One fidelity check of one output."""
 
-    name: str  # "consistency" | "drift" | "agreement"
+    name: str  # "consistency" | "drift" | "agreement" | "resolution"
     value: float | None  # None when the check could not run
     threshold: float
     status: str  # "pass" | "warn" | "unavailable"
@@ -290,6 +296,23 @@ def agreement(
     return checks, labels, np.round(matrix, 4).tolist()
 
 
+# --------------------------------------------------------------------------- (d) resolution
+
+
+def resolution_check(evidence_shrink: float) -> Check:
+    """(d) Did the model see the face at the evidence's resolution? (see engine.resolution)"""
+    from engine.resolution import times
+
+    shrink = float(evidence_shrink)
+    warn = shrink > RESOLUTION_MAX + 1e-9
+    detail = (
+        f"the model saw the face shrunk {times(shrink)} from the evidence"
+        if warn
+        else "the model saw every recorded pixel of the face (no shrinking)"
+    )
+    return _check("resolution", shrink, RESOLUTION_MAX, warn, "x", detail)
+
+
 # --------------------------------------------------------------------------- all together
 
 
@@ -301,10 +324,12 @@ class ModelFidelity:
     consistency: ConsistencyCheck
     drift: Check
     agreement: Check
+    resolution: Check | None = None  # None when the caller did not say how the face was sized
 
     @property
     def checks(self) -> tuple[Check, ...]:
-        return (self.consistency, self.drift, self.agreement)
+        base = (self.consistency, self.drift, self.agreement)
+        return base if self.resolution is None else (*base, self.resolution)
 
     @property
     def flagged(self) -> bool:
@@ -318,7 +343,7 @@ class ModelFidelity:
             "consistency": self.consistency.to_dict(),
             "drift": self.drift.to_dict(),
             "agreement": self.agreement.to_dict(),
-        }
+        } | ({} if self.resolution is None else {"resolution": self.resolution.to_dict()})
 
 
 @dataclass(frozen=True)
@@ -352,6 +377,7 @@ def check_all(
     outputs: dict[str, np.ndarray],
     input_landmarks: np.ndarray,
     output_landmarks_by_model: dict[str, np.ndarray | None] | None = None,
+    evidence_shrink: dict[str, float] | None = None,
 ) -> FidelityReport:
     """Run the three checks on every output of one face.
 
@@ -359,7 +385,8 @@ def check_all(
     output, ``input_landmarks`` the input face's 68 landmarks in the output's frame
     (:attr:`engine.enhance.Result.input_landmarks`). Landmarks already found on the outputs
     (:attr:`engine.enhance.Result.output_landmarks`) can be passed to save time; the others are
-    found here.
+    found here. ``evidence_shrink`` (model id -> :attr:`engine.enhance.Result.evidence_shrink`)
+    adds the resolution check for those models.
     """
     if not outputs:
         raise ValueError("no outputs to check")
@@ -373,8 +400,15 @@ def check_all(
         found = given[model_id] if model_id in given else output_landmarks(sr)
         drift[model_id] = landmark_drift(input_landmarks, found)
     agree, labels, matrix = agreement(lr, outputs, input_landmarks, scale)
+    shrink = evidence_shrink or {}
     models = {
-        m: ModelFidelity(m, data_consistency(lr, sr), drift[m], agree[m])
+        m: ModelFidelity(
+            m,
+            data_consistency(lr, sr),
+            drift[m],
+            agree[m],
+            resolution_check(shrink[m]) if m in shrink else None,
+        )
         for m, sr in outputs.items()
     }
     return FidelityReport(scale=scale, models=models, labels=labels, distances=matrix)

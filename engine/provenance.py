@@ -98,6 +98,9 @@ def record(
             "box": [round(float(v), 2) for v in face.box],
             "manual": bool(face.manual),
             "score": _finite_or_none(face.score),
+            # What the evidence holds for this face, in the still's pixels (engine.resolution).
+            "native_frame_px": _rounded(getattr(face, "native_frame_px", None)),
+            "interocular_px": _rounded(getattr(face, "interocular_px", None)),
         },
         "model": {
             "id": entry.id,
@@ -154,6 +157,11 @@ def _finite_or_none(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if number == number and abs(number) != float("inf") else None
+
+
+def _rounded(value: Any) -> float | None:
+    number = _finite_or_none(value)
+    return None if number is None else round(number, 2)
 
 
 def _json_or_none(text: str | None) -> Any:

@@ -39,8 +39,10 @@ STATEMENT = (
     "identity: it must not be used on its own to identify or exclude a person, and it should not "
     "be shown to a witness for identification. The original file, identified below by its "
     "SHA-256, is the evidence. What enhancement can do is make the coarse structure that the "
-    "evidence does contain easier to see and compare; the input is also shown with each of its "
-    "pixels as a square block, which is exactly what was recorded. The fidelity checks show where "
+    "evidence does contain easier to see and compare. Beside each output the report shows the "
+    "recorded pixels around the face (each pixel a square block, nothing resampled) and, "
+    "separately, the model input (the face aligned and resampled to the model's input size, "
+    "which is not what was recorded). The fidelity checks show where "
     "an output contradicts the evidence; passing them does not show that the invented detail is "
     "correct. Every enhanced image is labelled as AI-generated and can be reproduced from the "
     "original with the model, weights and parameters recorded here."
@@ -218,7 +220,23 @@ def _fidelity_table(checks: list[dict[str, Any]]) -> str:
     return f"<table border='1' cellspacing='0' cellpadding='4'>{head}{''.join(rows)}</table>"
 
 
-def _result_section(number: int, result: Any, fidelity: Any) -> str:
+def _recorded_pixels(result: Any, still_rgb: Any) -> np.ndarray | None:
+    """The still's own pixels around the result's face (engine.resolution.evidence_crop)."""
+    aligned = _get(result, "aligned")
+    if still_rgb is None or aligned is None:
+        return None
+    from engine import resolution
+
+    try:
+        crop, _ = resolution.evidence_crop(
+            np.asarray(still_rgb), matrix=aligned.matrix, size=aligned.size
+        )
+    except ValueError:
+        return None
+    return crop
+
+
+def _result_section(number: int, result: Any, fidelity: Any, still_rgb: Any = None) -> str:
     model_id = _get(result, "model_id")
     scale = _get(result, "scale")
     face_index = int(_get(result, "face_index", 0) or 0)
@@ -248,8 +266,23 @@ def _result_section(number: int, result: Any, fidelity: Any) -> str:
     lr = _get(result, "lr")
     sr = _get(result, "sr")
     diff = _difference_image(fidelity, face_index, scale, model_id)
-    cells = [
-        ("Input face as recorded (each block is one pixel)", None if lr is None else blocks(lr)),
+    recorded = _recorded_pixels(result, still_rgb)
+    cells = []
+    if recorded is not None:
+        h, w = recorded.shape[:2]
+        cells.append(
+            (
+                f"Recorded pixels: {w}x{h} px of the still, as recorded (each block is one pixel)",
+                blocks(recorded),
+            )
+        )
+    cells += [
+        (
+            f"Model input: aligned and resampled to {lr.shape[0]} px - not the recorded pixels"
+            if lr is not None
+            else "Model input",
+            None if lr is None else blocks(lr),
+        ),
         (
             "Interpolated output (no AI)"
             if model.get("variant") == "baseline"
@@ -355,7 +388,7 @@ def build_html(
     if not results:
         sections.append("<p>No enhancement was made.</p>")
     for number, result in enumerate(results, start=1):
-        sections.append(_result_section(number, result, fidelity))
+        sections.append(_result_section(number, result, fidelity, _get(still_info, "rgb")))
     sections.append(_log_section(log_verification))
     sections.append("</body></html>")
     return "\n".join(sections) + "\n"

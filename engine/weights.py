@@ -387,21 +387,35 @@ class LoadedModel:
         return self.entry.input == "upsampled"
 
     def run(self, lr: np.ndarray) -> np.ndarray:
-        """Super-resolve one aligned LR face: (lr_size, lr_size, 3) uint8 -> (128, 128, 3) uint8."""
+        """Super-resolve one aligned LR face: (n, n, 3) uint8 -> (128, 128, 3) uint8."""
         return self.run_batch([lr])[0]
 
+    def accepts(self, size: int) -> bool:
+        """Whether :meth:`run` takes an aligned face of ``size`` px: the model's own frame
+        (128 // scale), or a larger one up to 127 px (a face between the model frames, run at
+        its native size; see :mod:`engine.resolution`)."""
+        return size == self.lr_size or self.lr_size < size < HR_SIZE
+
     def run_batch(self, lrs: list[np.ndarray]) -> list[np.ndarray]:
-        """Super-resolve several aligned LR faces in one forward pass (same results as ``run``)."""
-        expected = (self.lr_size, self.lr_size, 3)
+        """Super-resolve several aligned faces of one size in one forward pass (same results as
+        ``run``), each to the 128-px canonical frame.
+
+        A face larger than the model's frame is read at its own size: pre-upsampled models and
+        the baselines resize it to 128 px as always; the other (fully convolutional) networks
+        enlarge it by their scale, and that output -- larger than 128 px -- is resized to the
+        128-px frame with the project's antialiased bicubic.
+        """
         lrs = [np.asarray(lr) for lr in lrs]
-        for lr in lrs:
-            if lr.shape != expected or lr.dtype != np.uint8:
-                raise ValueError(
-                    f"{self.entry.label} x{self.scale} takes {expected} uint8 faces, "
-                    f"got {lr.shape} {lr.dtype}"
-                )
         if not lrs:
             return []
+        size = lrs[0].shape[0]
+        for lr in lrs:
+            if lr.shape != (size, size, 3) or lr.dtype != np.uint8 or not self.accepts(size):
+                raise ValueError(
+                    f"{self.entry.label} x{self.scale} takes ({self.lr_size}, {self.lr_size}, 3) "
+                    f"uint8 faces (or larger ones up to 127 px, all of one size), "
+                    f"got {lr.shape} {lr.dtype}"
+                )
         if self.module is None:
             method = registry.BASELINE_METHODS[self.entry.id]
             return [imaging.resize(lr, HR_SIZE, HR_SIZE, method) for lr in lrs]
@@ -410,12 +424,16 @@ class LoadedModel:
         x = torch.cat([imaging.to_tensor(model_input(self.entry, lr)) for lr in lrs])
         with torch.inference_mode():
             y = self.module(x.to(self.device))
-        if tuple(y.shape) != (len(lrs), 3, HR_SIZE, HR_SIZE):
+        side = HR_SIZE if self.entry.input == "upsampled" else size * self.scale
+        if tuple(y.shape) != (len(lrs), 3, side, side):
             raise RuntimeError(
                 f"{self.entry.label} x{self.scale} produced shape {tuple(y.shape)}, "
-                f"expected ({len(lrs)}, 3, {HR_SIZE}, {HR_SIZE})"
+                f"expected ({len(lrs)}, 3, {side}, {side})"
             )
-        return [imaging.to_uint8(y[i]) for i in range(len(lrs))]
+        out = [imaging.to_uint8(y[i]) for i in range(len(lrs))]
+        if side != HR_SIZE:
+            out = [imaging.resize(o, HR_SIZE, HR_SIZE, "bicubic") for o in out]
+        return out
 
 
 # --------------------------------------------------------------------------- save / load

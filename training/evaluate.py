@@ -348,19 +348,28 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
         families = dg.parse_families(args.degrade)
-        state = {"data": json.loads(args.json.read_text())
-                 if args.merge and args.json.exists() else None}
-        info = {"scale": args.scale, "images": str(args.images), "hardware": hardware()}
+        import fcntl
 
-        def save(report: dict[str, Any]) -> None:  # after every model and family: a killed
-            state["data"] = merge_degraded(state["data"], report)  # run keeps what it measured
+        info = {"scale": args.scale, "images": str(args.images), "hardware": hardware()}
+        fresh = {"start": not args.merge}
+
+        def save(report: dict[str, Any]) -> None:
+            """After every model and family (a killed run keeps what it measured), merged into
+            the file as it is now, under a lock: several runs may fill one file at once."""
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            tmp = args.json.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state["data"], indent=2))
-            tmp.replace(args.json)
-            if args.md:
-                args.md.parent.mkdir(parents=True, exist_ok=True)
-                args.md.write_text(degraded_markdown(state["data"]))
+            with open(args.json.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                old = None
+                if args.json.exists() and not fresh["start"]:
+                    old = json.loads(args.json.read_text())
+                fresh["start"] = False
+                data = merge_degraded(old, report)
+                tmp = args.json.with_suffix(".tmp")
+                tmp.write_text(json.dumps(data, indent=2))
+                tmp.replace(args.json)
+                if args.md:
+                    args.md.parent.mkdir(parents=True, exist_ok=True)
+                    args.md.write_text(degraded_markdown(data))
 
         def on_result(family: str, model_id: str, metrics: dict[str, Any]) -> None:
             save(info | {"faces": metrics["count"], "families": {family: {model_id: metrics}},

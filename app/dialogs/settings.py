@@ -81,11 +81,13 @@ class SettingsValues:
     examiner: str
     case_reference: str
     case_dir: Path
-    default_scale: int
+    default_scale: int | str  # a factor or "auto"
 
 
-def read_values(settings: QSettings, scales: Sequence[int]) -> SettingsValues:
-    scale = int(settings.value(KEY_DEFAULT_SCALE, scales[0]))
+def read_values(settings: QSettings, scales: Sequence[int | str]) -> SettingsValues:
+    from app.state import parse_scale
+
+    scale = parse_scale(settings.value(KEY_DEFAULT_SCALE, scales[0]), scales[0])
     return SettingsValues(
         examiner=examiner(settings),
         case_reference=case_reference(settings),
@@ -99,7 +101,7 @@ def write_values(settings: QSettings, values: SettingsValues) -> None:
     settings.setValue(KEY_CASE_REFERENCE, values.case_reference)
     if not os.environ.get(CASE_DIR_ENV):  # an override is not a choice to remember
         settings.setValue(KEY_CASE_DIR, str(values.case_dir))
-    settings.setValue(KEY_DEFAULT_SCALE, int(values.default_scale))
+    settings.setValue(KEY_DEFAULT_SCALE, str(values.default_scale))
     settings.sync()
 
 
@@ -128,8 +130,10 @@ class SettingsDialog(QDialog):
         self.folder_edit.setEnabled(not overridden)
         browse.setEnabled(not overridden)
         self.scale_box = QComboBox()
+        from app.state import scale_text
+
         for scale in scales:
-            self.scale_box.addItem(f"\u00d7{scale}", scale)
+            self.scale_box.addItem(scale_text(scale), scale)
         self.scale_box.setCurrentIndex(max(0, self.scale_box.findData(values.default_scale)))
 
         form = QFormLayout()
@@ -188,5 +192,5 @@ class SettingsDialog(QDialog):
             examiner=self.examiner_edit.text().strip(),
             case_reference=self.case_edit.text().strip(),
             case_dir=Path(self.folder_edit.text().strip()).expanduser(),
-            default_scale=int(self.scale_box.currentData()),
+            default_scale=self.scale_box.currentData(),
         )

@@ -1,10 +1,13 @@
 """Input face beside the enhanced face (synchronised zoom and pan), or a split-slider wipe,
 with the output's fidelity checks in a panel below (:mod:`app.views.fidelity_panel`).
 
-Both images live in the same 128-pixel aligned frame: the low-resolution input is enlarged for
-display only (nearest neighbour by default, so its real pixels show; bicubic on request), the
-model's output is shown as it is. The same scene point is therefore the same place on the face
-in both views, which is what makes synchronised zoom and the landmark overlay comparable.
+The input side shows, as the analyst chooses, one of two things, each labelled for what it is:
+the **recorded pixels** (the still's own pixels around the face: axis-aligned, no rotation, no
+resampling, each shown as a square block) or the **model input** (the face aligned and
+resampled to the model's input size -- not the recorded pixels). The model input lives in the
+same 128-pixel aligned frame as the output: it is enlarged for display only (nearest neighbour
+by default, bicubic on request), so the same scene point is the same place on the face in both
+views, which is what makes synchronised zoom and the landmark overlay comparable.
 """
 
 from __future__ import annotations
@@ -35,7 +38,12 @@ from app.views.fidelity_panel import FidelityPanel
 from app.views.zoom_view import LandmarkItem, ViewSync, ZoomView
 from engine import imaging
 
-INPUT_METHODS = ("nearest", "bicubic")
+INPUT_METHODS = ("nearest", "bicubic", "recorded")
+INPUT_METHOD_NAMES = {
+    "nearest": "Model input (nearest)",
+    "bicubic": "Model input (bicubic)",
+    "recorded": "Recorded pixels",
+}
 
 
 @dataclass(frozen=True)
@@ -50,25 +58,54 @@ class ComparePair:
     label: str  # the evidence label (AI_LABEL or INTERPOLATED_LABEL)
     scale: int
     time_ms: float | None = None
+    evidence: np.ndarray | None = None  # the recorded pixels around the face (axis-aligned crop)
+    plan: object | None = None  # engine.resolution.Plan: how the face's size set the scale
+
+
+def evidence_view(crop: np.ndarray, side: int) -> np.ndarray:
+    """The recorded crop on a ``side`` square for display: each recorded pixel a square block
+    (nearest neighbour, whole factors where it fits), centred on black. Nothing interpolated."""
+    h, w = crop.shape[:2]
+    factor = max(1, side // max(h, w))
+    big = np.repeat(np.repeat(crop, factor, axis=0), factor, axis=1)
+    if max(big.shape[:2]) > side:  # larger than the frame: nearest-neighbour reduction to fit
+        scale = side / max(h, w)
+        big = imaging.resize(crop, max(1, round(w * scale)), max(1, round(h * scale)), "nearest")
+    out = np.zeros((side, side, 3), np.uint8)
+    y, x = (side - big.shape[0]) // 2, (side - big.shape[1]) // 2
+    out[y : y + big.shape[0], x : x + big.shape[1]] = big
+    return out
 
 
 def enlarge_input(lr: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray:
     """The LR face enlarged to the output's (width, height) for display (PIL, no torch)."""
-    if method not in INPUT_METHODS:
+    if method not in ("nearest", "bicubic"):
         raise ValueError(f"unknown display interpolation {method!r}")
     return imaging.resize(lr, size[0], size[1], method)
 
 
 def _input_caption(pair: ComparePair, method: str) -> list[str]:
+    if method == "recorded" and pair.evidence is not None:
+        h, w = pair.evidence.shape[:2]
+        return [
+            f"Recorded pixels: {w}\u00d7{h} px of the still, as recorded",
+            "each block is one pixel (not aligned, not resampled)",
+        ]
     h, w = pair.lr.shape[:2]
     return [
-        f"Input: aligned face {w}\u00d7{h} px",
-        f"enlarged \u00d7{pair.sr.shape[1] // w} ({method}) for display",
+        f"Model input: aligned and resampled to {w} px \u2014 not the recorded pixels",
+        f"enlarged {pair.sr.shape[1] / w:.3g}\u00d7 ({method}) for display",
     ]
 
 
 def _output_caption(pair: ComparePair) -> list[str]:
-    lines = [pair.label, f"{pair.model_name} \u00b7 \u00d7{pair.scale}"]
+    plan = pair.plan
+    how = f"\u00d7{pair.scale}"
+    if plan is not None and getattr(plan, "mode", "") == "native":
+        how = f"at its native {plan.lr_size} px (\u00d7{plan.factor:.2f})"
+    lines = [pair.label, f"{pair.model_name} \u00b7 {how}"]
+    if plan is not None and getattr(plan, "shrinks", False):
+        lines.append(f"\u26a0 the model saw the face shrunk {plan.evidence_shrink:.2f}\u00d7")
     if pair.time_ms is not None:
         lines[-1] += f" \u00b7 {ms_text(pair.time_ms)}"
     return lines
@@ -164,8 +201,11 @@ class CompareView(QWidget):
         self._side_button.toggled.connect(lambda on: on and self.set_mode("side"))
         self._wipe_button.toggled.connect(lambda on: on and self.set_mode("wipe"))
         self._method_box = QComboBox()
-        self._method_box.addItems([m.capitalize() for m in INPUT_METHODS])
-        self._method_box.setToolTip("How the low-resolution input is enlarged for display")
+        self._method_box.addItems([INPUT_METHOD_NAMES[m] for m in INPUT_METHODS])
+        self._method_box.setToolTip(
+            "The input side: the model input (the face aligned and resampled to the model's "
+            "input size, enlarged for display) or the recorded pixels of the still"
+        )
         self._method_box.currentIndexChanged.connect(
             lambda i: self.set_input_method(INPUT_METHODS[i])
         )
@@ -179,7 +219,7 @@ class CompareView(QWidget):
         controls.addWidget(self._side_button)
         controls.addWidget(self._wipe_button)
         controls.addSpacing(16)
-        controls.addWidget(QLabel("Input shown with:"))
+        controls.addWidget(QLabel("Input shown as:"))
         controls.addWidget(self._method_box)
         controls.addSpacing(16)
         controls.addWidget(self._landmark_box)
@@ -257,6 +297,23 @@ class CompareView(QWidget):
         self._pair = pair
         self._render()
 
+    def show_native(self, crop: np.ndarray, box: tuple, message: str) -> None:
+        """No model runs on this face: its recorded pixels on the left, why on the right."""
+        self._pair = None
+        self._render()
+        side = max(128, *crop.shape[:2])
+        view = self.input_view
+        view.scene().addPixmap(rgb_to_pixmap(evidence_view(crop, side)))
+        view.scene().setSceneRect(QRectF(0, 0, side, side))
+        view.fit()
+        h, w = crop.shape[:2]
+        view.set_caption(
+            [f"Recorded pixels: {w}\u00d7{h} px of the still, as recorded", "native resolution"],
+            warning=False,
+        )
+        self.output_view.set_placeholder(message)
+        self._note.setText(message)
+
     def set_mode(self, mode: str) -> None:
         if mode not in ("side", "wipe"):
             raise ValueError(f"unknown compare mode {mode!r}")
@@ -311,11 +368,17 @@ class CompareView(QWidget):
             for view in (self.input_view, self.output_view, self.wipe_view):
                 view.scene().clear()
                 view.set_caption([])
+            self.output_view.set_placeholder("The enhanced face appears here")
             self._note.setText("")
             return
         h, w = pair.sr.shape[:2]
-        shown_input = enlarge_input(pair.lr, (w, h), self._method)
-        in_points = pair.input_landmarks if self._landmarks else None
+        recorded = self._method == "recorded" and pair.evidence is not None
+        if recorded:  # another frame than the output's: no landmarks drawn on it
+            shown_input = evidence_view(pair.evidence, w)
+        else:
+            method = "nearest" if self._method == "recorded" else self._method
+            shown_input = enlarge_input(pair.lr, (w, h), method)
+        in_points = pair.input_landmarks if self._landmarks and not recorded else None
         out_points = pair.output_landmarks if self._landmarks else None
         frame = QRectF(0, 0, w, h)
         if self._landmarks and pair.output_landmarks is None:
@@ -343,5 +406,6 @@ class CompareView(QWidget):
         else:
             self.wipe_view.set_images(shown_input, pair.sr, in_points, out_points, self._landmarks)
             caption = _output_caption(pair)
-            caption.append(f"\u25c0 input ({self._method})  |  output \u25b6")
+            shown = INPUT_METHOD_NAMES[self._method].lower()
+            caption.append(f"\u25c0 {shown}  |  output \u25b6")
             self.wipe_view.set_caption(caption, warning=True)

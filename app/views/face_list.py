@@ -32,11 +32,15 @@ def face_thumbnail(
     return np.ascontiguousarray(rgb[top:bottom, left:right])
 
 
-def face_caption(index: int, score: float, manual: bool) -> str:
-    """ "#1  score 1.23" or "#2  drawn by hand"."""
+def face_caption(index: int, score: float, manual: bool, native_px: float | None = None) -> str:
+    """ "#1  native 41 px \u00b7 score 1.23" or "#2  native 18 px \u00b7 drawn by hand".
+
+    The native size is the side, in the still's pixels, of the frame a model's 128 px output
+    shows (engine.resolution): what the evidence holds for this face."""
+    size = "" if native_px is None else f"native {native_px:.0f} px \u00b7 "
     if manual or score is None or (isinstance(score, float) and math.isnan(score)):
-        return f"#{index + 1}  drawn by hand"
-    return f"#{index + 1}  score {score:.2f}"
+        return f"#{index + 1}  {size}drawn by hand"
+    return f"#{index + 1}  {size}score {score:.2f}"
 
 
 class FaceList(QListWidget):
@@ -57,7 +61,8 @@ class FaceList(QListWidget):
         try:
             self.clear()
             for i, face in enumerate(faces):
-                item = QListWidgetItem(face_caption(i, face.score, face.manual))
+                native = getattr(face, "native_frame_px", None)
+                item = QListWidgetItem(face_caption(i, face.score, face.manual, native))
                 if rgb is not None:
                     thumb = rgb_to_pixmap(face_thumbnail(rgb, face.box)).scaled(
                         THUMB,
@@ -66,9 +71,13 @@ class FaceList(QListWidget):
                         Qt.TransformationMode.SmoothTransformation,
                     )
                     item.setIcon(QIcon(thumb))
-                item.setToolTip(
-                    "Box x0={:.0f} y0={:.0f} x1={:.0f} y1={:.0f} (still pixels)".format(*face.box)
-                )
+                tip = "Box x0={:.0f} y0={:.0f} x1={:.0f} y1={:.0f} (still pixels)".format(*face.box)
+                if native is not None:
+                    tip += (
+                        f"\nNative frame {native:.1f} px, eyes {face.interocular_px:.1f} px apart: "
+                        "Auto enlarges it without shrinking it first"
+                    )
+                item.setToolTip(tip)
                 self.addItem(item)
         finally:
             self.blockSignals(False)

@@ -47,6 +47,7 @@ CHECK_NAMES = {
     "consistency": "Data consistency",
     "drift": "Landmark drift",
     "agreement": "Model agreement",
+    "resolution": "Evidence resolution",
 }
 STATUS_WORDS = {"pass": "pass", "warn": "WARNING", "unavailable": "not available"}
 
@@ -60,6 +61,8 @@ def value_text(check: Any) -> str:
         return "identical (\u221e dB)" if math.isinf(value) else f"{value:.1f} dB"
     if check.name == "drift":
         return f"{value:.3f} \u00d7 eye dist."
+    if check.name == "resolution":
+        return "not shrunk" if value <= check.threshold else f"shrunk {value:.2f}\u00d7"
     return f"{value:.3f}"
 
 
@@ -67,6 +70,8 @@ def threshold_text(check: Any) -> str:
     """The line the value is judged against: "warn below 30 dB", "warn above 0.1"."""
     if check.name == "consistency":
         return f"warn below {check.threshold:g} dB"
+    if check.name == "resolution":
+        return f"warn above {check.threshold:.2f}\u00d7"
     return f"warn above {check.threshold:g}"
 
 
@@ -164,7 +169,7 @@ class FidelityPanel(QFrame):
         checks = QVBoxLayout()
         checks.setSpacing(1)
         self._rows: list[dict[str, QLabel]] = []
-        for _ in range(3):
+        for _ in range(4):  # consistency, drift, agreement and (when known) resolution
             cells = {
                 "icon": QLabel(),
                 "name": QLabel(),
@@ -291,7 +296,10 @@ class FidelityPanel(QFrame):
                 f"<span style='color:{GREEN}'>No warnings</span> <span style='color:{GREY}'>"
                 "(passing does not prove the added detail is real)</span>"
             )
-        for cells, check in zip(self._rows, checks, strict=True):
+        for index, cells in enumerate(self._rows):  # a row without a check is hidden
+            for cell in cells.values():
+                cell.setVisible(index < len(checks))
+        for cells, check in zip(self._rows, checks, strict=False):
             colour = AMBER if check.status == "warn" else "#000000"
             cells["icon"].setPixmap(_status_icon(check.status).pixmap(18, 18))
             cells["icon"].setToolTip(STATUS_WORDS.get(check.status, check.status))

@@ -15,7 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QSettings, QThread  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "resources" / "samples" / "astronaut.png"
+SAMPLE = REPO / "resources" / "samples" / "astronaut_small.png"
 ENGINE_START_MS = 180_000  # first start imports torch and dlib's models: slow on a busy 2-core box
 JOB_MS = 60_000
 
@@ -148,7 +148,7 @@ class BlockingEnhancer:
     def models(self):
         return self._real.models()
 
-    def enhance(self, still, face, model_id, scale, token=None, face_index=0):
+    def enhance(self, still, face, model_id, scale, token=None, face_index=0, **kwargs):
         import threading
 
         pause = threading.Event()

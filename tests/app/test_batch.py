@@ -37,7 +37,7 @@ def test_batch_run_writes_outputs_lists_faults_and_leaves_inputs(
 
     def click_start() -> int:
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
-        return window._batch_job
+        return window.exporting.batch_job
 
     run_job(window, click_start, timeout=120_000)
 

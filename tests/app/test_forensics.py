@@ -18,7 +18,7 @@ from app.dialogs.settings import SettingsDialog, os_user
 from app.views.common import INTERPOLATED_LABEL
 from engine import registry, weights
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut_small.png"
 REASON = "Printed for the lab's side-by-side comparison sheet only"
 
 
@@ -209,7 +209,10 @@ def test_fidelity_panel_shows_values_thresholds_and_meanings(enhanced, qtbot):
     window, _ = enhanced()
     wait_fidelity(qtbot, window)
     rows = {row["name"]: row for row in window.fidelity_panel.rows()}
-    assert set(rows) == {"consistency", "drift", "agreement"}
+    assert set(rows) == {"consistency", "drift", "agreement", "resolution"}
+    # the small sample's 32 px face fits x4's input: the panel says nothing was shrunk
+    assert rows["resolution"]["status"] == "pass" and rows["resolution"]["value"] == "not shrunk"
+    assert "saw every recorded pixel" in rows["resolution"]["meaning"]
     consistency = rows["consistency"]
     assert consistency["value"].endswith(" dB") and float(consistency["value"][:-3]) > 30
     assert consistency["threshold"] == "warn below 30 dB" and consistency["status"] == "pass"
@@ -270,8 +273,16 @@ def test_one_model_at_two_scales_gets_one_report_per_scale(enhanced, run_job, qt
     wait_fidelity(qtbot, window)
     window.set_scale(8)
     assert not window.fidelity_panel.has_values()  # no x8 output yet: no stale x4 checks
-    run_job(window, window.enhance)
+    # x8 shrinks the 32 px face 2x: nothing runs before the analyst says so
+    assert window.enhance() is None
+    box = window.findChild(QMessageBox, "shrinkDialog")
+    assert box is not None and "shrinks this face 1.98x" in box.text()
+    anyway = next(b for b in box.buttons() if b.text() == "Enhance anyway")
+    anyway.click()
+    qtbot.waitUntil(lambda: (0, "bicubic", 8) in window.results, timeout=60_000)
     wait_fidelity(qtbot, window)
+    shrink = window.model_fidelity[(0, "bicubic", 8)][0].resolution
+    assert shrink.status == "warn" and "shrunk 1.98x" in shrink.detail
     groups = window.report_groups()
     assert [(suffix, [r.scale for r in results]) for suffix, results, _ in groups] == [
         ("_x4", [4]),

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 from app.views.common import AI_LABEL, INTERPOLATED_LABEL
 from app.views.zoom_view import LandmarkItem
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut_small.png"
 
 
 def error_dialog(window) -> QMessageBox | None:
@@ -28,7 +28,7 @@ def error_dialog(window) -> QMessageBox | None:
 
 def test_open_sample_lists_faces(opened):
     window = opened()
-    assert window.still is not None and window.still.width == 256
+    assert window.still is not None and window.still.width == 102
     assert len(window.faces) >= 1
     assert window.image_view.face_count() == len(window.faces)
     assert window.face_list.count() == len(window.faces)
@@ -36,7 +36,7 @@ def test_open_sample_lists_faces(opened):
     assert window.face_index == 0
     assert window.act_enhance.isEnabled()
     assert str(SAMPLE) in window.recent_files()
-    assert "astronaut.png" in window.windowTitle()
+    assert "astronaut_small.png" in window.windowTitle()
 
 
 def test_enhance_with_bicubic_shows_result_and_label(opened, run_job):
@@ -70,10 +70,11 @@ def test_compare_all_fills_grid_and_tile_opens_side_by_side(opened, run_job):
     runnable = window.runnable_models()
     assert {"bicubic", "lanczos"} <= set(runnable)
     tiles = window.grid_view.tiles()
-    assert [t.key for t in tiles] == ["input", *runnable] + [
+    assert [t.key for t in tiles] == ["evidence", "input", *runnable] + [
         e.id for e in window.entries if e.id not in runnable
     ]
-    shown = tiles[: 1 + len(runnable)]
+    assert "as recorded" in tiles[0].detail() and "not the recorded pixels" in tiles[1].detail()
+    shown = tiles[: 2 + len(runnable)]
     assert all(t.has_image() for t in shown)
     for tile in tiles[len(shown) :]:  # models that cannot run are listed, greyed, with the reason
         assert not tile.has_image() and not tile._clickable
@@ -175,7 +176,7 @@ def test_export_face_and_full_image_never_over_input(opened, run_job, tmp_path):
     full_png = tmp_path / "out" / "full.png"
     run_job(window, lambda: window.export("full", full_png))
     with Image.open(full_png) as image:
-        assert image.width == 256 * 4
+        assert image.width == 102 * 4
     # Refused: the evidence file itself, even spelled differently.
     assert window.export("face", tmp_path / "out" / ".." / "evidence.png") is None
     box = error_dialog(window)
@@ -246,7 +247,7 @@ def test_dropping_a_file_opens_it(make_window, qtbot):
     from PySide6.QtCore import QMimeData, QUrl
     from PySide6.QtGui import QDropEvent
 
-    from app.worker import OpenOutcome
+    from app.jobs import OpenOutcome
 
     window = make_window()
     mime = QMimeData()
@@ -265,7 +266,7 @@ def test_dropping_a_file_opens_it(make_window, qtbot):
     ):
         window.dropEvent(event)
     assert event.isAccepted()
-    assert window.still is not None and window.still.name == "astronaut.png"
+    assert window.still is not None and window.still.name == "astronaut_small.png"
 
 
 def test_enter_enhances_the_selected_face(opened, qtbot):
@@ -300,3 +301,29 @@ def test_the_gui_side_never_loads_torch_or_dlib():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=app_dir.parent
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_auto_scale_follows_each_face_and_never_shrinks_it(opened, run_job, qtbot, face_sizes):
+    """The still with faces of about 15, 30, 60 and 250 px (the smallest two drawn by hand)."""
+    window = opened(face_sizes.path)
+    assert window.state.scale == "auto"  # the default
+    big = next(i for i, f in enumerate(window.faces) if f.native_frame_px > 200)
+    assert f"native {window.faces[big].native_frame_px:.0f} px" in window.face_list.item(big).text()
+    # The 250 px face: nothing runs; its recorded pixels and the reason are shown.
+    window.opening.select_face(big)
+    assert window.enhance() is None
+    assert window.current is None
+    assert "enlarging it would only interpolate" in window.compare_view._note.text()
+    assert window.compare_view.input_view.scene().items()  # the recorded pixels
+    assert "as recorded" in window.compare_view.input_view.caption()[0]
+    # The 60 px face: Auto runs x2 on it, without shrinking.
+    middle = next(i for i, f in enumerate(window.faces) if 50 < f.native_frame_px < 70)
+    window.opening.select_face(middle)
+    run_job(window, window.enhance)
+    result = window.current
+    assert result is not None and result.scale == 2 and result.evidence_shrink == 1.0
+    assert (middle, "bicubic", "auto") in window.results
+    caption = window.compare_view.input_view.caption()
+    assert caption[0].startswith("Model input: aligned and resampled to 64 px")
+    window.compare_view.set_input_method("recorded")
+    assert window.compare_view.input_view.caption()[0].startswith("Recorded pixels:")

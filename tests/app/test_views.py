@@ -45,6 +45,7 @@ def test_labels_and_times():
     assert ms_text(0.42) == "0.4 ms" and ms_text(123.4) == "123 ms" and ms_text(2500) == "2.5 s"
     assert face_caption(0, 1.234, False) == "#1  score 1.23"
     assert face_caption(2, float("nan"), True) == "#3  drawn by hand"
+    assert face_caption(0, 1.234, False, 41.4) == "#1  native 41 px \u00b7 score 1.23"
 
 
 def test_zoom_fit_actual_and_sync(qtbot):

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.worker import EngineClient, _ThrottledProgress, same_file
+from app.client import EngineClient, _ThrottledProgress
+from app.jobs import BoxArgs, EnhanceArgs, ExportArgs, InitArgs, OpenArgs, ReportArgs
+from app.worker import same_file
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
 
@@ -24,7 +26,7 @@ def client(qtbot):
 def record(client) -> dict[str, list]:
     seen: dict[str, list] = {"result": [], "failed": [], "cancelled": [], "finished": []}
     client.result.connect(lambda j, p: seen["result"].append((j, p)))
-    client.failed.connect(lambda j, m: seen["failed"].append((j, m)))
+    client.failed.connect(lambda j, e: seen["failed"].append((j, e.full())))
     client.cancelled.connect(lambda j: seen["cancelled"].append(j))
     client.finished.connect(lambda j: seen["finished"].append(j))
     return seen
@@ -33,7 +35,7 @@ def record(client) -> dict[str, list]:
 def test_a_failing_job_sends_its_message_then_finished(client, qtbot, tmp_path):
     seen = record(client)
     with qtbot.waitSignal(client.finished, timeout=180_000):
-        job = client.submit("open", path=str(tmp_path / "missing.png"))
+        job = client.submit(OpenArgs(path=str(tmp_path / "missing.png"))).id
     assert seen["failed"] and seen["failed"][0][0] == job
     assert "Cannot open missing.png: the file does not exist" in seen["failed"][0][1]
     assert seen["finished"] == [job] and not seen["result"]
@@ -43,9 +45,9 @@ def test_a_failing_job_sends_its_message_then_finished(client, qtbot, tmp_path):
 def test_a_fault_in_a_job_still_finishes(client, qtbot):
     seen = record(client)
     with pytest.raises(ValueError, match="unknown job kind"):
-        client.submit("nonsense")
+        client.submit(object())
     with qtbot.waitSignal(client.finished, timeout=180_000):
-        job = client.submit("box", still=None, box=(0, 0, 10, 10))  # a bug: no still
+        job = client.submit(BoxArgs(still=None, box=(0, 0, 10, 10))).id  # a bug: no still
     assert seen["failed"][0][0] == job
     assert "AttributeError" in seen["failed"][0][1]
     assert "fault in the application" in seen["failed"][0][1]
@@ -59,13 +61,13 @@ def test_a_queued_job_cancelled_before_it_starts_never_runs(qtbot, blocking_enha
 
     still = io.load(SAMPLE)
     face = faces.Face(box=(0, 0, 10, 10), score=1.0, landmarks=np.zeros((68, 2), np.float32))
-    args = dict(still=still, face=face, face_index=0, model_ids=["bicubic"], scale=4)
+    args = EnhanceArgs(still=still, face=face, face_index=0, model_ids=["bicubic"], scale=4)
     first_ids: list[int] = []
     with qtbot.waitSignal(
         client.progress, timeout=180_000, check_params_cb=lambda j, *_: j in first_ids
     ):
-        first_ids.append(client.submit("enhance", **args))
-    second = client.submit("enhance", **args)  # queued behind the blocking job
+        first_ids.append(client.submit(args).id)
+    second = client.submit(args).id  # queued behind the blocking job
     client.cancel(second)
     # Jobs run in order: the second finishes after the first.
     with qtbot.waitSignal(client.finished, timeout=30_000, check_params_cb=lambda j: j == second):
@@ -76,7 +78,7 @@ def test_a_queued_job_cancelled_before_it_starts_never_runs(qtbot, blocking_enha
     assert client.shutdown()
     assert not client.thread.isRunning()
     with pytest.raises(RuntimeError):
-        client.submit("init")
+        client.submit(InitArgs())
 
 
 def test_export_refuses_the_input_file_even_through_a_link(client, qtbot, tmp_path):
@@ -88,7 +90,7 @@ def test_export_refuses_the_input_file_even_through_a_link(client, qtbot, tmp_pa
     seen = record(client)
     with qtbot.waitSignal(client.finished, timeout=180_000):
         client.submit(
-            "export", path=str(link), rgb=np.zeros((4, 4, 3), np.uint8), forbidden=str(evidence)
+            ExportArgs(path=str(link), rgb=np.zeros((4, 4, 3), np.uint8), forbidden=str(evidence))
         )
     assert "never written over" in seen["failed"][0][1]
     assert evidence.read_bytes() == SAMPLE.read_bytes()
@@ -102,11 +104,12 @@ def test_case_report_refuses_the_input_and_writes_nothing(client, qtbot, tmp_pat
     seen = record(client)
     with qtbot.waitSignal(client.finished, timeout=180_000):
         client.submit(
-            "report",
-            path=str(tmp_path / "evidence.html"),
-            still=io.load(evidence),
-            groups=[("", [], {})],
-            forbidden=str(evidence),
+            ReportArgs(
+                path=str(tmp_path / "evidence.html"),
+                still=io.load(evidence),
+                groups=[("", [], {})],
+                forbidden=str(evidence),
+            )
         )
     assert "reports never replace them" in seen["failed"][0][1]
     assert evidence.read_bytes() == SAMPLE.read_bytes()
@@ -114,7 +117,7 @@ def test_case_report_refuses_the_input_and_writes_nothing(client, qtbot, tmp_pat
 
 
 def test_pdf_of_a_small_page_is_a_pdf(qtbot, tmp_path):
-    from app.worker import write_pdf
+    from app.pdf import write_pdf
 
     sha = write_pdf("<h1>Case</h1><p>text</p>", tmp_path / "r.pdf")
     data = (tmp_path / "r.pdf").read_bytes()

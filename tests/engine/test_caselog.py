@@ -289,7 +289,9 @@ def logged_run(tmp_path, enhancer):
     face = Face(
         box=tuple(ref["box"]), score=0.9, landmarks=np.asarray(ref["landmarks"], np.float32)
     )
-    result = enhancer.enhance(still, face, "bicubic", 4)
+    # x4 shrinks the sample's 78 px face: allowed here, so the reproduction must allow it too
+    result = enhancer.enhance(still, face, "bicubic", 4, allow_shrink=True)
+    assert result.provenance["parameters"]["evidence_shrink"] > 2
     out = tmp_path / "face.png"
     sha = io.save_png(out, result.sr, provenance.png_text(result.provenance))
     log = CaseLog(tmp_path / "case_log.jsonl", examiner="J. Doe")

@@ -14,8 +14,7 @@ from PIL import Image
 from engine import io, provenance, registry
 from engine.__main__ import main
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
-BOX = "90,39,136,85"  # the sample's face (dlib's HOG box), to skip detection where it is not tested
+BOX = "35,15,53,33"  # the small sample's face (dlib's HOG box), to skip detection where untested
 
 
 @pytest.fixture
@@ -27,10 +26,11 @@ def empty_weights(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def image(tmp_path):
+def image(tmp_path, small_sample):
+    """The sample shrunk 2.5x (a 32 px face: x4 enlarges it without shrinking it)."""
     folder = tmp_path / "case"
     folder.mkdir()
-    return Path(shutil.copy(SAMPLE, folder / "still.png"))
+    return Path(shutil.copy(small_sample, folder / "still.png"))
 
 
 def test_models_json(capsys, empty_weights):
@@ -63,7 +63,7 @@ def test_enhance_writes_labelled_outputs(tmp_path, image, capsys):
         embedded = json.loads(im.text["ffe-provenance"])
     assert embedded["model"]["id"] == "bicubic" and embedded["face"]["manual"] is False
     with Image.open(full) as im:
-        assert im.size == (1024, 1024) and im.text["Disclaimer"] == provenance.AI_LABEL
+        assert im.size == (408, 408) and im.text["Disclaimer"] == provenance.AI_LABEL
     document = json.loads(sidecar.read_text())
     assert document["label"] == provenance.AI_LABEL
     assert document["input"]["sha256"] == io.sha256_file(image)
@@ -76,13 +76,13 @@ def test_enhance_writes_labelled_outputs(tmp_path, image, capsys):
 
 def test_enhance_with_a_box(tmp_path, image):
     out = tmp_path / "out"
-    args = ["enhance", str(image), "--model", "lanczos", "--scale", "8", "--out", str(out)]
+    args = ["enhance", str(image), "--model", "lanczos", "--scale", "4", "--out", str(out)]
     assert main([*args, "--box", BOX]) == 0
-    document = json.loads((out / "still_lanczos_x8_provenance.json").read_text())
+    document = json.loads((out / "still_lanczos_x4_provenance.json").read_text())
     assert document["faces"][0]["face"]["manual"] is True
-    assert document["faces"][0]["parameters"]["requested_box"] == [90, 39, 136, 85]
-    with Image.open(out / "still_lanczos_x8_full.png") as im:
-        assert im.size == (2048, 2048)
+    assert document["faces"][0]["parameters"]["requested_box"] == [35, 15, 53, 33]
+    with Image.open(out / "still_lanczos_x4_full.png") as im:
+        assert im.size == (408, 408)
 
 
 def test_refuses_the_input_folder_and_overwriting(tmp_path, image, capsys):
@@ -110,6 +110,7 @@ def test_exit_codes_for_bad_input(tmp_path, image, empty_weights, capsys):
         ([str(not_image), "--model", "bicubic", "--scale", "4"], "Cannot open notes.png"),
         ([str(blank), "--model", "bicubic", "--scale", "4"], "no face found in blank.png"),
         ([str(image), "--model", "s4_idrn", "--scale", "8"], "x8 has no trained weights installed"),
+        ([str(image), "--model", "s4_idrn"], "IDRN (Fan et al. 2019) has no installed weights"),
         ([str(image), "--model", "srgan", "--scale", "4"], "unknown model 'srgan'"),
         ([str(image), "--model", "s2_rafsr", "--scale", "3"], "not x3"),
         ([str(image), "--model", "bicubic", "--scale", "4", "--box", "1,2"], "--box must be"),
@@ -120,6 +121,7 @@ def test_exit_codes_for_bad_input(tmp_path, image, empty_weights, capsys):
         assert message in capsys.readouterr().err
     assert not Path(out).exists() or not any(Path(out).iterdir())
     assert main(["enhance", str(image)]) == 2  # argparse: --model missing
+    assert main(["enhance", str(image), "--model", "bicubic", "--scale", "big"]) == 2
     assert main(["--help"]) == 0
     assert main(["batch", "--help"]) == 0  # the folder command is wired in too
 

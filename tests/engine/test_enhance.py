@@ -15,15 +15,19 @@ from engine.enhance import Cancelled, CancelToken, Enhancer, paste_all
 from engine.weights import MissingWeightsError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
-# dlib's HOG box for the sample's face; a fixed box keeps these tests free of detection time.
-FACE_BOX = (90.0, 39.0, 136.0, 85.0)
+# The sample shrunk 2.5x, so its face (native frame about 32 px) fits x4 without shrinking;
+# dlib's HOG box for it, fixed to keep these tests free of detection time.
+FACE_BOX = (35.0, 15.0, 53.0, 33.0)
 SMALL_RAFSR = {"channels": 8, "n_ram": 2, "reduction": 4}
 SMALL_MFFCN = {"channels": 8, "levels": 2, "mff_per_level": 1, "max_channels": 16}
 
 
 @pytest.fixture(scope="module")
-def still():
-    return io.load(SAMPLE)
+def still(tmp_path_factory):
+    big = io.load(SAMPLE)
+    path = tmp_path_factory.mktemp("still") / "small.png"
+    io.save_png(path, imaging.resize(big.rgb, 102, 102, "bicubic"), {})
+    return io.load(path)
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +72,15 @@ def test_bicubic_baseline(still, face):
 
 
 def test_provenance_fields(still, face):
-    rec = Enhancer(device="cpu").enhance(still, face, "lanczos", 8, face_index=2).provenance
+    result = Enhancer(device="cpu").enhance(
+        still, face, "lanczos", 8, face_index=2, allow_shrink=True
+    )
+    rec = result.provenance
     json.dumps(rec)  # plain JSON
     assert rec["label"] == provenance.AI_LABEL == "AI-enhanced image - not original evidence"
     assert rec["software"]["name"] == "Forensic Face Enhancer" and rec["software"]["version"]
     assert rec["time_utc"].endswith("+00:00")
-    assert rec["input"]["path"] == str(SAMPLE) and rec["input"]["sha256"] == still.sha256
+    assert rec["input"]["path"] == str(still.path) and rec["input"]["sha256"] == still.sha256
     assert rec["input"]["original_mode"] == still.original_mode
     assert (rec["input"]["width"], rec["input"]["height"]) == (still.width, still.height)
     assert rec["face"]["index"] == 2 and rec["face"]["manual"] is True
@@ -87,6 +94,10 @@ def test_provenance_fields(still, face):
     )
     assert model["title"] == "Lanczos interpolation" and model["weights_file"] is None
     assert rec["parameters"]["lr_size"] == 16 and rec["parameters"]["precision"] == "float32"
+    # x8 was forced on a 32 px face: the shrink is on record and nothing was pasted back.
+    assert rec["resolution"]["evidence_shrink"] == pytest.approx(face.native_frame_px / 16, 1e-3)
+    assert rec["parameters"]["evidence_shrink"] > 1.9 and result.pasted is None
+    assert rec["face"]["native_frame_px"] == pytest.approx(face.native_frame_px, abs=0.01)
     assert rec["device"] == "cpu"
     assert rec["versions"]["torch"] and rec["versions"]["numpy"] and rec["versions"]["dlib"]
     assert rec["outputs"] == []
@@ -100,7 +111,7 @@ def test_network_model_and_determinism(still, face, weights_dir):
     a = first.enhance(still, face, "s2_rafsr", 4)
     b = first.enhance(still, face, "s2_rafsr", 4)  # cached model
     c = Enhancer(device="cpu", weights_dir=weights_dir).enhance(still, face, "s2_rafsr", 4)
-    assert a.sr.shape == (128, 128, 3) and a.pasted.shape == (1024, 1024, 3)
+    assert a.sr.shape == (128, 128, 3) and a.pasted.shape == (408, 408, 3)
     for other in (b, c):
         assert a.sr.tobytes() == other.sr.tobytes()
         assert a.pasted.tobytes() == other.pasted.tobytes()
@@ -155,6 +166,7 @@ def test_enhance_all_reports_progress_and_cancels_between_models(still, face):
                 self.cancel()
 
     results = Enhancer(device="cpu").enhance_all(still, [face], ["bicubic", "lanczos"], 4)
+    assert all(r.evidence_shrink == 1.0 for r in results)
     assert [r.model_id for r in results] == ["bicubic", "lanczos"]
     with pytest.raises(Cancelled):
         Enhancer(device="cpu").enhance_all(

@@ -155,3 +155,29 @@ def test_report_keys_fidelity_by_face_and_scale(case):
 
 def test_interpolation_is_not_called_ai(page):
     assert "Interpolated output (no AI)" in page
+
+
+def test_recorded_pixels_and_model_input_are_captioned_for_what_they_are(case):
+    """Nothing resampled is called 'as recorded'; the recorded crop is the still's own pixels."""
+    still, results, checks, verification = case
+    ref = json.loads(REFERENCE.read_text())
+    face = faces.Face(
+        box=tuple(ref["box"]), score=1.0, landmarks=np.asarray(ref["landmarks"], np.float32)
+    )
+    aligned = faces.align(still.rgb, face, 32)
+    with_frame = [dict(r, aligned=aligned) for r in results]
+    text = report.build_html(still, with_frame, checks, verification)
+    assert "Input face as recorded" not in text
+    # each image's caption appears twice: as its alt text and under it
+    assert text.count("Model input: aligned and resampled to 32 px - not the recorded pixels") == 4
+    captions = re.findall(r"Recorded pixels: (\d+)x(\d+) px of the still, as recorded", text)
+    assert len(captions) == 4
+    crop, (x0, y0, x1, y1) = resolution_crop(still, face)
+    assert captions[0] == (str(x1 - x0), str(y1 - y0))
+    assert np.array_equal(crop, still.rgb[y0:y1, x0:x1])
+
+
+def resolution_crop(still, face):
+    from engine import resolution
+
+    return resolution.evidence_crop(still.rgb, face)

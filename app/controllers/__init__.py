@@ -1,0 +1,27 @@
+"""Controllers: one concern each, between the window's widgets, the state and the worker.
+
+* :mod:`.opening` -- open a still, detect faces, faces drawn by hand, recent files;
+* :mod:`.enhancing` -- the model and scale pickers, enhance, compare all models;
+* :mod:`.fidelity` -- the fidelity checks of each output, shown under it and on the grid;
+* :mod:`.exporting` -- PNG exports, the case report, batch runs;
+* :mod:`.case_log` -- the case log, its verification and reproduction, the visible label.
+
+Each holds a reference to the window (for its widgets and :meth:`MainWindow.submit`) and to
+its :class:`app.state.SessionState`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+
+class Controller:
+    """Base: the window, its state and its error presenter."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.w = window
+        self.state = window.state
+        self.errors = window.errors

@@ -1,0 +1,132 @@
+"""Open a still, detect its faces, add a face drawn by hand; the recent-files list."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QFileDialog
+
+from app.controllers import Controller
+from app.jobs import BoxArgs, OpenArgs, OpenOutcome
+
+log = logging.getLogger(__name__)
+
+MAX_RECENT = 10
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp *.gif);;All files (*)"
+
+
+class OpenController(Controller):
+    def open_dialog(self) -> None:
+        folder = str(self.w.settings.value("lastOpenDir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self.w, "Open a still", folder, IMAGE_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str | Path) -> int:
+        """Load a still and find its faces in the worker; returns the job id."""
+        path = Path(path)
+        self.w.settings.setValue("lastOpenDir", str(path.parent))
+        self.w.cancel_still_jobs()  # a new still makes every job for the old one pointless
+        self.state.generation += 1
+        self.w.statusBar().showMessage(f"Opening {path.name}\u2026")
+        return self.w.submit(OpenArgs(path=str(path)), on_result=self._opened)
+
+    def _opened(self, outcome: OpenOutcome) -> None:
+        w, state = self.w, self.state
+        state.new_still(outcome.still, outcome.faces)
+        w.fidelity.forget()
+        w.fidelity_panel.clear()
+        w.history_view.set_entries(
+            outcome.history,
+            "" if state.caselog_state is not None else "The case log is not open: nothing logged.",
+        )
+        w.case_log.label_back_on()
+        w.image_view.set_image(state.still.rgb)
+        w.compare_view.set_pair(None)
+        w.grid_view.clear()
+        self.show_faces()
+        if state.still.path is not None:
+            self.add_recent(Path(state.still.path))
+        name = state.still.name or "image"
+        w.setWindowTitle(f"{name} \u2014 {w.APPLICATION}")
+        w.show_page("still")
+        size = f"{state.still.width}\u00d7{state.still.height}"
+        if state.faces:
+            self.select_face(0)
+            w.act_draw.setChecked(False)
+            w.image_view.set_draw_mode(False)
+            self.errors.status(
+                f"{name} ({size}): {len(state.faces)} face(s) found. "
+                "Press Enter to enhance the selected face.",
+                15000,
+            )
+        else:
+            w.act_draw.setChecked(True)
+            w.image_view.set_draw_mode(True)
+            self.errors.status(
+                f"{name} ({size}): no face found. Drag a box around a face to enhance it.", 30000
+            )
+        w.update_actions()
+
+    def show_faces(self) -> None:
+        faces, still = self.state.faces, self.state.still
+        self.w.image_view.set_faces([f.box for f in faces], [f.manual for f in faces])
+        self.w.face_list.set_faces(still.rgb if still is not None else None, faces)
+
+    def select_face(self, index: int) -> None:
+        if not 0 <= index < len(self.state.faces):
+            return
+        self.state.face_index = index
+        self.w.image_view.select_face(index)
+        self.w.face_list.select(index)
+        self.w.enhancing.show_cached()
+        self.w.update_actions()
+
+    def face_from_box(self, box: tuple) -> int | None:
+        """A box drawn by hand -> engine.faces.face_from_box in the worker -> enhanced."""
+        if self.state.still is None:
+            return None
+        self.w.statusBar().showMessage("Placing landmarks in the drawn box\u2026")
+        args = BoxArgs(still=self.state.still, box=tuple(float(v) for v in box))
+        return self.w.submit(args, on_result=self._box_face)
+
+    def _box_face(self, face: Any) -> None:
+        self.state.faces.append(face)
+        self.show_faces()
+        self.w.act_draw.setChecked(False)
+        self.w.image_view.set_draw_mode(False)
+        self.select_face(len(self.state.faces) - 1)
+        self.w.enhancing.enhance()
+
+    # ------------------------------------------------------------------ recent files
+    def recent_files(self) -> list[str]:
+        value = self.w.settings.value("recentFiles", [])
+        if isinstance(value, str):  # QSettings returns a lone string for a one-item list
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def add_recent(self, path: Path) -> None:
+        name = str(path)
+        files = [f for f in self.recent_files() if f != name]
+        self.w.settings.setValue("recentFiles", [name, *files][:MAX_RECENT])
+        self.rebuild_recent_menu()
+
+    def rebuild_recent_menu(self) -> None:
+        menu = self.w.recent_menu
+        menu.clear()
+        files = self.recent_files()
+        for name in files:
+            action = menu.addAction(Path(name).name)
+            action.setToolTip(name)
+            action.setStatusTip(name)
+            action.triggered.connect(lambda _=False, p=name: self.open_file(p))
+        if files:
+            menu.addSeparator()
+            menu.addAction("Clear list", self._clear_recent)
+        menu.setEnabled(bool(files))
+
+    def _clear_recent(self) -> None:
+        self.w.settings.setValue("recentFiles", [])
+        self.rebuild_recent_menu()

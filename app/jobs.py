@@ -1,0 +1,276 @@
+"""The worker's jobs as types: what each job takes, what it answers, and how the GUI treats it.
+
+Every job kind has one argument dataclass (what the GUI sends), one answer type (what
+``result`` carries) and one :class:`JobSpec` in :data:`app.worker.JOBS` that ties them to the
+worker's handler and says whether Cancel may stop the job, whether its answer survives opening
+another still, and the title an analyst reads when it fails. Nothing here imports Qt or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# ---------------------------------------------------------------------------- arguments
+
+
+@dataclass(frozen=True, eq=False)
+class InitArgs:
+    """Start the engine (or recheck the installed weights); answered by :class:`EngineInfo`."""
+
+
+@dataclass(frozen=True, eq=False)
+class OpenArgs:
+    """Load a still and find its faces; answered by :class:`OpenOutcome`."""
+
+    path: str
+
+
+@dataclass(frozen=True, eq=False)
+class BoxArgs:
+    """Place landmarks in a box drawn by hand; answered by an ``engine.faces.Face``."""
+
+    still: Any  # engine.io.Still
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, eq=False)
+class EnhanceArgs:
+    """Run one face through one or more models; answered by :class:`EnhanceOutcome`.
+
+    ``keep_going``: a model that fails is reported as a :class:`ModelFailure` and the others
+    still run (the comparison grid); otherwise the first failure fails the job.
+    """
+
+    still: Any  # engine.io.Still
+    face: Any  # engine.faces.Face
+    face_index: int
+    model_ids: Sequence[str]
+    scale: int | str  # a factor, or "auto" (engine.resolution: from the face's native size)
+    keep_going: bool = False
+    allow_shrink: bool = False  # the analyst confirmed a forced scale that shrinks the face
+
+
+@dataclass(frozen=True, eq=False)
+class ExportArgs:
+    """Write a PNG; answered by :class:`ExportOutcome`.
+
+    ``rgb`` as given (a face), or the full still rebuilt from ``still`` + ``results``; ``strip``
+    is the visible label stacked below; ``text`` the PNG text chunks; ``log_fields`` the
+    case-log entry's fields (see :func:`engine.export.export_log_fields`), None for no entry.
+    """
+
+    path: str
+    forbidden: str | None = None  # the evidence file: never written over
+    rgb: Any = None  # np.ndarray (H, W, 3) uint8
+    still: Any = None
+    results: Sequence[Any] = ()
+    strip: Any = None  # np.ndarray (h, W, 3) uint8
+    text: dict[str, str] | None = None
+    role: str | None = None
+    log_fields: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class BatchArgs:
+    """A folder run (engine.batch); answered by an ``engine.batch.BatchSummary``."""
+
+    in_dir: str
+    out_dir: str
+    model_ids: Sequence[str]
+    scale: int
+    recursive: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class CaseLogArgs:
+    """Use the case log at ``path``; answered by :class:`CaseLogState`."""
+
+    path: str
+    examiner: str = ""
+    case_reference: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class RepairLogArgs:
+    """Move a half-written last line aside; answered by :class:`CaseLogState`."""
+
+
+@dataclass(frozen=True, eq=False)
+class VerifyLogArgs:
+    """Check the whole hash chain; answered by an ``engine.caselog.VerifyReport``."""
+
+
+@dataclass(frozen=True, eq=False)
+class LogArgs:
+    """Append one entry (e.g. "label_removed"); answered by the entry (a dict)."""
+
+    action: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class ReproduceArgs:
+    """Re-run a logged "enhance" entry; answered by :class:`ReproduceOutcome`."""
+
+    entry: dict[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class ReportArgs:
+    """Write the case report (HTML and PDF); answered by :class:`ReportOutcome`.
+
+    ``groups``: (file suffix, results, {face index: FidelityReport}), see
+    :func:`engine.export.report_groups`.
+    """
+
+    path: str
+    still: Any
+    groups: Sequence[tuple[str, list, dict]]
+    examiner: str | None = None
+    case_reference: str | None = None
+    forbidden: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FidelityArgs:
+    """engine.fidelity.check_all on one face's outputs at one scale; :class:`FidelityOutcome`."""
+
+    results: Sequence[Any]
+
+
+# ---------------------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Answer to "init": the device and every registered model with its status per scale."""
+
+    device: str  # e.g. "cpu" or "cuda:0 (NVIDIA ...)"
+    models: list  # [(ModelEntry, {scale: "installed" | "missing" | "invalid: ..."})]
+
+
+@dataclass(frozen=True)
+class OpenOutcome:
+    """Answer to "open": the loaded still and the faces found in it (left to right)."""
+
+    still: Any  # engine.io.Still
+    faces: list  # [engine.faces.Face]
+    history: list = field(default_factory=list)  # case-log entries touching the still, oldest first
+
+
+@dataclass
+class EnhanceOutcome:
+    """Answer to "enhance": one Result per model that ran, and the error of each that failed."""
+
+    face_index: int
+    scale: int
+    results: list = field(default_factory=list)  # [engine.enhance.Result]
+    errors: dict[str, Any] = field(default_factory=dict)  # model id -> app.errors.ErrorMessage
+
+
+@dataclass(frozen=True)
+class ModelFailure:
+    """A ``partial`` payload: one model of a multi-model job failed (the others go on)."""
+
+    model_id: str
+    error: Any  # app.errors.ErrorMessage
+
+    @property
+    def message(self) -> str:
+        return self.error.full()
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    """Answer to "export": the file written and its SHA-256."""
+
+    path: Path
+    sha256: str
+    log_entry: dict | None = None  # the "export" case-log entry, None if it was not written
+
+
+@dataclass(frozen=True)
+class CaseLogState:
+    """Answer to "caselog" and "repair_log": the log in use and how its verification went."""
+
+    path: Path
+    examiner: str
+    verification: Any  # engine.caselog.VerifyReport
+    repaired: dict | None = None  # the "repaired" entry, when a repair was made
+
+    @property
+    def is_new(self) -> bool:
+        """No log file yet (it is created by the first entry): not a problem."""
+        return self.verification.reason == "missing"
+
+    @property
+    def truncated(self) -> bool:
+        """The log ends in a half-written line: :meth:`CaseLog.repair` can fix that."""
+        return any(p.kind == "truncated" for p in self.verification.problems)
+
+
+@dataclass(frozen=True)
+class FidelityOutcome:
+    """Answer to "fidelity": the checks of one face's outputs at one scale."""
+
+    face_index: int
+    scale: int
+    report: Any  # engine.fidelity.FidelityReport
+
+
+@dataclass(frozen=True)
+class ReproduceOutcome:
+    """Answer to "reproduce": the entry that was re-run and the verdict."""
+
+    entry: dict
+    report: Any  # engine.caselog.ReproduceReport
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    """Answer to "report": the HTML and PDF files written, with the log verdict they carry."""
+
+    files: list  # [(Path, sha256)]
+    verification: Any  # engine.caselog.VerifyReport (before the report's own entry)
+    groups: int  # how many reports (one per scale when a model ran at several scales)
+
+
+# ---------------------------------------------------------------------------- the table's rows
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job kind: its types, its handler in the worker, and how the GUI treats it.
+
+    ``cancellable``: False for short bookkeeping jobs that Cancel must leave alone (a
+    cancelled "caselog" job would leave the session without a case log, a cancelled "log" job
+    would half-do a label removal). ``survives_new_still``: its answer stays valid when
+    another still is opened meanwhile (otherwise the job is cancelled and its answer dropped).
+    ``pausable``: the job gets an ``engine.progress.PausableToken``.
+    """
+
+    kind: str
+    args: type
+    answer: type | str  # the answer's type, or its dotted name for engine types (no import)
+    handler: Callable[[Any, Any], Any]  # (EngineWorker, Job) -> answer
+    failure_title: str
+    cancellable: bool = True
+    survives_new_still: bool = True
+    pausable: bool = False
+
+
+@dataclass
+class Job:
+    """One unit of work for the worker. ``token`` is shared with the GUI thread for cancelling."""
+
+    id: int
+    spec: JobSpec
+    args: Any  # an instance of spec.args
+    token: Any  # engine.progress.CancelToken
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind

@@ -1,0 +1,283 @@
+"""How many pixels the evidence holds for a face, and which enlargement that allows.
+
+Every model reads a face aligned into the canonical frame at ``128 / scale`` pixels (32 px at x4,
+16 px at x8). A face that covers more pixels than that in the still would have to be *shrunk*
+before the model sees it: evidence thrown away, then re-invented by the model. This module
+measures each face's **native frame** -- the side, in the still's own pixels, of the canonical
+128-px frame placed on the face (from the alignment matrix) -- and turns it into a
+:class:`Plan` for one model:
+
+* ``"scale"`` -- the model runs at a scale ``s`` whose input frame ``128 / s`` holds the native
+  frame (less :data:`TOLERANCE`). Auto picks the largest such offered, installed scale.
+* ``"native"`` -- the face falls between the model's largest input frame and 128 px (e.g. a
+  75 px face: too big for x2's 64 px frame). The face is aligned at its own size (no shrinking)
+  and the model runs on it there: models that read a pre-upsampled input (S1) and the
+  interpolation baselines take any factor; the other networks are fully convolutional, so
+  their smallest installed scale runs on the larger frame and its output (``s`` times the
+  native frame, larger than 128 px) is resampled to the 128-px canonical frame -- still more
+  pixels than the evidence. A network is only stretched this way up to
+  :data:`MAX_NATIVE_STRETCH` times the face size it was trained on; beyond that it is skipped.
+* ``"none"`` -- the face is already 128 px or more: no super-resolution applies. Enlarging it
+  would only interpolate; the analyst views it at native resolution.
+
+A scale forced by the analyst that shrinks the face beyond the tolerance is refused unless
+``allow_shrink`` is given; the shrink factor is then recorded (``evidence_shrink``) and the
+fidelity panel's resolution check fails.
+
+The measurements and the figures behind :data:`MAX_NATIVE_STRETCH` are in
+``benchmarks/native_size.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from engine import faces as facelib
+
+HR_SIZE = facelib.HR_SIZE
+TOLERANCE = 0.10
+"""A model's input frame may be this much smaller than the native frame (a 10% shrink is within
+the alignment's own uncertainty) before the face counts as shrunk."""
+MAX_NATIVE_STRETCH = 1.5
+"""In "native" mode a fixed-scale network reads faces up to this many times larger (in pixels)
+than its training faces; larger faces are outside what it learned."""
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class NativeSize:
+    """What the still holds for one face, in the still's own pixels."""
+
+    frame_px: float  # side of the canonical 128-px frame placed on the face
+    interocular_px: float  # distance between the eye centres
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "native_frame_px": round(self.frame_px, 2),
+            "interocular_px": round(self.interocular_px, 2),
+        }
+
+
+def measure(face: facelib.Face) -> NativeSize:
+    """The native frame and the inter-ocular distance of ``face`` (detected or drawn)."""
+    return NativeSize(frame_px=face.native_frame_px, interocular_px=face.interocular_px)
+
+
+def input_frame(scale: int) -> int:
+    """The side of the aligned face a model reads at ``scale`` (64, 42, 32, 16)."""
+    return HR_SIZE // scale
+
+
+def fits(native_px: float, scale: int, tolerance: float = TOLERANCE) -> bool:
+    """Whether the model input frame at ``scale`` holds the native frame (less the tolerance)."""
+    return input_frame(scale) >= native_px * (1.0 - tolerance)
+
+
+class NotEnhanced(Exception):
+    """Nothing was run for this face and model; ``plan`` says why in plain words."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__(plan.message)
+        self.plan = plan
+
+
+class ShrinkRefused(NotEnhanced):
+    """A forced scale would shrink the evidence; run again with ``allow_shrink`` to proceed."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one model meets one face. ``mode`` is "scale", "native" or "none"; see the module."""
+
+    model_id: str
+    mode: str
+    requested: str  # "auto" or "x4" etc.
+    native: NativeSize
+    scale: int | None  # the network's factor (the weights file used); None when nothing runs
+    lr_size: int | None  # side of the aligned face the model reads
+    message: str = ""  # plain words for the analyst (always set when mode is "none")
+    skipped: bool = False  # Auto found no file of this model for this face
+
+    @property
+    def runs(self) -> bool:
+        return self.mode != "none"
+
+    @property
+    def factor(self) -> float | None:
+        """The enlargement from the model's input to the 128-px output."""
+        return None if self.lr_size is None else HR_SIZE / self.lr_size
+
+    @property
+    def evidence_shrink(self) -> float:
+        """How many times the face was shrunk from the evidence before the model saw it (>= 1)."""
+        if self.lr_size is None:
+            return 1.0
+        return max(1.0, self.native.frame_px / self.lr_size)
+
+    @property
+    def shrinks(self) -> bool:
+        return self.evidence_shrink > 1.0 / (1.0 - TOLERANCE) + 1e-9
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "mode": self.mode,
+            "requested_scale": self.requested,
+            "scale_used": self.scale,
+            "lr_size": self.lr_size,
+            "factor": None if self.factor is None else round(self.factor, 4),
+            "evidence_shrink": round(self.evidence_shrink, 4),
+            "tolerance": TOLERANCE,
+            "message": self.message,
+        }
+        return self.native.to_dict() | out
+
+    def as_dict(self) -> dict[str, Any]:  # the dataclass fields, for tests and debugging
+        return asdict(self)
+
+
+def times(value: float) -> str:
+    """A shrink or enlargement factor in words: 2.4x, 1.16x."""
+    return f"{value:.2f}".rstrip("0").rstrip(".") + "x"
+
+
+def _px(value: float) -> str:
+    return f"{value:.0f} px"
+
+
+def plan(
+    face_or_native: facelib.Face | NativeSize,
+    entry: Any,
+    requested: int | str,
+    installed: Iterable[int] | None = None,
+    allow_shrink: bool = False,
+) -> Plan:
+    """The :class:`Plan` for model ``entry`` (a registry entry) on one face.
+
+    ``requested`` is "auto" or a scale. ``installed`` lists the scales the model can run at
+    (weights present); default: every offered scale. Raises :class:`ShrinkRefused` for a
+    forced scale that shrinks the face unless ``allow_shrink``; ValueError for a scale the model
+    does not offer.
+    """
+    native = face_or_native if isinstance(face_or_native, NativeSize) else measure(face_or_native)
+    n = native.frame_px
+    offered = tuple(sorted(entry.scales))
+    usable = sorted(set(offered) & set(installed if installed is not None else offered))
+    any_factor = entry.is_baseline or entry.input == "upsampled"
+
+    if requested != AUTO:
+        scale = int(requested)
+        if scale not in offered:
+            raise ValueError(f"{entry.label} is offered at {_scales(offered)}, not x{scale}")
+        chosen = Plan(entry.id, "scale", f"x{scale}", native, scale, input_frame(scale))
+        if chosen.shrinks:
+            message = (
+                f"x{scale} shrinks this face {times(chosen.evidence_shrink)} from the evidence "
+                f"(native {_px(n)}, model input {input_frame(scale)} px) before the model sees "
+                "it: recorded detail is discarded and re-invented."
+            )
+            chosen = Plan(
+                entry.id, "scale", f"x{scale}", native, scale, input_frame(scale), message
+            )
+            if not allow_shrink:
+                raise ShrinkRefused(chosen)
+        return chosen
+
+    if n >= HR_SIZE * (1.0 - 1e-9):
+        return Plan(
+            entry.id,
+            "none",
+            AUTO,
+            native,
+            None,
+            None,
+            f"This face is already {_px(n)}; enlarging it would only interpolate. "
+            "View it at native resolution.",
+        )
+    fitting = [s for s in usable if fits(n, s)]
+    if fitting:
+        scale = max(fitting)
+        return Plan(entry.id, "scale", AUTO, native, scale, input_frame(scale))
+    if not usable:
+        return Plan(
+            entry.id,
+            "none",
+            AUTO,
+            native,
+            None,
+            None,
+            f"{entry.label} has no installed weights.",
+            skipped=True,
+        )
+    smallest = min(usable)  # the largest input frame this model has
+    lr_size = min(HR_SIZE - 1, max(input_frame(smallest), math.ceil(n - 1e-6)))
+    if any_factor or lr_size <= input_frame(smallest) * MAX_NATIVE_STRETCH:
+        how = (
+            "any factor" if any_factor else f"its x{smallest} network runs on the face at that size"
+        )
+        return Plan(
+            entry.id,
+            "native",
+            AUTO,
+            native,
+            smallest,
+            lr_size,
+            f"Between the model frames: enhanced at its native {lr_size} px ({how}), "
+            f"x{HR_SIZE / lr_size:.2f} to the 128 px frame.",
+        )
+    frames = ", ".join(f"{input_frame(s)} px (x{s})" for s in usable)
+    return Plan(
+        entry.id,
+        "none",
+        AUTO,
+        native,
+        None,
+        None,
+        f"{entry.label} has no weights for a {_px(n)} face (its inputs: {frames}); it would "
+        "have to shrink the face. Use a model that takes any factor (MFFCN, Bicubic) or one "
+        "with x2 weights.",
+        skipped=True,
+    )
+
+
+def _scales(scales: Iterable[int]) -> str:
+    return ", ".join(f"x{s}" for s in scales)
+
+
+def evidence_crop(
+    rgb: np.ndarray,
+    face: facelib.Face | None = None,
+    *,
+    matrix: np.ndarray | None = None,
+    size: int = HR_SIZE,
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The recorded pixels around a face: the axis-aligned box that holds its canonical frame.
+
+    The frame comes from ``face`` or from an alignment ``matrix`` for a ``size``-px frame (e.g.
+    :attr:`engine.faces.AlignedFace.matrix`: every frame size covers the same region). No
+    rotation, no resampling: the still's own pixels, clipped to the still. Returns the crop (a
+    copy) and its box (x0, y0, x1, y1) in still pixels. Show it enlarged with nearest neighbour
+    only, so every block is one recorded pixel.
+    """
+    if matrix is None:
+        if face is None:
+            raise ValueError("evidence_crop needs a face or an alignment matrix")
+        matrix, size = facelib.alignment_matrix(face, HR_SIZE), HR_SIZE
+    import cv2
+
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+    edge = size - 0.5
+    corners = np.array([[-0.5, -0.5], [edge, -0.5], [-0.5, edge], [edge, edge]])
+    xy = facelib.transform_points(corners, inverse)
+    h, w = rgb.shape[:2]
+    x0 = int(max(0, math.floor(xy[:, 0].min() + 0.5)))
+    y0 = int(max(0, math.floor(xy[:, 1].min() + 0.5)))
+    x1 = int(min(w, math.ceil(xy[:, 0].max() + 0.5)))
+    y1 = int(min(h, math.ceil(xy[:, 1].max() + 0.5)))
+    if x1 <= x0 or y1 <= y0:
+        raise facelib.FaceError("the face lies outside the still")
+    return rgb[y0:y1, x0:x1].copy(), (x0, y0, x1, y1)

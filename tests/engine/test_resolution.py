@@ -1,0 +1,144 @@
+"""Native resolution: every face is measured, Auto never shrinks it, forcing a shrink is visible."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine import faces, fidelity, io, registry, resolution
+from engine.__main__ import main
+from engine.enhance import Enhancer, paste_all
+
+
+@pytest.fixture(scope="module")
+def sized(face_sizes):
+    still = io.load(face_sizes.path)
+    return still, [faces.face_from_box(still.rgb, box) for box in face_sizes.boxes]
+
+
+def test_native_frame_is_measured_on_every_face(sized, face_sizes):
+    still, found = sized
+    for face, target in zip(found, face_sizes.targets, strict=True):
+        # landmarks on a 9 px box are rough: within 15% of the size the copy was made for
+        assert face.native_frame_px == pytest.approx(target, rel=0.15)
+        # the template puts the eyes 0.266 of the frame apart
+        assert face.interocular_px == pytest.approx(0.266 * face.native_frame_px, rel=0.2)
+
+
+def test_auto_picks_x8_x4_x2_and_nothing_for_the_large_face(sized):
+    still, found = sized
+    enhancer = Enhancer(device="cpu")
+    plans = [enhancer.plan(face, "bicubic", "auto") for face in found]
+    assert [p.scale for p in plans] == [8, 4, 2, None]
+    assert [p.mode for p in plans] == ["scale", "scale", "scale", "none"]
+    assert "already 2" in plans[3].message and "native resolution" in plans[3].message
+    for plan in plans[:3]:
+        assert plan.evidence_shrink <= 1 / (1 - resolution.TOLERANCE) + 1e-9
+    for face, plan in zip(found[:3], plans[:3], strict=True):
+        result = enhancer.enhance(still, face, "bicubic", "auto")
+        assert result.scale == plan.scale and result.lr.shape[0] == 128 // plan.scale
+        assert result.evidence_shrink <= 1.12 and result.pasted is not None
+        assert result.provenance["resolution"]["native_frame_px"] == pytest.approx(
+            face.native_frame_px, abs=0.01
+        )
+    with pytest.raises(resolution.NotEnhanced, match="enlarging it would only interpolate"):
+        enhancer.enhance(still, found[3], "bicubic", "auto")
+
+
+def test_forcing_x4_on_the_64_px_face_warns_fails_the_check_and_is_recorded(sized):
+    still, found = sized
+    face = found[2]
+    enhancer = Enhancer(device="cpu")
+    with pytest.raises(resolution.ShrinkRefused, match=r"shrinks this face 1\.\d+x"):
+        enhancer.enhance(still, face, "bicubic", 4)
+    result = enhancer.enhance(still, face, "bicubic", 4, allow_shrink=True)
+    shrink = face.native_frame_px / 32
+    assert result.evidence_shrink == pytest.approx(shrink)
+    assert result.provenance["parameters"]["evidence_shrink"] == pytest.approx(shrink, abs=1e-3)
+    assert result.provenance["resolution"]["evidence_shrink"] == pytest.approx(shrink, abs=1e-3)
+    assert result.pasted is None  # a shrunk face never replaces the recorded pixels
+    report = fidelity.check_all(
+        result.lr,
+        {"bicubic": result.sr},
+        result.input_landmarks,
+        {"bicubic": result.output_landmarks},
+        evidence_shrink={"bicubic": result.evidence_shrink},
+    )
+    check = report.model("bicubic").resolution
+    assert check.status == fidelity.WARN and report.model("bicubic").flagged
+    assert f"shrunk {resolution.times(shrink)} from the evidence" in check.detail
+    with pytest.raises(ValueError, match="every model input was shrunk"):
+        paste_all(still.rgb, [result])
+
+
+def test_between_the_frames_a_face_runs_at_its_native_size(sized):
+    """A 75-90 px face: too big for x2's 64 px frame, below 128: enhanced where it is."""
+    still, found = sized
+    face = found[2]
+    native = resolution.NativeSize(frame_px=80.0, interocular_px=21.0)
+    entry = registry.get("bicubic")
+    plan = resolution.plan(native, entry, "auto")
+    assert (plan.mode, plan.scale, plan.lr_size) == ("native", 2, 80)
+    assert plan.evidence_shrink == 1.0 and "native 80 px" in plan.message
+    # a fixed-scale network with only x4 weights: stretched at most 1.5x, else skipped
+    rafsr = registry.get("s2_rafsr")
+    assert resolution.plan(resolution.NativeSize(45.0, 12.0), rafsr, "auto").mode == "native"
+    skipped = resolution.plan(native, rafsr, "auto")
+    assert (
+        skipped.mode == "none"
+        and skipped.skipped
+        and "no weights for a 80 px face" in (skipped.message)
+    )
+    # the pipeline at a native size: the output is the 128 px frame
+    result = Enhancer(device="cpu").enhance(still, face, "lanczos", "auto")
+    assert result.sr.shape == (128, 128, 3)
+
+
+def test_evidence_crop_is_the_recorded_pixels(sized):
+    still, found = sized
+    crop, (x0, y0, x1, y1) = resolution.evidence_crop(still.rgb, found[1])
+    assert np.array_equal(crop, still.rgb[y0:y1, x0:x1])
+    assert abs((x1 - x0) - found[1].native_frame_px) < found[1].native_frame_px * 0.5
+
+
+def test_cli_auto_json_reports_every_face(tmp_path, face_sizes, capsys):
+    out = tmp_path / "out"
+    args = ["enhance", str(face_sizes.path), "--model", "bicubic", "--scale", "auto"]
+    for box in face_sizes.boxes:  # one run per face: the smallest is too small to detect
+        box_text = ",".join(f"{v:.1f}" for v in box)
+        assert main([*args, "--box", box_text, "--out", str(out), "--json", "--overwrite"]) == 0
+    lines = capsys.readouterr().out
+    reports = [json.loads(chunk) for chunk in _json_documents(lines)]
+    rows = [r["faces"][0] for r in reports]
+    assert [r["scale_used"] for r in rows] == [8, 4, 2, None]
+    for row in rows:
+        assert row["native_frame_px"] > 0 and row["interocular_px"] > 0
+        assert row["evidence_shrink"] <= 1.12
+    assert rows[3]["output"] is None and "already" in rows[3]["message"]
+
+
+def test_cli_forced_shrink_needs_allow_shrink(tmp_path, face_sizes, capsys):
+    out = tmp_path / "out"
+    box = ",".join(f"{v:.1f}" for v in face_sizes.boxes[2])
+    args = ["enhance", str(face_sizes.path), "--model", "bicubic", "--scale", "4", "--box", box]
+    assert main([*args, "--out", str(out)]) == 2
+    assert "--allow-shrink" in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--out", str(out), "--allow-shrink"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "shrinks this face" in err
+    document = json.loads((out / "face_sizes_bicubic_x4_provenance.json").read_text())
+    assert document["faces"][0]["resolution"]["evidence_shrink"] > 1.5
+    assert not (out / "face_sizes_bicubic_x4_full.png").exists()
+
+
+def _json_documents(text: str):
+    decoder = json.JSONDecoder()
+    index = 0
+    while index < len(text):
+        if text[index].isspace():
+            index += 1
+            continue
+        document, index = decoder.raw_decode(text, index)
+        yield json.dumps(document)
