@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
 
+from engine.device import is_out_of_memory
+
 log = logging.getLogger(__name__)
 
 
@@ -49,15 +51,6 @@ def _engine_classes() -> dict[str, tuple[type, ...]]:
             continue
         found[key] = found.get(key, ()) + (cls,)
     return found
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    # torch.cuda.OutOfMemoryError (a RuntimeError) is recognised by name: the GUI side must
-    # not import torch just to format a message.
-    if isinstance(exc, MemoryError):
-        return True
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return "OutOfMemoryError" in names or "out of memory" in str(exc).lower()
 
 
 def is_cancellation(exc: BaseException) -> bool:
@@ -112,7 +105,7 @@ def describe(exc: BaseException) -> ErrorMessage:
             "Nothing was overwritten. Choose another folder, or check the disk space "
             "and permissions.",
         )
-    if _is_out_of_memory(exc):
+    if is_out_of_memory(exc):
         return ErrorMessage(
             "Out of memory",
             "There was not enough memory to finish this step.",

@@ -15,16 +15,13 @@ or invalid weights, refused output folder or existing files), 1 when writing fai
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine import __version__, provenance, registry, weights
+from engine import __version__, export, provenance, registry, weights
 
 EXIT_OK = 0
 EXIT_WRITE_FAILED = 1
@@ -89,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     from engine import batch  # folder runs: arguments and handler live with the batch code
 
     batch.add_parser(commands)
+
+    from engine import video_cli  # clips: arguments and handler live with the video code
+
+    video_cli.add_parser(commands)
 
     verify = commands.add_parser("verify-log", help="check a case log's hash chain")
     verify.add_argument("log", type=Path, help="the case_log.jsonl file")
@@ -176,20 +177,6 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from engine import faces as facelib
     from engine import io, resolution
@@ -262,14 +249,16 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             print(f"ffe: warning: face {k}: {plans[k].message}", file=sys.stderr)
 
     stem = image.stem
-    run_tag = f"{entry.id}_{'auto' if scale == 'auto' else f'x{scale}'}"
+    run_scale = scale if scale == "auto" else int(scale)
     face_paths = {
-        k: out / f"{stem}_face{k}_{entry.id}_{_scale_tag(plans[k])}.png"
+        k: out / export.output_name(stem, entry.id, _scale_tag(plans[k]), "face", k)
         for k, _ in chosen
         if plans[k].runs
     }
-    full_path = out / f"{stem}_{run_tag}_full.png"
-    prov_path = out / f"{stem}_{run_tag}_provenance.json"
+    full_path = out / export.output_name(stem, entry.id, run_scale, "full")
+    prov_path = (
+        out / f"{stem}_{entry.id}_{'auto' if scale == 'auto' else f'x{scale}'}_provenance.json"
+    )
     pasteable = any(p.runs and not p.shrinks for p in plans.values())
     targets = [*face_paths.values(), *([full_path] if pasteable else []), prov_path]
     if not face_paths:
@@ -327,7 +316,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             for result in results:
                 path = face_paths[result.face_index]
                 provenance.add_output(document, "face", path.resolve(), _output_sha(result, path))
-            _write_text_atomic(prov_path, provenance.to_json(document))
+            io.write_bytes_atomic(prov_path, provenance.to_json(document).encode("utf-8"))
     except OSError as exc:  # io.OutputError and any other failure to write
         print(f"ffe: error: {exc}", file=sys.stderr)
         return EXIT_WRITE_FAILED

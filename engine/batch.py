@@ -57,7 +57,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from engine import __version__, io, provenance, registry
+from engine import __version__, export, io, provenance, registry
 from engine import device as devices
 from engine import faces as facelib
 from engine.enhance import Enhancer, pipeline_parameters
@@ -361,11 +361,6 @@ def _os_reason(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- networks
 
 
-def _is_cuda_oom(exc: BaseException) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -611,7 +606,7 @@ class _Run:
                     )
                 except Exception as exc:  # noqa: BLE001 - see the branches
                     self._add_time("model", t)
-                    if _is_cuda_oom(exc):
+                    if devices.is_cuda_out_of_memory(exc):
                         step = self._after_oom(model_id, step)
                         continue
                     if len(chunk) > 1:  # find the failing face(s): one at a time
@@ -701,12 +696,11 @@ class _Run:
                 if model_id in item.model_errors:
                     row.status, row.error = ERROR, item.model_errors[model_id]
                     continue
-                tag = f"{model_id}_x{self.scale}"
                 model_records = []
                 for k, sr in enumerate(item.sr[model_id]):
                     self.token.check()  # between faces
                     rec = self._record(item, k, model_id)
-                    rel = f"{stem}_face{k}_{tag}.png"
+                    rel = export.output_name(stem, model_id, self.scale, "face", k)
                     sha = self._save(rel, sr, provenance.png_text(rec), written)
                     provenance.add_output(rec, "face", rel, sha)
                     outputs.append({"role": "face", "path": rel, "sha256": sha})
@@ -725,7 +719,7 @@ class _Run:
                         list(zip(item.aligned, item.sr[model_id], strict=True)),
                     )
                     self._add_time("write", t)  # "write" = paste-back, encoding and writing
-                    rel = f"{stem}_{tag}_full.png"
+                    rel = export.output_name(stem, model_id, self.scale, "full")
                     document = provenance.bundle(model_records)
                     sha = self._save(rel, full, provenance.png_text(document), written)
                     for rec in model_records:

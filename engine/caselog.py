@@ -37,7 +37,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -49,7 +48,8 @@ from typing import Any
 import numpy as np
 
 from engine import __version__
-from engine.io import fsync_folder
+from engine.io import fsync_folder, write_bytes_atomic
+from engine.provenance import SOFTWARE, canonical_bytes, utc_now
 
 try:  # advisory lock between processes (POSIX); threads are serialised by _file_lock anyway
     import fcntl
@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 LOG_NAME = "case_log.jsonl"
 HEAD_SUFFIX = ".head"
 ZERO_HASH = "0" * 64
-SOFTWARE = "Forensic Face Enhancer"
 
 #: Actions the app writes. Others are accepted (lower-case words and underscores).
 ACTIONS = (
@@ -115,13 +114,6 @@ class CaseLogDamaged(CaseLogError):
 # --------------------------------------------------------------------------- hashing
 
 
-def canonical_bytes(obj: Mapping[str, Any]) -> bytes:
-    """Canonical JSON of ``obj``: sorted keys, no whitespace, UTF-8 (what is hashed and stored)."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 of the entry's canonical JSON without its ``hash`` field."""
     return hashlib.sha256(
@@ -164,11 +156,6 @@ def _normalise(obj: dict[str, Any]) -> dict[str, Any]:
     except ValueError as exc:
         raise ValueError(f"case-log entries cannot hold NaN or infinity ({exc})") from None
     return json.loads(text)
-
-
-def utc_now() -> str:
-    """Current time as UTC ISO 8601 with milliseconds (entries a few ms apart stay ordered)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def default_path(folder: str | os.PathLike[str]) -> Path:
@@ -454,7 +441,7 @@ class CaseLog:
                         f"the last entry of {self.path.name} is unreadable; verify the log"
                     ) from exc
                 prev = line_sha256(last)
-            entry = {"seq": seq, "time_utc": utc_now(), **body, "prev": prev}
+            entry = {"seq": seq, "time_utc": utc_now("milliseconds"), **body, "prev": prev}
             entry["hash"] = entry_hash(entry)
             line = canonical_bytes(entry)
             _write_all(fd, line + b"\n")
@@ -476,17 +463,15 @@ class CaseLog:
     def _write_head(self, entries: int, last_line_sha256: str) -> None:
         """Record the entry count and last line hash beside the log (atomic replace)."""
         data = canonical_bytes(
-            {"entries": entries, "last_line_sha256": last_line_sha256, "time_utc": utc_now()}
+            {
+                "entries": entries,
+                "last_line_sha256": last_line_sha256,
+                "time_utc": utc_now("milliseconds"),
+            }
         )
-        tmp = self.head_path.with_name(f".{self.head_path.name}.{secrets.token_hex(6)}.tmp")
         try:
-            with open(tmp, "wb") as f:
-                f.write(data + b"\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.head_path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            write_bytes_atomic(self.head_path, data + b"\n")
+        except OSError as exc:  # engine.io.OutputError is one
             # The entry itself is safely written; only the extra check is lost.
             log.warning("could not update %s: %s", self.head_path, exc)
 
@@ -508,7 +493,7 @@ class CaseLog:
             fragment = data[cut:]
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             saved = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
-            saved.write_bytes(fragment)
+            write_bytes_atomic(saved, fragment)
             with open(self.path, "r+b") as f:
                 f.truncate(cut)
                 f.flush()

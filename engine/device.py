@@ -63,3 +63,18 @@ def describe(device: str) -> str:
         index = torch.device(device).index or 0
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return "cpu"
+
+
+def is_cuda_out_of_memory(exc: BaseException) -> bool:
+    """``torch.cuda.OutOfMemoryError``, recognised by its class name (callers need not import
+    torch, and the GUI must not): the one test for the GPU running out of memory."""
+    return any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Any out-of-memory failure: the GPU's, Python's ``MemoryError``, or a library's message."""
+    return (
+        isinstance(exc, MemoryError)
+        or is_cuda_out_of_memory(exc)
+        or "out of memory" in str(exc).lower()
+    )

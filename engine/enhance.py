@@ -100,7 +100,7 @@ class Enhancer:
 
     Use one Enhancer per thread (the GUI's worker owns one). ``device`` is resolved by
     :func:`engine.device.resolve` (CUDA if present, ``FFE_DEVICE`` overrides); ``weights_dir``
-    defaults to :data:`engine.weights.WEIGHTS_DIR` / ``$FFE_WEIGHTS_DIR``.
+    defaults to :func:`engine.weights.get_weights_dir` (``$FFE_WEIGHTS_DIR`` or resources/weights).
     """
 
     def __init__(self, device: str | None = None, weights_dir: str | None = None) -> None:
@@ -293,7 +293,9 @@ class Enhancer:
 
         try:
             return model.run(lr), model
-        except torch.cuda.OutOfMemoryError:
+        except Exception as exc:
+            if not devices.is_cuda_out_of_memory(exc):
+                raise
             log.warning(
                 "%s x%d: CUDA out of memory, retrying on the CPU", model.entry.id, model.scale
             )
@@ -301,32 +303,6 @@ class Enhancer:
             notes.append(f"CUDA out of memory on {model.device}; this face was computed on the CPU")
             cpu_model = self.model(model.entry.id, model.scale, device="cpu")
             return cpu_model.run(lr), cpu_model
-
-    def enhance_all(
-        self,
-        still: Any,
-        faces: Sequence[facelib.Face],
-        model_ids: Sequence[str],
-        scale: int,
-        token: CancelToken | None = None,
-        parameters: dict[str, Any] | None = None,
-    ) -> list[Result]:
-        """Every face with every model, face by face; progress after each, cancellable between."""
-        token = token or CancelToken()
-        total = len(faces) * len(model_ids)
-        results: list[Result] = []
-        done = 0
-        for index, face in enumerate(faces):
-            token.check()
-            for model_id in model_ids:
-                token.check()
-                token.set_progress(
-                    done, total, f"face {index + 1}/{len(faces)}: {model_id} x{scale}"
-                )
-                results.append(self.enhance(still, face, model_id, scale, token, index, parameters))
-                done += 1
-        token.set_progress(done, total, "done")
-        return results
 
 
 def paste_all(still_rgb: np.ndarray, results: Sequence[Result]) -> np.ndarray:

@@ -33,16 +33,75 @@ from typing import Any
 import numpy as np
 
 # JPEG standard (ITU T.81, Annex K.1) luminance table, natural (row-major) order.
-STD_LUMA = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61,
-    12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77,
-    24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101,
-    72, 92, 95, 98, 112, 100, 103, 99,
-], dtype=np.float64)
+STD_LUMA = np.array(
+    [
+        16,
+        11,
+        10,
+        16,
+        24,
+        40,
+        51,
+        61,
+        12,
+        12,
+        14,
+        19,
+        26,
+        58,
+        60,
+        55,
+        14,
+        13,
+        16,
+        24,
+        40,
+        57,
+        69,
+        56,
+        14,
+        17,
+        22,
+        29,
+        51,
+        87,
+        80,
+        62,
+        18,
+        22,
+        37,
+        56,
+        68,
+        109,
+        103,
+        77,
+        24,
+        35,
+        55,
+        64,
+        81,
+        104,
+        113,
+        92,
+        49,
+        64,
+        78,
+        87,
+        103,
+        121,
+        120,
+        101,
+        72,
+        92,
+        95,
+        98,
+        112,
+        100,
+        103,
+        99,
+    ],
+    dtype=np.float64,
+)
 
 CLEAN_JPEG_QUALITY = 85
 CLEAN_NOISE_SIGMA = 3.0
@@ -120,13 +179,20 @@ def recommend(jpeg_quality: int | None, sigma: float, video: bool) -> tuple[str,
     if sigma > CLEAN_NOISE_SIGMA:
         reasons.append(f"noise about {sigma:.1f} grey levels (above {CLEAN_NOISE_SIGMA:g})")
     if reasons:
-        return "robust", ("Robust variant recommended: " + "; ".join(reasons) + ". Clean-trained "
-                          "models would sharpen the compression and noise into false detail.")
-    what = (f"JPEG quality about {jpeg_quality}" if jpeg_quality is not None
-            else "no lossy compression recorded in the file")
-    return "psnr", (f"Clean-trained variant recommended: {what}, noise about {sigma:.1f} grey "
-                    "levels. If the image was compressed before it was saved this way, prefer "
-                    "the robust variant.")
+        return "robust", (
+            "Robust variant recommended: " + "; ".join(reasons) + ". Clean-trained "
+            "models would sharpen the compression and noise into false detail."
+        )
+    what = (
+        f"JPEG quality about {jpeg_quality}"
+        if jpeg_quality is not None
+        else "no lossy compression recorded in the file"
+    )
+    return "psnr", (
+        f"Clean-trained variant recommended: {what}, noise about {sigma:.1f} grey "
+        "levels. If the image was compressed before it was saved this way, prefer "
+        "the robust variant."
+    )
 
 
 def assess(rgb: np.ndarray, data: bytes | None = None, name: str = "") -> EvidenceQuality:

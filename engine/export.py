@@ -24,10 +24,11 @@ from engine import provenance
 PNG_KEY_LABEL_REMOVED = "ffe-label-removed"
 
 
-def output_name(stem: str, model_id: str, scale: int, role: str, face_index: int = 0) -> str:
+def output_name(stem: str, model_id: str, scale: int | str, role: str, face_index: int = 0) -> str:
     """``<stem>_face<k>_<model>_x<scale>.png`` for a face (k from 0), ``..._full.png`` for the
-    whole still."""
-    tag = f"{model_id}_x{int(scale)}"
+    whole still. ``scale`` is a factor, or a word that says how the scale was set ("auto" for a
+    run at Auto, "native75" for a face enhanced at its native 75 px: engine.resolution)."""
+    tag = f"{model_id}_{scale}" if isinstance(scale, str) else f"{model_id}_x{int(scale)}"
     if role == "face":
         return f"{stem}_face{int(face_index)}_{tag}.png"
     if role == "full":

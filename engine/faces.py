@@ -26,9 +26,7 @@ import cv2
 import numpy as np
 
 from engine import imaging
-
-HR_SIZE = 128
-"""Side of the high-resolution aligned face every model produces."""
+from engine.registry import HR_SIZE
 
 # Template in unit coordinates (0..1 spans the crop's edges): eye centres, nose tip, mouth
 # corners, as they appear in the image (the subject's right eye is on the image's left).

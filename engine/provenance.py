@@ -3,8 +3,10 @@
 A record is a plain JSON-serialisable dict, written beside every output and embedded in its PNG
 text chunks, so an enhanced face can always be traced back to the evidence file (by SHA-256),
 the face, the model and the exact weights file (by SHA-256), and is always labelled as an AI
-enhancement. :func:`canonical_json` / :func:`digest` give the stable byte form and hash of a
-record, which the tamper-evident case log chains together (each entry hashing the previous).
+enhancement. :func:`canonical_bytes` / :func:`digest` give the stable byte form and hash of a
+record; :mod:`engine.caselog` stores and chains its entries in that same form (each entry
+hashing the previous). ``SOFTWARE`` and :func:`utc_now` are defined here, once, for every
+record the engine writes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 import importlib.metadata
 import json
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,9 +55,10 @@ def library_versions() -> dict[str, str | None]:
     }
 
 
-def utc_now() -> str:
-    """The current time as UTC ISO 8601, to the second."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def utc_now(timespec: str = "seconds") -> str:
+    """The current time as UTC ISO 8601, to the second (the case log asks for milliseconds, so
+    that entries a few ms apart stay ordered)."""
+    return datetime.now(UTC).isoformat(timespec=timespec)
 
 
 def record(
@@ -92,6 +95,8 @@ def record(
             "format": still.format,
             "width": still.width,
             "height": still.height,
+            # a video frame (engine.video.FrameStill) names its clip and frame
+            **({"video": still.video} if getattr(still, "video", None) else {}),
         },
         "face": {
             "index": int(face_index),
@@ -127,14 +132,17 @@ def add_output(rec: dict[str, Any], role: str, path: str | Path, sha256: str) ->
     rec["outputs"].append({"role": role, "path": str(path), "sha256": sha256})
 
 
-def canonical_json(rec: dict[str, Any]) -> bytes:
-    """The record's stable byte form (sorted keys, no spaces, UTF-8): what gets hashed."""
-    return json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def canonical_bytes(obj: Mapping[str, Any]) -> bytes:
+    """Canonical JSON of ``obj``: sorted keys, no whitespace, UTF-8, no NaN (what is hashed and,
+    in the case log, stored). The one canonical form: logged hashes depend on these bytes."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
-def digest(rec: dict[str, Any]) -> str:
-    """SHA-256 of :func:`canonical_json` (for the case log's hash chain)."""
-    return hashlib.sha256(canonical_json(rec)).hexdigest()
+def digest(rec: Mapping[str, Any]) -> str:
+    """SHA-256 of :func:`canonical_bytes`."""
+    return hashlib.sha256(canonical_bytes(rec)).hexdigest()
 
 
 def to_json(rec: dict[str, Any]) -> str:

@@ -16,6 +16,9 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+HR_SIZE = 128
+"""Side of the high-resolution aligned face every model produces (and is trained on)."""
+
 PAPERS = ("baseline", "S0", "S1", "S2", "S3", "S4")
 INPUTS = ("lr", "upsampled")
 VARIANTS = ("baseline", "psnr", "gan", "robust")

@@ -25,8 +25,8 @@ import numpy as np
 from PIL import Image
 
 from engine import __version__
+from engine.provenance import SOFTWARE
 
-SOFTWARE = "Forensic Face Enhancer"
 THUMB = 128  # side of the face thumbnails, px
 STILL_THUMB = 480  # longest side of the evidence thumbnail, px
 

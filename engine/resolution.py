@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from engine import faces as facelib
+from engine.registry import HR_SIZE
 
-HR_SIZE = facelib.HR_SIZE
 TOLERANCE = 0.10
 """A model's input frame may be this much smaller than the native frame (a 10% shrink is within
 the alignment's own uncertainty) before the face counts as shrunk."""

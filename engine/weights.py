@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from engine import __version__, imaging, io, registry
-from engine.registry import ModelEntry
+from engine.registry import HR_SIZE, ModelEntry
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,8 @@ FORMAT = "ffe-weights"
 FORMAT_VERSION = "1"
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
-HR_SIZE = 128  # side of every SR face; equals engine.faces.HR_SIZE (checked by the tests)
 
 _REPO = Path(__file__).resolve().parent.parent
-WEIGHTS_DIR = Path(os.environ.get("FFE_WEIGHTS_DIR") or _REPO / "resources" / "weights")
-"""Where the app looks for weights: <repo>/resources/weights, or $FFE_WEIGHTS_DIR."""
 
 # A safetensors header larger than this is not one of ours (ours are a few kB).
 _MAX_HEADER = 100 * 1024 * 1024
@@ -377,14 +374,6 @@ class LoadedModel:
     @property
     def hr_size(self) -> int:
         return HR_SIZE
-
-    @property
-    def value_range(self) -> tuple[float, float]:
-        return self.entry.value_range
-
-    @property
-    def upsampled_input(self) -> bool:
-        return self.entry.input == "upsampled"
 
     def run(self, lr: np.ndarray) -> np.ndarray:
         """Super-resolve one aligned LR face: (n, n, 3) uint8 -> (128, 128, 3) uint8."""

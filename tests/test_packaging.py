@@ -132,6 +132,26 @@ def test_bundled_cli_enhances_the_sample(tmp_path, model_id) -> None:
 
 
 @bundle_only
+def test_bundled_cli_opens_a_clip_and_fuses(tmp_path) -> None:
+    """PyAV's FFmpeg inside the bundle: a clip made here (H.264) is opened, tracked and fused."""
+    import numpy as np
+    from PIL import Image
+
+    from engine import video
+
+    rgb = np.array(Image.open(SAMPLE).convert("RGB"))[10:138, 50:178]
+    frames = [np.roll(rgb, (i % 2, i // 2), (0, 1)) for i in range(5)]
+    clip = video.encode_clip(tmp_path / "clip.mp4", frames, bit_rate=300_000)
+    out = tmp_path / "out"
+    args = [str(BUNDLE / "ffe"), "video", str(clip), "--model", "bicubic", "--scale", "4"]
+    done = _run([*args, "--fuse", "5", "--out", str(out)], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads(next(out.glob("*_provenance.json")).read_text())
+    assert record["clip"]["codec"] == "h264" and record["clip"]["frame_count"] == 5
+    assert record["fused"]["parameters"]["frames_fused"] == 5
+
+
+@bundle_only
 def test_bundled_cli_runs_a_network(tmp_path) -> None:
     """torch inside the bundle: a small RAFSR saved to a throw-away weights folder.
 

@@ -75,5 +75,9 @@ def definitions(pattern: str) -> list[str]:
 
 
 def test_each_shared_definition_exists_once():
-    for pattern in ("CancelToken", "PausableToken", "Cancelled"):
+    patterns = ("SOFTWARE", "utc_now", "HR_SIZE", "canonical.*", "WEIGHTS_DIR")
+    for pattern in (*patterns, "CancelToken", "PausableToken", "Cancelled"):
         assert len(definitions(pattern)) <= 1, definitions(pattern)
+    # Out of memory: recognised in one module (the GUI, the pipeline and batch runs ask it).
+    where = {d.split(":")[0] for d in definitions(r"_?is_\w*(out_of_memory|oom)\w*")}
+    assert where == {"engine/device.py"}

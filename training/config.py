@@ -13,6 +13,29 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def resolve_path(p: str | Path) -> Path:
+    """A config's path: absolute as given, relative to the repository otherwise."""
+    p = Path(p)
+    return p if p.is_absolute() else REPO / p
+
+
+def scale_probabilities(scales: list[int], weights_: list[float] | None) -> np.ndarray | None:
+    """Normalised `scale_weights` (checked once before training); None draws scales uniformly."""
+    if weights_ is None:
+        return None
+    w = np.asarray(weights_, dtype=np.float64)
+    if len(w) != len(scales) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(
+            f"scale_weights must give one non-negative weight per scale {scales}, "
+            f"not all zero; got {weights_}"
+        )
+    return w / w.sum()
+
 
 @dataclass
 class TrainConfig:
@@ -40,13 +63,22 @@ class TrainConfig:
     source_mix: dict[str, float] | None = None
     batch_size: int = 16
     # optimisation
-    optimizer: dict[str, Any] = field(default_factory=lambda: {
-        "name": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0})
-    schedule: dict[str, Any] = field(default_factory=lambda: {
-        "name": "cosine", "min_lr": 1e-6, "warmup_steps": 0})
+    optimizer: dict[str, Any] = field(
+        default_factory=lambda: {
+            "name": "adam",
+            "lr": 1e-4,
+            "betas": [0.9, 0.999],
+            "eps": 1e-8,
+            "weight_decay": 0.0,
+        }
+    )
+    schedule: dict[str, Any] = field(
+        default_factory=lambda: {"name": "cosine", "min_lr": 1e-6, "warmup_steps": 0}
+    )
     losses: dict[str, float] = field(default_factory=lambda: {"l1": 1.0})
-    perceptual: dict[str, Any] = field(default_factory=lambda: {
-        "layers": ["conv5_4"], "criterion": "l1", "pretrained": True})
+    perceptual: dict[str, Any] = field(
+        default_factory=lambda: {"layers": ["conv5_4"], "criterion": "l1", "pretrained": True}
+    )
     discriminator: dict[str, Any] | None = None  # {"kwargs": {...}, "optimizer": {...}}
     init_from: str = ""  # weights file (safetensors) to start the generator from (GAN fine-tunes)
     # init_from is a smaller network of the same class; its missing blocks start as identities

@@ -108,8 +108,16 @@ _FAMILY_PARAMS = {
     "jpeg": Params(jpeg_quality=40),
     "noise_jpeg": Params(noise_a=0.3, noise_b=2.0, chroma=0.5, jpeg_quality=50),
     "blur_jpeg": Params(blur_sigma=0.7, jpeg_quality=50),
-    "cctv": Params(blur_sigma=0.5, motion_len=1.5, noise_a=0.2, noise_b=2.0, chroma=0.5,
-                   jpeg_quality=60, second="h264", second_quality=28),
+    "cctv": Params(
+        blur_sigma=0.5,
+        motion_len=1.5,
+        noise_a=0.2,
+        noise_b=2.0,
+        chroma=0.5,
+        jpeg_quality=60,
+        second="h264",
+        second_quality=28,
+    ),
 }
 
 
@@ -122,8 +130,12 @@ def family_params(family: str, rng: np.random.Generator) -> Params:
     if family not in _FAMILY_PARAMS:
         raise ValueError(f"unknown degradation family {family!r}; known: {', '.join(FAMILIES)}")
     p = _FAMILY_PARAMS[family]
-    return replace(p, motion_angle=float(rng.uniform(0, 180)) if p.motion_len else 0.0,
-                   jpeg_offset=_offset(rng), second_offset=_offset(rng))
+    return replace(
+        p,
+        motion_angle=float(rng.uniform(0, 180)) if p.motion_len else 0.0,
+        jpeg_offset=_offset(rng),
+        second_offset=_offset(rng),
+    )
 
 
 def draw_mix(rng: np.random.Generator) -> Params:
@@ -133,10 +145,13 @@ def draw_mix(rng: np.random.Generator) -> Params:
         return Params()
     if u < 0.25:  # mild: a good JPEG, sometimes a little noise
         noisy = rng.random() < 0.3
-        return Params(noise_a=float(rng.uniform(0, 0.1)) if noisy else 0.0,
-                      noise_b=float(rng.uniform(0, 1.5)) if noisy else 0.0,
-                      chroma=float(rng.uniform(0, 0.5)) if noisy else 0.0,
-                      jpeg_quality=int(rng.integers(80, 96)), jpeg_offset=_offset(rng))
+        return Params(
+            noise_a=float(rng.uniform(0, 0.1)) if noisy else 0.0,
+            noise_b=float(rng.uniform(0, 1.5)) if noisy else 0.0,
+            chroma=float(rng.uniform(0, 0.5)) if noisy else 0.0,
+            jpeg_quality=int(rng.integers(80, 96)),
+            jpeg_offset=_offset(rng),
+        )
     blur = float(rng.uniform(0.2, 1.2)) if rng.random() < 0.6 else 0.0
     motion = float(rng.uniform(1.0, 3.0)) if rng.random() < 0.2 else 0.0
     noisy = rng.random() < 0.6
@@ -147,12 +162,19 @@ def draw_mix(rng: np.random.Generator) -> Params:
             second, second_q = "jpeg", int(rng.integers(30, 91))
         else:
             second, second_q = "h264", int(rng.integers(20, 37))
-    return Params(blur_sigma=blur, motion_len=motion, motion_angle=float(rng.uniform(0, 180)),
-                  noise_a=float(rng.uniform(0, 0.6)) if noisy else 0.0,
-                  noise_b=float(rng.uniform(0, 4.0)) if noisy else 0.0,
-                  chroma=float(rng.uniform(0, 1.0)) if noisy else 0.0,
-                  jpeg_quality=q, jpeg_offset=_offset(rng),
-                  second=second, second_quality=second_q, second_offset=_offset(rng))
+    return Params(
+        blur_sigma=blur,
+        motion_len=motion,
+        motion_angle=float(rng.uniform(0, 180)),
+        noise_a=float(rng.uniform(0, 0.6)) if noisy else 0.0,
+        noise_b=float(rng.uniform(0, 4.0)) if noisy else 0.0,
+        chroma=float(rng.uniform(0, 1.0)) if noisy else 0.0,
+        jpeg_quality=q,
+        jpeg_offset=_offset(rng),
+        second=second,
+        second_quality=second_q,
+        second_offset=_offset(rng),
+    )
 
 
 # --------------------------------------------------------------------------- the steps
@@ -165,8 +187,7 @@ def motion_kernel(length: float, angle: float) -> np.ndarray:
     c = (size * 4 - 1) / 2
     dx = math.cos(math.radians(angle)) * length * 2
     dy = math.sin(math.radians(angle)) * length * 2
-    cv2.line(k, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 2,
-             cv2.LINE_AA)
+    cv2.line(k, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 2, cv2.LINE_AA)
     k = cv2.resize(k, (size, size), interpolation=cv2.INTER_AREA)
     return k / max(float(k.sum()), 1e-8)
 
@@ -181,8 +202,9 @@ def blur(hr: np.ndarray, sigma_hr: float, motion_hr: float, angle: float) -> np.
     return out
 
 
-def add_noise(img: np.ndarray, a: float, b: float, chroma: float,
-              rng: np.random.Generator) -> np.ndarray:
+def add_noise(
+    img: np.ndarray, a: float, b: float, chroma: float, rng: np.random.Generator
+) -> np.ndarray:
     """Signal-dependent luma noise + chroma noise on a uint8 RGB image."""
     x = img.astype(np.float32)
     grey = x @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -235,8 +257,13 @@ def h264_intra(img: np.ndarray, crf: int, offset: tuple[int, int] = (0, 0)) -> n
         stream = out.add_stream("libx264", rate=1)
         stream.width, stream.height = frame.shape[1], frame.shape[0]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(int(crf)), "preset": "medium", "keyint": "1",
-                          "threads": "1", "tune": "zerolatency"}
+        stream.options = {
+            "crf": str(int(crf)),
+            "preset": "medium",
+            "keyint": "1",
+            "threads": "1",
+            "tune": "zerolatency",
+        }
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         for packet in stream.encode(vf):
             out.mux(packet)
@@ -290,7 +317,7 @@ def degrade(hr: np.ndarray, scale: int, kind: str, rng: np.random.Generator) -> 
 
 
 def parse_families(spec: str) -> list[str]:
-    """"clean,jpeg" / "all" / "degraded" -> a checked list of family names."""
+    """ "clean,jpeg" / "all" / "degraded" -> a checked list of family names."""
     if spec == "all":
         return list(FAMILIES)
     if spec == "degraded":

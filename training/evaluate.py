@@ -53,12 +53,21 @@ from training.metrics import psnr, psnr_y, ssim
 log = logging.getLogger("training.evaluate")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-KEYS = ("psnr", "psnr_y", "ssim", "lpips", "landmark_error", "identity_distance",
-        "ms_per_face", "count")
+KEYS = (
+    "psnr",
+    "psnr_y",
+    "ssim",
+    "lpips",
+    "landmark_error",
+    "identity_distance",
+    "ms_per_face",
+    "count",
+)
 
 
-def hr_faces(images: Path, limit: int | None = None,
-             aligned: bool = False) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
+def hr_faces(
+    images: Path, limit: int | None = None, aligned: bool = False
+) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
     """(name, aligned 128x128 HR face) for each photo with a face; names of the skipped ones."""
     from training.data import load_rgb
 
@@ -91,7 +100,8 @@ def _face_descriptor_model():
     import dlib
 
     return dlib.face_recognition_model_v1(
-        str(faces.dlib_models_dir() / "dlib_face_recognition_resnet_model_v1.dat"))
+        str(faces.dlib_models_dir() / "dlib_face_recognition_resnet_model_v1.dat")
+    )
 
 
 def descriptor(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -102,8 +112,10 @@ def descriptor(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     x0, y0 = np.floor(landmarks.min(0)).astype(int)
     x1, y1 = np.ceil(landmarks.max(0)).astype(int)
     shape = dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), pts)
-    return np.asarray(_face_descriptor_model().compute_face_descriptor(
-        np.ascontiguousarray(rgb), shape), np.float64)
+    return np.asarray(
+        _face_descriptor_model().compute_face_descriptor(np.ascontiguousarray(rgb), shape),
+        np.float64,
+    )
 
 
 def inter_ocular(landmarks: np.ndarray) -> float:
@@ -159,10 +171,17 @@ def hardware() -> str:
     return platform.processor() or platform.machine()
 
 
-def evaluate(images: Path, scale: int, models: str = "all", limit: int | None = None,
-             aligned: bool = False, weights_dir: Path | None = None,
-             families: list[str] | None = None, batch: int = 1,
-             on_result: Any = None) -> dict[str, Any]:
+def evaluate(
+    images: Path,
+    scale: int,
+    models: str = "all",
+    limit: int | None = None,
+    aligned: bool = False,
+    weights_dir: Path | None = None,
+    families: list[str] | None = None,
+    batch: int = 1,
+    on_result: Any = None,
+) -> dict[str, Any]:
     """Run the benchmark; returns {"results": {model id: metrics}, "faces", "skipped", ...};
     with `families` also {"families": {family: {model id: metrics}}} (results = the first).
     `batch` faces go through the network at once (ms_per_face = the batch's time / its size);
@@ -174,8 +193,9 @@ def evaluate(images: Path, scale: int, models: str = "all", limit: int | None = 
     families = families or ["clean"]
     entries = select_models(models, scale, weights_dir)
     hr_list, skipped = hr_faces(images, limit, aligned)
-    log.info("%d faces, %d photos skipped (no face), %d models", len(hr_list), len(skipped),
-             len(entries))
+    log.info(
+        "%d faces, %d photos skipped (no face), %d models", len(hr_list), len(skipped), len(entries)
+    )
     lpips_net, lpips_note = _lpips_model()
     refs = []
     for _name, hr in hr_list:  # HR landmarks, identity and LPIPS features, once per face
@@ -184,11 +204,15 @@ def evaluate(images: Path, scale: int, models: str = "all", limit: int | None = 
     hr_feats = []
     if lpips_net is not None:
         with torch.inference_mode():
-            hr_feats = [lpips_net.taps(_batch([h for _, h in hr_list[i:i + 32]]))
-                        for i in range(0, len(hr_list), 32)]
+            hr_feats = [
+                lpips_net.taps(_batch([h for _, h in hr_list[i : i + 32]]))
+                for i in range(0, len(hr_list), 32)
+            ]
     by_family: dict[str, dict[str, dict[str, Any]]] = {f: {} for f in families}
-    all_lrs = {f: [dg.family_lr(hr, scale, f, k) for k, (_name, hr) in enumerate(hr_list)]
-               for f in families}
+    all_lrs = {
+        f: [dg.family_lr(hr, scale, f, k) for k, (_name, hr) in enumerate(hr_list)]
+        for f in families
+    }
     for entry in entries:
         model = weights.load(entry, scale, "cpu", weights_dir)
         for family in families:
@@ -197,54 +221,77 @@ def evaluate(images: Path, scale: int, models: str = "all", limit: int | None = 
             outputs = []
             for i in range(0, len(lrs), batch):  # run_batch: the same results as run
                 t = time.perf_counter()
-                outputs += model.run_batch(lrs[i:i + batch])
-                per_face = (time.perf_counter() - t) * 1000 / len(lrs[i:i + batch])
-                rows["ms_per_face"] += [per_face] * len(lrs[i:i + batch])
+                outputs += model.run_batch(lrs[i : i + batch])
+                per_face = (time.perf_counter() - t) * 1000 / len(lrs[i : i + batch])
+                rows["ms_per_face"] += [per_face] * len(lrs[i : i + batch])
             for (_name, hr), ref, sr in zip(hr_list, refs, outputs, strict=True):
                 rows["psnr"].append(psnr(sr, hr))
                 rows["psnr_y"].append(psnr_y(sr, hr))
                 rows["ssim"].append(ssim(sr, hr))
                 lm = faces.aligned_landmarks(sr)
                 rows["landmark_error"].append(
-                    float(np.linalg.norm(lm - ref["lm"], axis=1).mean()) / max(ref["iod"], 1e-6))
+                    float(np.linalg.norm(lm - ref["lm"], axis=1).mean()) / max(ref["iod"], 1e-6)
+                )
                 rows["identity_distance"].append(
-                    float(np.linalg.norm(descriptor(sr, ref["lm"]) - ref["desc"])))
-            metrics: dict[str, Any] = {k: (float(np.mean(v)) if v else None)
-                                       for k, v in rows.items()}
+                    float(np.linalg.norm(descriptor(sr, ref["lm"]) - ref["desc"]))
+                )
+            metrics: dict[str, Any] = {
+                k: (float(np.mean(v)) if v else None) for k, v in rows.items()
+            }
             metrics["lpips"] = None
             if lpips_net is not None and outputs:
                 with torch.inference_mode():
-                    vals = [lpips_net.distance(lpips_net.taps(_batch(outputs[i:i + 32])),
-                                               hr_feats[i // 32])
-                            for i in range(0, len(outputs), 32)]
+                    vals = [
+                        lpips_net.distance(
+                            lpips_net.taps(_batch(outputs[i : i + 32])), hr_feats[i // 32]
+                        )
+                        for i in range(0, len(outputs), 32)
+                    ]
                     metrics["lpips"] = float(torch.cat(vals).mean())
             metrics["count"] = len(outputs)
             results[entry.id] = {k: metrics.get(k) for k in KEYS} | (
-                {"lpips_note": lpips_note} if metrics["lpips"] is None and lpips_note else {})
-            log.info("%s x%d %s: PSNR %.2f SSIM %.4f id %.3f (%d faces, %.1f ms/face)", entry.id,
-                     scale, family, metrics["psnr"] or float("nan"),
-                     metrics["ssim"] or float("nan"),
-                     metrics["identity_distance"] or float("nan"), len(outputs),
-                     metrics["ms_per_face"] or float("nan"))
+                {"lpips_note": lpips_note} if metrics["lpips"] is None and lpips_note else {}
+            )
+            log.info(
+                "%s x%d %s: PSNR %.2f SSIM %.4f id %.3f (%d faces, %.1f ms/face)",
+                entry.id,
+                scale,
+                family,
+                metrics["psnr"] or float("nan"),
+                metrics["ssim"] or float("nan"),
+                metrics["identity_distance"] or float("nan"),
+                len(outputs),
+                metrics["ms_per_face"] or float("nan"),
+            )
             if on_result is not None:
                 on_result(family, entry.id, results[entry.id])
     results = by_family[families[0]]
-    return {"results": results, "families": by_family, "faces": len(hr_list),
-            "skipped": skipped, "scale": scale, "images": str(images), "lpips_note": lpips_note,
-            "hardware": hardware(),
-            "degradation": {f: dg.describe_family(f) for f in families}}
+    return {
+        "results": results,
+        "families": by_family,
+        "faces": len(hr_list),
+        "skipped": skipped,
+        "scale": scale,
+        "images": str(images),
+        "lpips_note": lpips_note,
+        "hardware": hardware(),
+        "degradation": {f: dg.describe_family(f) for f in families},
+    }
 
 
 def markdown(report: dict[str, Any]) -> str:
     """A results table (registry order) with what was measured and how."""
+
     def f(v: Any, fmt: str) -> str:
         return "n/a" if v is None else format(v, fmt)
 
     lines = [
-        f"# Quality benchmark x{report['scale']}", "",
+        f"# Quality benchmark x{report['scale']}",
+        "",
         f"Images: `{report['images']}`; {report['faces']} faces evaluated, "
         f"{len(report['skipped'])} photos skipped (no face found). HR = the aligned 128x128 face, "
-        "LR = engine.imaging.downscale (antialiased bicubic).", "",
+        "LR = engine.imaging.downscale (antialiased bicubic).",
+        "",
         "| model | PSNR (dB) | PSNR-Y (dB) | SSIM | LPIPS | landmark err. (/IOD) | "
         "identity dist. | ms/face | faces |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -253,12 +300,16 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {model_id} | {f(m['psnr'], '.2f')} | {f(m['psnr_y'], '.2f')} | "
             f"{f(m['ssim'], '.4f')} | {f(m['lpips'], '.4f')} | {f(m['landmark_error'], '.4f')} | "
-            f"{f(m['identity_distance'], '.4f')} | {f(m['ms_per_face'], '.1f')} | {m['count']} |")
-    lines += ["", "PSNR on RGB [0, 255] over the whole face; PSNR-Y on BT.601 luma; SSIM with an "
-              "11x11 Gaussian window (sigma 1.5), RGB mean; LPIPS VGG-16 (lower is better); "
-              "landmark error = mean dlib-68 point distance between output and HR / inter-ocular "
-              "distance; identity distance = dlib ResNet descriptor distance to the HR face "
-              "(same person below 0.6); ms/face on this CPU."]
+            f"{f(m['identity_distance'], '.4f')} | {f(m['ms_per_face'], '.1f')} | {m['count']} |"
+        )
+    lines += [
+        "",
+        "PSNR on RGB [0, 255] over the whole face; PSNR-Y on BT.601 luma; SSIM with an "
+        "11x11 Gaussian window (sigma 1.5), RGB mean; LPIPS VGG-16 (lower is better); "
+        "landmark error = mean dlib-68 point distance between output and HR / inter-ocular "
+        "distance; identity distance = dlib ResNet descriptor distance to the HR face "
+        "(same person below 0.6); ms/face on this CPU.",
+    ]
     if report.get("lpips_note"):
         lines += ["", f"LPIPS not measured: {report['lpips_note']}"]
     return "\n".join(lines) + "\n"
@@ -266,32 +317,43 @@ def markdown(report: dict[str, Any]) -> str:
 
 def degraded_markdown(data: dict[str, Any]) -> str:
     """The --degrade table: per family, every model's metrics and its gain over bicubic."""
+
     def f(v: Any, fmt: str) -> str:
         return "n/a" if v is None else format(v, fmt)
 
     scale = data["scale"]
-    lines = [f"# Quality benchmark on degraded input, x{scale}", "",
-             f"Images: `{data['images']}`, {data['faces']} aligned faces. HR = the aligned "
-             "128x128 face; LR = training/degrade.py's family (per face a generator seeded by "
-             "(family, face index, scale): every model sees the same LR). Gains are over bicubic "
-             "on the same LR. ms/face on the CPU named per row (other jobs shared it).", ""]
+    lines = [
+        f"# Quality benchmark on degraded input, x{scale}",
+        "",
+        f"Images: `{data['images']}`, {data['faces']} aligned faces. HR = the aligned "
+        "128x128 face; LR = training/degrade.py's family (per face a generator seeded by "
+        "(family, face index, scale): every model sees the same LR). Gains are over bicubic "
+        "on the same LR. ms/face on the CPU named per row (other jobs shared it).",
+        "",
+    ]
     for family, results in data["families"].items():
         bic = results.get("bicubic", {})
-        lines += [f"## {family}: {data.get('degradation', {}).get(family, '')}", "",
-                  "| model | PSNR (dB) | gain | SSIM | LPIPS | landmark err. | identity dist. | "
-                  "ms/face | CPU |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {family}: {data.get('degradation', {}).get(family, '')}",
+            "",
+            "| model | PSNR (dB) | gain | SSIM | LPIPS | landmark err. | identity dist. | "
+            "ms/face | CPU |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for model_id, m in results.items():
             gain = (m["psnr"] - bic["psnr"]) if bic.get("psnr") is not None else None
             lines.append(
                 f"| {model_id} | {f(m['psnr'], '.2f')} | {f(gain, '+.2f')} | "
                 f"{f(m['ssim'], '.4f')} | {f(m['lpips'], '.4f')} | "
                 f"{f(m['landmark_error'], '.4f')} | {f(m['identity_distance'], '.4f')} | "
-                f"{f(m['ms_per_face'], '.0f')} | {m.get('hardware', '')} |")
+                f"{f(m['ms_per_face'], '.0f')} | {m.get('hardware', '')} |"
+            )
         lines.append("")
-    lines += ["PSNR on RGB [0, 255] over the whole face; SSIM Gaussian window, RGB mean; LPIPS "
-              "VGG-16 (lower is better); landmark error / inter-ocular distance; identity "
-              "distance = dlib ResNet descriptor distance to the HR face (same person below 0.6)."]
+    lines += [
+        "PSNR on RGB [0, 255] over the whole face; SSIM Gaussian window, RGB mean; LPIPS "
+        "VGG-16 (lower is better); landmark error / inter-ocular distance; identity "
+        "distance = dlib ResNet descriptor distance to the HR face (same person below 0.6)."
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -308,9 +370,10 @@ def merge_degraded(old: dict[str, Any] | None, report: dict[str, Any]) -> dict[s
         for model_id, m in results.items():
             merged[model_id] = m | {"hardware": report["hardware"]}
     order = {m: i for i, m in enumerate(registry.ids())}
-    data["families"] = {f: dict(sorted(r.items(), key=lambda kv: order.get(kv[0], 99)))
-                        for f, r in sorted(data["families"].items(),
-                                           key=lambda kv: _family_order(kv[0]))}
+    data["families"] = {
+        f: dict(sorted(r.items(), key=lambda kv: order.get(kv[0], 99)))
+        for f, r in sorted(data["families"].items(), key=lambda kv: _family_order(kv[0]))
+    }
     return data
 
 
@@ -321,24 +384,38 @@ def _family_order(name: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--images", type=Path, required=True)
     parser.add_argument("--scale", type=int, required=True)
     parser.add_argument("--models", default="all", help='"all" or comma-separated model ids')
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--md", type=Path, default=None)
     parser.add_argument("--limit", type=int, default=None, help="at most K faces")
-    parser.add_argument("--aligned", action="store_true",
-                        help="images are aligned 128x128 faces already (skip detection)")
+    parser.add_argument(
+        "--aligned",
+        action="store_true",
+        help="images are aligned 128x128 faces already (skip detection)",
+    )
     parser.add_argument("--weights", type=Path, default=None, help="weights folder")
-    parser.add_argument("--degrade", default=None,
-                        help="families of training/degrade.py, comma-separated, or all/degraded")
-    parser.add_argument("--batch", type=int, default=25,
-                        help="with --degrade: faces per forward pass (ms/face = batch time / size)")
+    parser.add_argument(
+        "--degrade",
+        default=None,
+        help="families of training/degrade.py, comma-separated, or all/degraded",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=25,
+        help="with --degrade: faces per forward pass (ms/face = batch time / size)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="with --degrade: torch threads")
-    parser.add_argument("--merge", action="store_true",
-                        help="with --degrade: add to the existing --json file")
+    parser.add_argument(
+        "--merge", action="store_true", help="with --degrade: add to the existing --json file"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.degrade:
@@ -372,11 +449,26 @@ def main(argv: list[str] | None = None) -> int:
                     args.md.write_text(degraded_markdown(data))
 
         def on_result(family: str, model_id: str, metrics: dict[str, Any]) -> None:
-            save(info | {"faces": metrics["count"], "families": {family: {model_id: metrics}},
-                         "degradation": {family: dg.describe_family(family)}})
+            save(
+                info
+                | {
+                    "faces": metrics["count"],
+                    "families": {family: {model_id: metrics}},
+                    "degradation": {family: dg.describe_family(family)},
+                }
+            )
 
-        evaluate(args.images, args.scale, args.models, args.limit, args.aligned, args.weights,
-                 families, batch=args.batch, on_result=on_result)
+        evaluate(
+            args.images,
+            args.scale,
+            args.models,
+            args.limit,
+            args.aligned,
+            args.weights,
+            families,
+            batch=args.batch,
+            on_result=on_result,
+        )
         log.info("wrote %s", args.json)
         return 0
     report = evaluate(args.images, args.scale, args.models, args.limit, args.aligned, args.weights)

@@ -53,8 +53,13 @@ class PerceptualLoss(nn.Module):
     MSE between Gram matrices of the same features (MFFCN's texture loss).
     """
 
-    def __init__(self, vgg: nn.Module, layers: tuple[str, ...], criterion: str = "l1",
-                 texture_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        vgg: nn.Module,
+        layers: tuple[str, ...],
+        criterion: str = "l1",
+        texture_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         if criterion not in ("l1", "mse"):
             raise ValueError(f"criterion must be 'l1' or 'mse', not {criterion!r}")
@@ -71,15 +76,17 @@ class PerceptualLoss(nn.Module):
         dist = F.l1_loss if self.criterion == "l1" else F.mse_loss
         out = {"perceptual": sum(dist(fp[k], ft[k]) for k in self.layers) / len(self.layers)}
         if self.texture_weight > 0:
-            out["texture"] = sum(F.mse_loss(gram(fp[k].float()), gram(ft[k].float()))
-                                 for k in self.layers) / len(self.layers)
+            out["texture"] = sum(
+                F.mse_loss(gram(fp[k].float()), gram(ft[k].float())) for k in self.layers
+            ) / len(self.layers)
         return out
 
 
 def adversarial_d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Discriminator loss: BCE-with-logits, real -> 1, generated -> 0 (SRGAN, S0 and S3 m2)."""
-    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    return F.binary_cross_entropy_with_logits(
+        real_logits, torch.ones_like(real_logits)
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
 def adversarial_g(fake_logits: torch.Tensor) -> torch.Tensor:

@@ -39,8 +39,13 @@ SPLITS = ("train", "val")
 LANDMARK_UNIT = 64  # int16 fixed point: 1/64 px, range +-512 px
 
 
-def pack(cache: Path, out: Path, quality: int = 94, val_faces: int | None = None,
-         splits: tuple[str, ...] = SPLITS) -> dict:
+def pack(
+    cache: Path,
+    out: Path,
+    quality: int = 94,
+    val_faces: int | None = None,
+    splits: tuple[str, ...] = SPLITS,
+) -> dict:
     """Write ``out/{split}.npz`` for each split and copy report.json; returns sizes in bytes.
     ``val_faces`` keeps only the first N validation faces (the trainer validates on the first
     ``val_size`` of them, 100 in every config)."""
@@ -61,10 +66,15 @@ def pack(cache: Path, out: Path, quality: int = 94, val_faces: int | None = None
             raise ValueError(f"{split}_valid.npy holds values other than 0/1")
         path = out / f"{split}.npz"
         np.savez_compressed(
-            path, hr_webp=np.concatenate(blobs), hr_offsets=offsets, quality=np.int32(quality),
+            path,
+            hr_webp=np.concatenate(blobs),
+            hr_offsets=offsets,
+            quality=np.int32(quality),
             landmarks=np.round(landmarks * LANDMARK_UNIT).astype(np.int16),
-            valid_bits=np.packbits(valid.astype(bool)), valid_shape=np.array(valid.shape),
-            parsing=np.load(cache / f"{split}_parsing.npy")[:n])
+            valid_bits=np.packbits(valid.astype(bool)),
+            valid_shape=np.array(valid.shape),
+            parsing=np.load(cache / f"{split}_parsing.npy")[:n],
+        )
         sizes[split] = path.stat().st_size
         meta = cache / f"{split}_meta.json"  # each face's source: what a source_mix draws on
         if meta.exists():
@@ -105,8 +115,12 @@ def unpack(packed: Path, out: Path) -> dict[str, int]:
         split = path.stem
         z = np.load(path)
         blob, offsets = z["hr_webp"], z["hr_offsets"]
-        hr = np.stack([np.asarray(Image.open(io.BytesIO(blob[a:b].tobytes())).convert("RGB"))
-                       for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
+        hr = np.stack(
+            [
+                np.asarray(Image.open(io.BytesIO(blob[a:b].tobytes())).convert("RGB"))
+                for a, b in zip(offsets[:-1], offsets[1:], strict=True)
+            ]
+        )
         shape = tuple(int(s) for s in z["valid_shape"])
         valid = np.unpackbits(z["valid_bits"], count=int(np.prod(shape))).reshape(shape)
         np.save(out / f"{split}_hr.npy", hr)
@@ -122,8 +136,11 @@ def unpack(packed: Path, out: Path) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.pack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.pack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("pack")
     p.add_argument("--cache", type=Path, default=Path("cache/faces"))

@@ -68,13 +68,27 @@ def rows(bench_dir: Path, weights_dir: Path) -> list[dict[str, Any]]:
             entry = registry.get(model_id)
             if entry.is_baseline or model_id not in bench:
                 continue
-            name = next((f for f, row in manifest.items()
-                         if row["model_id"] == model_id and scale in row["scales"]), None)
+            name = next(
+                (
+                    f
+                    for f, row in manifest.items()
+                    if row["model_id"] == model_id and scale in row["scales"]
+                ),
+                None,
+            )
             if name is None:
                 continue
             training = json.loads(weights.read_metadata(weights_dir / name).get("training", "{}"))
-            out.append({"file": name, "entry": entry, "scale": scale, "training": training,
-                        "m": bench[model_id], "bicubic": bench["bicubic"]})
+            out.append(
+                {
+                    "file": name,
+                    "entry": entry,
+                    "scale": scale,
+                    "training": training,
+                    "m": bench[model_id],
+                    "bicubic": bench["bicubic"],
+                }
+            )
     return out
 
 
@@ -117,17 +131,18 @@ def table(rows_: list[dict[str, Any]]) -> str:
             seen_scales.append(s)
             lines.append(
                 f"| *bicubic* | x{s} | - | - | - | {b['psnr']:.2f} / {b['ssim']:.4f} | 0 | - | "
-                f"{b['lpips']:.3f} | {b['landmark_error']:.4f} | {b['identity_distance']:.3f} |")
+                f"{b['lpips']:.3f} | {b['landmark_error']:.4f} | {b['identity_distance']:.3f} |"
+            )
         gain = m["psnr"] - b["psnr"]
         stages = t.get("stages") or [t]  # every run behind the file, first stage first
-        steps = " + ".join(f"{st.get('steps', '?')} x {st.get('batch_size', '?')}"
-                           for st in stages)
+        steps = " + ".join(f"{st.get('steps', '?')} x {st.get('batch_size', '?')}" for st in stages)
         wall = sum(st.get("wall_minutes") or 0 for st in stages)
         lines.append(
             f"| `{r['file']}` | x{s} | {steps} | {wall:.0f} min | {hardware_minutes(stages)} | "
             f"{m['psnr']:.2f} / {m['ssim']:.4f} | **{gain:+.2f} dB** | "
             f"{_paper_gain(r['entry'], s)} | {m['lpips']:.3f} | {m['landmark_error']:.4f} | "
-            f"{m['identity_distance']:.3f} |")
+            f"{m['identity_distance']:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -145,7 +160,8 @@ def aims(rows_: list[dict[str, Any]]) -> str:
             f"- x{s}: aim every model >= +{AIM_EVERY[s]:.1f} dB: "
             + ("met." if not below else f"**not met** by {', '.join(below)}.")
             + f" Aim best >= +{AIM_BEST[s]:.1f} dB: best is `{best}` at {gains[best]:+.2f} dB, "
-            + ("met." if gains[best] >= AIM_BEST[s] else "**not met**."))
+            + ("met." if gains[best] >= AIM_BEST[s] else "**not met**.")
+        )
         by_id = {r["entry"].id: r for r in at}
         for r in at:
             if r["entry"].variant != "gan":
@@ -156,9 +172,10 @@ def aims(rows_: list[dict[str, Any]]) -> str:
             gan, psnr = r["m"]["lpips"], twin["m"]["lpips"]
             # a fourth decimal when three would print a tie, so the verdict can be checked
             digits = 3 if round(gan, 3) != round(psnr, 3) else 4
-            out.append(f"- x{s}: `{r['file']}` LPIPS {gan:.{digits}f} vs its PSNR twin "
-                       f"{psnr:.{digits}f}: " + ("lower, as aimed." if gan < psnr else
-                                                  "**not lower**."))
+            out.append(
+                f"- x{s}: `{r['file']}` LPIPS {gan:.{digits}f} vs its PSNR twin "
+                f"{psnr:.{digits}f}: " + ("lower, as aimed." if gan < psnr else "**not lower**.")
+            )
     return "\n".join(out)
 
 
@@ -171,13 +188,20 @@ def degraded_table(bench_dir: Path, scale: int, rows_: list[dict[str, Any]]) -> 
     clean = clean_results(bench_dir, scale)
     names = ["clean", *[f for f in fams if f != "clean"]]
     shipped = {r["entry"].id for r in rows_ if r["scale"] == scale}
-    models = [m for m in registry.ids() if m == "bicubic" or (
-        m in shipped and any(m in fams[f] for f in fams))]
+    models = [
+        m
+        for m in registry.ids()
+        if m == "bicubic" or (m in shipped and any(m in fams[f] for f in fams))
+    ]
     cpus = sorted({m.get("hardware", "") for f in fams.values() for m in f.values()} - {""})
-    lines = [f"**x{scale}** ({data.get('faces', '?')} faces; cell = PSNR gain over bicubic on "
-             "the same LR / identity distance, lower is better; bicubic's row = its PSNR / "
-             f"identity distance; measured on {', '.join(cpus) or 'n/a'})", "",
-             "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines = [
+        f"**x{scale}** ({data.get('faces', '?')} faces; cell = PSNR gain over bicubic on "
+        "the same LR / identity distance, lower is better; bicubic's row = its PSNR / "
+        f"identity distance; measured on {', '.join(cpus) or 'n/a'})",
+        "",
+        "| model | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for model_id in models:
         cells = []
         for fam in names:
@@ -215,25 +239,38 @@ def robust_aims(bench_dir: Path, rows_: list[dict[str, Any]]) -> str:
                 if aim is not None and gain < aim:
                     short.append(f"{fam} {gain:+.2f} ({aim - gain:.2f} dB short)")
                 if m["identity_distance"] >= b["identity_distance"]:
-                    id_worse.append(f"{fam} {m['identity_distance']:.3f} vs "
-                                    f"{b['identity_distance']:.3f}")
+                    id_worse.append(
+                        f"{fam} {m['identity_distance']:.3f} vs {b['identity_distance']:.3f}"
+                    )
             measured = [f for f in fams if f != "clean" and entry.id in fams[f]]
             twin = clean.get(entry.twin)
             own = clean.get(entry.id)
             parts = [f"- x{scale} `{r['file']}`:"]
             if aim is not None:
-                parts.append(f"aim >= +{aim:.1f} dB over bicubic on every degraded family "
-                             f"({len(measured)} measured): "
-                             + ("met." if measured and not short else
-                                f"**not met**: {', '.join(short) or 'not measured'}."))
-            parts.append("Identity distance below bicubic's on every family: "
-                         + ("yes." if measured and not id_worse else
-                            f"**no**: {', '.join(id_worse) or 'not measured'}."))
+                parts.append(
+                    f"aim >= +{aim:.1f} dB over bicubic on every degraded family "
+                    f"({len(measured)} measured): "
+                    + (
+                        "met."
+                        if measured and not short
+                        else f"**not met**: {', '.join(short) or 'not measured'}."
+                    )
+                )
+            parts.append(
+                "Identity distance below bicubic's on every family: "
+                + (
+                    "yes."
+                    if measured and not id_worse
+                    else f"**no**: {', '.join(id_worse) or 'not measured'}."
+                )
+            )
             if twin and own:
                 loss = twin["psnr"] - own["psnr"]
-                parts.append(f"Clean input: {loss:+.2f} dB below its clean-trained twin (aim "
-                             f"within {AIM_ROBUST_CLEAN:.1f}): "
-                             + ("met." if loss <= AIM_ROBUST_CLEAN else "**not met**."))
+                parts.append(
+                    f"Clean input: {loss:+.2f} dB below its clean-trained twin (aim "
+                    f"within {AIM_ROBUST_CLEAN:.1f}): "
+                    + ("met." if loss <= AIM_ROBUST_CLEAN else "**not met**.")
+                )
             out.append(" ".join(parts))
     return "\n".join(out)
 
@@ -241,19 +278,26 @@ def robust_aims(bench_dir: Path, rows_: list[dict[str, Any]]) -> str:
 def render_degraded(bench_dir: Path, weights_dir: Path) -> str:
     r = rows(bench_dir, weights_dir)
     tables = [t for t in (degraded_table(bench_dir, s, r) for s in SCALES) if t]
-    return (f"{DSTART}\n" + "\n\n".join(tables) + "\n\nAgainst issue 24's aims (computed "
-            f"from the tables):\n\n{robust_aims(bench_dir, r)}\n{DEND}")
+    return (
+        f"{DSTART}\n" + "\n\n".join(tables) + "\n\nAgainst issue 24's aims (computed "
+        f"from the tables):\n\n{robust_aims(bench_dir, r)}\n{DEND}"
+    )
 
 
 def render(bench_dir: Path, weights_dir: Path) -> str:
     r = rows(bench_dir, weights_dir)
-    return f"{START}\n{table(r)}\n\nAgainst the issue's aims (computed from the table):\n\n" \
-           f"{aims(r)}\n{END}"
+    return (
+        f"{START}\n{table(r)}\n\nAgainst the issue's aims (computed from the table):\n\n"
+        f"{aims(r)}\n{END}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.results_table", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.results_table",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--benchmarks", type=Path, default=REPO / "benchmarks")
     parser.add_argument("--weights", type=Path, default=None, help="weights folder")
     parser.add_argument("--readme", type=Path, default=REPO / "resources" / "weights" / "README.md")

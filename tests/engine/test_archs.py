@@ -42,6 +42,7 @@ def _one_thread():
     yield
     torch.set_num_threads(before)
 
+
 # Small settings per architecture: (class, kwargs without scale, takes a scale argument).
 SMALL: dict[str, tuple[type[nn.Module], dict, bool]] = {
     "s0": (SRResNetAttention, {"channels": 8, "blocks": 2, "attention_at": [1, 2]}, True),
@@ -190,8 +191,17 @@ def test_discriminator_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("cls", "scale"),
-    [(SRResNetAttention, 2), (SRResNetAttention, 3), (RAFSR, 2), (RAFSR, 3),
-     (PriorGuidedSR, 2), (PriorGuidedSR, 16), (IDRN, 5), (IDRN, 16), (IDRN, 4.5)],
+    [
+        (SRResNetAttention, 2),
+        (SRResNetAttention, 3),
+        (RAFSR, 2),
+        (RAFSR, 3),
+        (PriorGuidedSR, 2),
+        (PriorGuidedSR, 16),
+        (IDRN, 5),
+        (IDRN, 16),
+        (IDRN, 4.5),
+    ],
 )
 def test_unsupported_scale_raises(cls: type[nn.Module], scale: int) -> None:
     with pytest.raises(ValueError, match="supports scales"):
@@ -321,7 +331,9 @@ def s0_params(scale: int) -> int:
 
 def s1_params() -> int:
     def mff(cin: int, cout: int) -> int:
-        return conv(cin, cout, 1) + conv(cin, cout, 3) + conv(cin, cout, 5) + conv(3 * cout, cout, 1)
+        return (
+            conv(cin, cout, 1) + conv(cin, cout, 3) + conv(cin, cout, 5) + conv(3 * cout, cout, 1)
+        )
 
     # one MFF per level: 128 -> 64 -> 32 (widths 64, 128, 256) and back, concat skips
     enc = mff(3, 64) + mff(64, 128) + mff(128, 256)
@@ -354,8 +366,12 @@ def s3_params(scale: int) -> int:
 def s4_params(scale: int) -> int:
     c = 128
     unit = conv(c, c, 3) + conv(2 * c, c, 3) + conv(3 * c, c, 1)
-    up = {2: conv(c, 4 * c, 3), 3: conv(c, 9 * c, 3), 4: 2 * conv(c, 4 * c, 3),
-          8: 3 * conv(c, 4 * c, 3)}[scale]
+    up = {
+        2: conv(c, 4 * c, 3),
+        3: conv(c, 9 * c, 3),
+        4: 2 * conv(c, 4 * c, 3),
+        8: 3 * conv(c, 4 * c, 3),
+    }[scale]
     return conv(3, c, 3) + 16 * unit + up + conv(c, 3, 3)
 
 

@@ -152,28 +152,6 @@ def test_cancel_before_start(still, face):
     enhancer = Enhancer(device="cpu")
     with pytest.raises(Cancelled):
         enhancer.enhance(still, face, "bicubic", 4, token=token)
-    with pytest.raises(Cancelled):
-        enhancer.enhance_all(still, [face], ["bicubic"], 4, token=token)
-
-
-def test_enhance_all_reports_progress_and_cancels_between_models(still, face):
-    calls = []
-
-    class StopAfterFirst(CancelToken):
-        def set_progress(self, done, total, message):
-            calls.append((done, total, message))
-            if done == 1:
-                self.cancel()
-
-    results = Enhancer(device="cpu").enhance_all(still, [face], ["bicubic", "lanczos"], 4)
-    assert all(r.evidence_shrink == 1.0 for r in results)
-    assert [r.model_id for r in results] == ["bicubic", "lanczos"]
-    with pytest.raises(Cancelled):
-        Enhancer(device="cpu").enhance_all(
-            still, [face, face], ["bicubic", "lanczos"], 4, token=StopAfterFirst()
-        )
-    assert [c[:2] for c in calls] == [(0, 4), (1, 4)]
-    assert "bicubic x4" in calls[0][2]
 
 
 def test_out_of_memory_retries_on_cpu(still, face, weights_dir):
@@ -201,7 +179,9 @@ def test_paste_all_composes_faces(still, face):
     left = faces.face_from_box(double.rgb, FACE_BOX)
     right = faces.face_from_box(double.rgb, shifted)
     enhancer = Enhancer(device="cpu")
-    results = enhancer.enhance_all(double, [left, right], ["lanczos"], 4)
+    results = [
+        enhancer.enhance(double, f, "lanczos", 4, face_index=i) for i, f in enumerate((left, right))
+    ]
     full = paste_all(double.rgb, results)
     half = still.width * 4
     # Each half carries its own face exactly as pasted alone; the faces do not overlap.

@@ -6,6 +6,7 @@ real face that no model was trained on (the committed NASA portrait)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,11 +14,16 @@ import pytest
 from engine import faces, imaging, io, registry, weights
 from training.metrics import psnr
 
-SAMPLE = weights.WEIGHTS_DIR.parent / "samples" / "astronaut.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
 LEARNED = [registry.get(i) for i in registry.ids() if not registry.get(i).is_baseline]
 REQUIRED = [(e, s) for e in LEARNED if e.variant == "psnr" for s in (4, 8)]
-SHIPPED = REQUIRED + [(e, s) for e in LEARNED if e.variant == "gan" for s in (4, 8)
-                      if weights.status(e, s) == "installed"]
+SHIPPED = REQUIRED + [
+    (e, s)
+    for e in LEARNED
+    if e.variant == "gan"
+    for s in (4, 8)
+    if weights.status(e, s) == "installed"
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +34,11 @@ def hr_face() -> np.ndarray:
 
 
 def test_every_paper_ships_weights_at_x4_and_x8():
-    missing = [f"{e.id} x{s}: {weights.status(e, s)}" for e, s in REQUIRED
-               if weights.status(e, s) != "installed"]
+    missing = [
+        f"{e.id} x{s}: {weights.status(e, s)}"
+        for e, s in REQUIRED
+        if weights.status(e, s) != "installed"
+    ]
     assert not missing
     assert {e.paper for e, _ in REQUIRED} == {"S0", "S1", "S2", "S3", "S4"}
 

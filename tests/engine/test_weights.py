@@ -111,7 +111,7 @@ def test_shared_weights_serve_every_scale(tmp_path):
     assert path.name == "s1_mffcn.safetensors"
     lr = np.random.default_rng(2).integers(0, 256, (42, 42, 3), dtype=np.uint8)
     loaded = weights.load(MFFCN, 3, "cpu", tmp_path)
-    assert loaded.lr_size == 42 and loaded.upsampled_input
+    assert loaded.lr_size == 42 and loaded.entry.input == "upsampled"
     with torch.no_grad():
         up = imaging.resize(lr, 128, 128, "bicubic")  # the pre-upsampling the model is fed
         expected = imaging.to_uint8(net(imaging.to_tensor(up)))
@@ -254,7 +254,8 @@ def test_baselines_and_run_checks(lr_face):
 
 
 def test_shipped_manifest_is_valid():
-    manifest = weights.read_manifest(weights.WEIGHTS_DIR)
+    shipped = weights.get_weights_dir()
+    manifest = weights.read_manifest(shipped)
     for name, row in manifest["files"].items():
-        assert (weights.WEIGHTS_DIR / name).is_file(), f"{name} is listed but not shipped"
+        assert (shipped / name).is_file(), f"{name} is listed but not shipped"
         assert set(row) >= {"sha256", "size", "model_id", "scales"}

@@ -25,7 +25,7 @@ def variants(rgb: np.ndarray, n: int) -> list[np.ndarray]:
         side = int(round(256 * scale))
         big = np.asarray(Image.fromarray(rgb).resize((side, side), Image.Resampling.BICUBIC))
         dx, dy = (i * 7) % 23, (i * 11) % 19
-        crop = big[dy:dy + 240, dx:dx + 240].astype(np.float32) * (0.85 + 0.05 * (i % 4))
+        crop = big[dy : dy + 240, dx : dx + 240].astype(np.float32) * (0.85 + 0.05 * (i % 4))
         out.append(np.clip(crop, 0, 255).astype(np.uint8))
     return out
 
@@ -35,8 +35,11 @@ def tiny_datasets(tmp_path: Path, astronaut: np.ndarray) -> Path:
     """A datasets folder laid out like ../shared/datasets with 4 CelebAMask-HQ-like photos
     (with 19-class masks), 3 UTKFace-like photos and one photo without a face."""
     root = tmp_path / "datasets"
-    images, masks, utk = (root / "celebamask_hq" / "images", root / "celebamask_hq" / "masks",
-                          root / "utkface")
+    images, masks, utk = (
+        root / "celebamask_hq" / "images",
+        root / "celebamask_hq" / "masks",
+        root / "utkface",
+    )
     for d in (images, masks, utk):
         d.mkdir(parents=True)
     photos = variants(astronaut, 7)
@@ -61,8 +64,10 @@ def face_cache(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) 
 
     cache = tmp_path_factory.mktemp("cache") / "faces"
     cache.mkdir()
-    crops = [np.asarray(Image.fromarray(v[20:220, 20:220]).resize((128, 128))) for v in
-             variants(astronaut, 6)]
+    crops = [
+        np.asarray(Image.fromarray(v[20:220, 20:220]).resize((128, 128)))
+        for v in variants(astronaut, 6)
+    ]
     n = len(crops)
     parsing = np.zeros((n, 128, 128), np.uint8)
     parsing[:, 40:90, 30:100] = 1

@@ -8,19 +8,29 @@ import pytest
 
 from engine import registry
 from training import train
-from training.config import load_config
+from training.config import REPO, load_config
 
-CONFIGS = sorted((Path(train.REPO) / "training" / "configs").glob("*.json"))
+CONFIGS = sorted((REPO / "training" / "configs").glob("*.json"))
 # Small widths so a training step takes milliseconds; the code paths are the same.
 TINY = {
     "s0_srresnet_att": {"channels": 8, "blocks": 2, "attention_at": [1, 2]},
     "s0_srresnet_att_gan": {"channels": 8, "blocks": 2, "attention_at": [1, 2]},
     "s1_mffcn": {"channels": 8, "max_channels": 16},
     "s2_rafsr": {"channels": 8, "n_ram": 1},
-    "s3_prior_guided": {"channels": 8, "blocks": 1, "prior_channels": 8, "prior_blocks": 1,
-                        "hourglass_depth": 1},
-    "s3_prior_guided_gan": {"channels": 8, "blocks": 1, "prior_channels": 8, "prior_blocks": 1,
-                            "hourglass_depth": 1},
+    "s3_prior_guided": {
+        "channels": 8,
+        "blocks": 1,
+        "prior_channels": 8,
+        "prior_blocks": 1,
+        "hourglass_depth": 1,
+    },
+    "s3_prior_guided_gan": {
+        "channels": 8,
+        "blocks": 1,
+        "prior_channels": 8,
+        "prior_blocks": 1,
+        "hourglass_depth": 1,
+    },
     "s4_idrn": {"channels": 8, "units": 1},
 }
 for _entry in registry.MODELS:
@@ -30,8 +40,13 @@ for _entry in registry.MODELS:
 
 def test_there_is_a_config_per_model() -> None:
     names = {p.stem for p in CONFIGS}
-    assert {"s2_rafsr_x4", "s0_srresnet_att_x4", "s1_mffcn", "s3_prior_guided_x8",
-            "s4_idrn_x4"} <= names
+    assert {
+        "s2_rafsr_x4",
+        "s0_srresnet_att_x4",
+        "s1_mffcn",
+        "s3_prior_guided_x8",
+        "s4_idrn_x4",
+    } <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -47,11 +62,18 @@ def test_config_builds_its_network(path: Path) -> None:
 # One config per distinct loss path: landmarks (S0), upsampled multi-scale input +
 # perceptual/texture/TV (S1), prior branch + parsing + perceptual + GAN (S3), step LR (S4).
 # The robust fine-tune: the degradation mix for training, the cctv family for validation.
-@pytest.mark.parametrize("name", ["s0_srresnet_att_x4", "s1_mffcn_paper",
-                                  "s3_prior_guided_gan_x8", "s4_idrn_x4_paper",
-                                  "s4_idrn_robust_x4"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "s0_srresnet_att_x4",
+        "s1_mffcn_paper",
+        "s3_prior_guided_gan_x8",
+        "s4_idrn_x4_paper",
+        "s4_idrn_robust_x4",
+    ],
+)
 def test_loss_paths_run(name: str, face_cache: Path, tmp_path: Path) -> None:
-    cfg = load_config(Path(train.REPO) / "training" / "configs" / f"{name}.json")
+    cfg = load_config(REPO / "training" / "configs" / f"{name}.json")
     cfg.kwargs = cfg.kwargs | TINY[cfg.model_id]
     cfg.data, cfg.run_dir = str(face_cache), str(tmp_path / "run")
     cfg.steps, cfg.minutes, cfg.batch_size, cfg.val_size = 2, None, 2, 2
@@ -73,10 +95,9 @@ def test_reproduce_script_names_only_existing_configs() -> None:
     removed config would only fail hours into a rerun."""
     import re
 
-    script = (Path(train.REPO) / "training" / "reproduce.sh").read_text()
+    script = (REPO / "training" / "reproduce.sh").read_text()
     lists = re.findall(r'^\s*[A-Z0-9]+="([^"]*)"', script, flags=re.M | re.S)
     names = {n for block in lists for n in block.split() if not n.startswith("$")}
     assert len(names) > 20
-    missing = sorted(n for n in names if not (Path(train.REPO) / "training" / "configs"
-                                               / f"{n}.json").exists())
+    missing = sorted(n for n in names if not (REPO / "training" / "configs" / f"{n}.json").exists())
     assert not missing, missing

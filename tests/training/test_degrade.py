@@ -34,8 +34,9 @@ def test_every_family_gives_the_lr_shape(hr, family, scale):
 
 def test_clean_is_the_apps_downscale(hr):
     assert np.array_equal(dg.family_lr(hr, 4, "clean", 7), imaging.downscale(hr, 4))
-    assert np.array_equal(data.degrade(hr, 4, "clean", np.random.default_rng(0)),
-                          imaging.downscale(hr, 4))
+    assert np.array_equal(
+        data.degrade(hr, 4, "clean", np.random.default_rng(0)), imaging.downscale(hr, 4)
+    )
 
 
 @pytest.mark.parametrize("family", dg.DEGRADED)
@@ -59,8 +60,10 @@ def test_mix_is_seeded_and_keeps_its_ranges():
     again = [dg.draw_mix(np.random.default_rng(s)) for s in range(50)]
     assert draws[:50] == again
     clean = sum(p == dg.Params() for p in draws) / len(draws)
-    mild = sum(p.jpeg_quality >= 80 and not p.blur_sigma and not p.motion_len and not p.second
-               for p in draws) / len(draws)
+    mild = sum(
+        p.jpeg_quality >= 80 and not p.blur_sigma and not p.motion_len and not p.second
+        for p in draws
+    ) / len(draws)
     assert 0.12 < clean < 0.18 and 0.20 < clean + mild < 0.35
     for p in draws:
         assert p.blur_sigma == 0 or 0.2 <= p.blur_sigma <= 1.2

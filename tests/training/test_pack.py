@@ -37,9 +37,12 @@ def test_pack_then_unpack_gives_back_the_cache(face_cache: Path, tmp_path: Path)
     mse = np.mean((hr.astype(float) - hr0) ** 2)
     assert 10 * np.log10(255**2 / mse) > 35  # lossy, but close
     assert np.abs(np.load(out / "train_landmarks.npy") - landmarks).max() <= 1 / 128
-    np.testing.assert_array_equal(np.load(out / "train_valid.npy"), np.load(src / "train_valid.npy"))
-    np.testing.assert_array_equal(np.load(out / "train_parsing.npy"),
-                                  np.load(src / "train_parsing.npy"))
+    np.testing.assert_array_equal(
+        np.load(out / "train_valid.npy"), np.load(src / "train_valid.npy")
+    )
+    np.testing.assert_array_equal(
+        np.load(out / "train_parsing.npy"), np.load(src / "train_parsing.npy")
+    )
     assert len(FaceSet(out, "val")) == 2  # the trainer reads the unpacked layout
     assert json.loads((out / "report.json").read_text())["splits"]["train"]["total"] == 6
     assert list(FaceSet(out, "train").sources()) == sources  # a source_mix works on the GPU too
@@ -51,8 +54,14 @@ def test_halved_weights_keep_their_record_and_load(tmp_path: Path) -> None:
     kwargs = {"channels": 8, "n_ram": 1}
     model = registry.build(entry, 4, **kwargs)
     path = tmp_path / "s2_rafsr_x4.safetensors"
-    record = {"run": "first", "steps": 5, "batch_size": 2, "images_seen": 10,
-              "wall_minutes": 1.0, "hardware": "CPU test"}
+    record = {
+        "run": "first",
+        "steps": 5,
+        "batch_size": 2,
+        "images_seen": 10,
+        "wall_minutes": 1.0,
+        "hardware": "CPU test",
+    }
     weights.save(model, entry, 4, path, record, kwargs=kwargs)
 
     (half,) = pack.halve_weights([path], tmp_path / "half")
@@ -75,4 +84,5 @@ def test_results_table_sums_minutes_per_machine() -> None:
         {"wall_minutes": 12.0, "hardware": "CPU AMD EPYC, 2 cores, torch 2.13"},  # older record
     ]
     assert results_table.hardware_minutes(stages) == (
-        "32 min CPU AMD EPYC, 2 cores; 8 min CUDA NVIDIA H200")
+        "32 min CPU AMD EPYC, 2 cores; 8 min CUDA NVIDIA H200"
+    )

@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from engine import imaging, registry, weights
-from training import evaluate, train, vgg
-from training.config import TrainConfig, load_config
+from training import cards, evaluate, train, vgg
+from training.config import REPO, TrainConfig, load_config
 
 from .conftest import variants
 
@@ -26,12 +26,22 @@ def trained(tmp_path_factory: pytest.TempPathFactory, face_cache: Path) -> dict:
     cache = face_cache
     crops = list(np.load(cache / "train_hr.npy"))
     cfg = TrainConfig(
-        name="tiny_rafsr_x4", model_id="s2_rafsr", scale=4,
+        name="tiny_rafsr_x4",
+        model_id="s2_rafsr",
+        scale=4,
         kwargs={"channels": 8, "n_ram": 1, "image_residual": True},
-        data=str(cache), batch_size=4, steps=20, log_every=5, val_every=10, val_size=4,
+        data=str(cache),
+        batch_size=4,
+        steps=20,
+        log_every=5,
+        val_every=10,
+        val_size=4,
         optimizer={"name": "adam", "lr": 2e-3, "betas": [0.9, 0.99], "eps": 1e-8},
-        checkpoint_minutes=5.0, run_dir=str(root / "run"), export_dir=str(root / "weights"),
-        notes=["tiny test network"])
+        checkpoint_minutes=5.0,
+        run_dir=str(root / "run"),
+        export_dir=str(root / "weights"),
+        notes=["tiny test network"],
+    )
     torch.manual_seed(0)
     summary = train.train(cfg)
     return {"cfg": cfg, "summary": summary, "root": root, "crops": crops}
@@ -41,14 +51,21 @@ def test_training_lowers_the_loss_and_exports(trained: dict) -> None:
     summary, root = trained["summary"], trained["root"]
     history = json.loads((root / "run" / "summary.json").read_text())
     assert history["steps"] == 20 and summary["images_seen"] == 80
-    losses = [h["loss"] for h in torch.load(root / "run" / "checkpoint.pt",
-                                            weights_only=True)["history"] if "loss" in h]
+    losses = [
+        h["loss"]
+        for h in torch.load(root / "run" / "checkpoint.pt", weights_only=True)["history"]
+        if "loss" in h
+    ]
     assert losses[-1] < losses[0]
     assert not list((root / "run").glob("*.tmp"))  # checkpoints are written atomically
     assert (root / "run" / "loss.png").exists() and (root / "run" / "train.log").exists()
     out = root / "weights"
     assert {p.name for p in out.iterdir()} >= {
-        "s2_rafsr_x4.safetensors", "manifest.json", "s2_rafsr_x4.md", "s2_rafsr_x4_loss.png"}
+        "s2_rafsr_x4.safetensors",
+        "manifest.json",
+        "s2_rafsr_x4.md",
+        "s2_rafsr_x4_loss.png",
+    }
     card = (out / "s2_rafsr_x4.md").read_text()
     assert "non-commercial research only" in card and "tiny test network" in card
     assert "20 steps" in card
@@ -85,7 +102,9 @@ def test_second_stage_records_every_stage(trained: dict, tmp_path: Path) -> None
     train.train(cfg)
     record = json.loads(weights.read_metadata(first)["training"])
     assert [(st["run"], st["steps"]) for st in record["stages"]] == [
-        ("tiny_rafsr_x4", 20), ("tiny_rafsr_x4_long", 3)]
+        ("tiny_rafsr_x4", 20),
+        ("tiny_rafsr_x4_long", 3),
+    ]
     card = first.with_suffix(".md").read_text()
     assert "`tiny_rafsr_x4` 20 steps" in card
     assert "training/configs/tiny_rafsr_x4.json" in card  # the reproduce steps name both runs
@@ -104,8 +123,10 @@ def test_source_mix_draws_each_source_at_its_rate(tmp_path: Path, face_cache: Pa
     assert share == pytest.approx(0.5 + 0.5 * 2 / 6, abs=0.015)
     assert set(idx) == set(range(6))  # every face can still be drawn
     # no mix: the exact stream the trainer drew before source_mix existed
-    assert np.array_equal(train.draw_faces(np.random.default_rng(1), 8, 6, []),
-                          np.random.default_rng(1).integers(0, 6, 8))
+    assert np.array_equal(
+        train.draw_faces(np.random.default_rng(1), 8, 6, []),
+        np.random.default_rng(1).integers(0, 6, 8),
+    )
     with pytest.raises(ValueError, match="no training faces"):
         train.source_pools(faces, {"helen": 0.3})
     with pytest.raises(ValueError, match="sum to"):
@@ -124,17 +145,20 @@ def test_scale_weights_draw_each_scale_at_its_rate() -> None:
         assert (drawn == scale).mean() == pytest.approx(want, abs=0.015)
     # no weights: the exact stream the trainer drew before scale_weights existed
     assert train.scale_probabilities(scales, None) is None
-    assert [train.draw_scale(np.random.default_rng(1), scales, None) for _ in range(3)] == \
-        [int(np.random.default_rng(1).choice(scales))] * 3
+    assert [train.draw_scale(np.random.default_rng(1), scales, None) for _ in range(3)] == [
+        int(np.random.default_rng(1).choice(scales))
+    ] * 3
     for bad in ([1, 1, 2], [1, -1, 1, 1], [0, 0, 0, 0]):
         with pytest.raises(ValueError, match="scale_weights"):
             train.scale_probabilities(scales, bad)
 
 
 def test_reproduce_line_says_where_a_gpu_stage_ran() -> None:
-    assert train.reproduce_line("m_long", "CPU AMD EPYC, 2 cores", 20) == \
-        "python -m training.train training/configs/m_long.json --minutes 20"
-    gpu = train.reproduce_line("m_gpu", "CUDA NVIDIA H200")
+    assert (
+        cards.reproduce_line("m_long", "CPU AMD EPYC, 2 cores", 20)
+        == "python -m training.train training/configs/m_long.json --minutes 20"
+    )
+    gpu = cards.reproduce_line("m_gpu", "CUDA NVIDIA H200")
     assert gpu.startswith("python -m training.train training/configs/m_gpu.json")
     assert "training/gpu_stage.sh" in gpu
 
@@ -144,35 +168,44 @@ def test_lr_schedule() -> None:
     assert train.lr_at(0.0, 0, 1e-4, sched) == pytest.approx(1e-4)
     assert train.lr_at(0.5, 50, 1e-4, sched) == pytest.approx((1e-4 + 1e-6) / 2)
     assert train.lr_at(1.0, 99, 1e-4, sched) == pytest.approx(1e-6)
-    assert train.lr_at(0.3, 61, 1e-4, {"name": "step", "every": 30, "gamma": 0.9}) == \
-        pytest.approx(1e-4 * 0.81)
+    assert train.lr_at(0.3, 61, 1e-4, {"name": "step", "every": 30, "gamma": 0.9}) == pytest.approx(
+        1e-4 * 0.81
+    )
 
 
 def test_config_rejects_unknown_keys() -> None:
     with pytest.raises(ValueError, match="unknown config keys"):
         TrainConfig.from_dict({"name": "x", "model_id": "s2_rafsr", "scale": 4, "lr": 1})
-    shipped = Path(train.REPO) / "training" / "configs" / "s2_rafsr_x4.json"
+    shipped = REPO / "training" / "configs" / "s2_rafsr_x4.json"
     cfg = load_config(shipped)
     assert cfg.model_id == "s2_rafsr" and cfg.losses == {"l1": 1.0}
     assert cfg.optimizer["lr"] == 1e-4 and cfg.optimizer["betas"] == [0.9, 0.99]
 
 
-def test_evaluate_baselines_and_exported_model(trained: dict, tmp_path: Path, astronaut,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_evaluate_baselines_and_exported_model(
+    trained: dict, tmp_path: Path, astronaut, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from safetensors.torch import save_file
 
     vgg_dir = tmp_path / "vgg"  # a random-weight LPIPS so the test needs no downloads
     vgg_dir.mkdir()
     torch.manual_seed(0)
     net = vgg.LPIPS()
-    save_file({k: v.abs().contiguous() if k.startswith("lins") else v.contiguous()
-               for k, v in net.state_dict().items()}, str(vgg_dir / vgg.LPIPS_FILE))
+    save_file(
+        {
+            k: v.abs().contiguous() if k.startswith("lins") else v.contiguous()
+            for k, v in net.state_dict().items()
+        },
+        str(vgg_dir / vgg.LPIPS_FILE),
+    )
     monkeypatch.setattr(vgg, "VGG_DIR", vgg_dir)
     photos = tmp_path / "photos"
     photos.mkdir()
     for i, v in enumerate(variants(astronaut, 2)):
         # Small photos keep dlib's upsampled detection quick.
-        Image.fromarray(v).resize((150, 150), Image.Resampling.LANCZOS).save(photos / f"face{i}.png")
+        Image.fromarray(v).resize((150, 150), Image.Resampling.LANCZOS).save(
+            photos / f"face{i}.png"
+        )
     Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(photos / "wall.png")
     report = evaluate.evaluate(photos, 4, "all", weights_dir=trained["root"] / "weights")
     assert report["faces"] == 2 and report["skipped"] == ["wall.png"]
@@ -187,8 +220,24 @@ def test_evaluate_baselines_and_exported_model(trained: dict, tmp_path: Path, as
     md = evaluate.markdown(report)
     assert "| s2_rafsr |" in md and "1 photos skipped" in md
     out = tmp_path / "r.json"
-    assert evaluate.main(["--images", str(photos), "--scale", "4", "--models", "bicubic",
-                          "--json", str(out), "--aligned", "--limit", "1"]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--images",
+                str(photos),
+                "--scale",
+                "4",
+                "--models",
+                "bicubic",
+                "--json",
+                str(out),
+                "--aligned",
+                "--limit",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["bicubic"]["count"] == 1
 
 
@@ -207,8 +256,14 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
     is widened with zero weights from the new one). Networks whose new layers would change
     the output are refused (IDRN sums every unit's output)."""
     entry = registry.get("s3_prior_guided")
-    small_kw = {"channels": 8, "blocks": 1, "prior_channels": 8, "prior_blocks": 1,
-                "hourglass_depth": 1, "image_residual": True}
+    small_kw = {
+        "channels": 8,
+        "blocks": 1,
+        "prior_channels": 8,
+        "prior_blocks": 1,
+        "hourglass_depth": 1,
+        "image_residual": True,
+    }
     torch.manual_seed(0)
     small = _trained_looking(registry.build(entry, 8, **small_kw))
     path = tmp_path / "s3_prior_guided_x8.safetensors"
@@ -230,11 +285,21 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
     assert wide.sr_body[0].conv3.weight[8:].abs().sum() > 0
     assert not wide.sr_body[0].conv3.weight[:8, 8:].any()
     with pytest.raises(ValueError, match="whole multiple"):
-        train.grow_from(registry.build(entry, 8, **(small_kw | {"channels": 12})),
-                        dict(small.state_dict()), path, entry, 8)
+        train.grow_from(
+            registry.build(entry, 8, **(small_kw | {"channels": 12})),
+            dict(small.state_dict()),
+            path,
+            entry,
+            8,
+        )
     with pytest.raises(ValueError, match="no place"):  # narrower is not growth
-        train.grow_from(registry.build(entry, 8, **(small_kw | {"channels": 4})),
-                        dict(small.state_dict()), path, entry, 8)
+        train.grow_from(
+            registry.build(entry, 8, **(small_kw | {"channels": 4})),
+            dict(small.state_dict()),
+            path,
+            entry,
+            8,
+        )
 
     rafsr = registry.get("s2_rafsr")
     kw = {"channels": 8, "n_ram": 1, "image_residual": True}
@@ -256,8 +321,13 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
     i_path = tmp_path / "s4_idrn_x4.safetensors"
     weights.save(i_small, idrn, 4, i_path, training={"run": "small", "steps": 1})
     with pytest.raises(ValueError, match="change what it computes"):
-        train.grow_from(registry.build(idrn, 4, **(kw | {"units": 2})),
-                        dict(i_small.state_dict()), i_path, idrn, 4)
+        train.grow_from(
+            registry.build(idrn, 4, **(kw | {"units": 2})),
+            dict(i_small.state_dict()),
+            i_path,
+            idrn,
+            4,
+        )
 
 
 def test_init_partial_starts_an_x2_network_from_an_x4_file(trained: dict, tmp_path: Path) -> None:
@@ -288,16 +358,28 @@ def test_init_partial_starts_an_x2_network_from_an_x4_file(trained: dict, tmp_pa
         train.train(cfg, export=False)
 
 
-def test_evaluate_degraded_families_same_lr_and_merge(trained: dict, tmp_path: Path,
-                                                      astronaut) -> None:
+def test_evaluate_degraded_families_same_lr_and_merge(
+    trained: dict, tmp_path: Path, astronaut
+) -> None:
     photos = tmp_path / "aligned"
     photos.mkdir()
     for i, v in enumerate(variants(astronaut, 2)):
         Image.fromarray(v).resize((128, 128), Image.Resampling.LANCZOS).save(photos / f"f{i}.png")
     out, md = tmp_path / "d.json", tmp_path / "d.md"
     wdir = str(trained["root"] / "weights")
-    args = ["--images", str(photos), "--aligned", "--scale", "4", "--json", str(out),
-            "--md", str(md), "--weights", wdir]
+    args = [
+        "--images",
+        str(photos),
+        "--aligned",
+        "--scale",
+        "4",
+        "--json",
+        str(out),
+        "--md",
+        str(md),
+        "--weights",
+        wdir,
+    ]
     assert evaluate.main(args + ["--models", "bicubic", "--degrade", "clean,jpeg"]) == 0
     assert evaluate.main(args + ["--models", "s2_rafsr", "--degrade", "jpeg", "--merge"]) == 0
     data = json.loads(out.read_text())

@@ -1,0 +1,331 @@
+"""``python -m engine video CLIP ...``: track a face through a clip, fuse frames, enhance.
+
+::
+
+    python -m engine video CLIP --frames A:B --track auto --fuse 8 --model ID --scale 4 --out DIR
+
+Frames A to B-1 (Python slice; default: the whole clip) are searched for faces, which are
+linked into tracks; the chosen track's frames are ranked by quality; the best ``--fuse`` of them
+(minus any ``--exclude``) are registered to the best one (or ``--reference``) and fused
+(:mod:`engine.fusion`); the model runs on the fused face and, for comparison, on the reference
+frame alone, aligned the same way. Written into ``--out`` (never next to the clip unless
+``--allow-input-dir``; existing files are refused unless ``--overwrite``):
+
+* ``STEM_fNNNNNN_frame.png`` -- the reference frame as decoded (its pixel SHA-256 is the one
+  recorded for that frame);
+* ``STEM_fNNNNNN_fused_lr.png`` -- the fused face at the model's input size (no model);
+* ``STEM_fNNNNNN_fusion_fine.png`` -- the multi-frame reconstruction itself (``reconstruct``);
+* ``STEM_fNNNNNN_single_TAG.png`` / ``STEM_fNNNNNN_fused_TAG.png`` -- the model on the
+  reference frame alone and on the fused face (TAG = model and scale);
+* ``STEM_fNNNNNN_fused_TAG_full.png`` -- the reference frame enlarged, fused result pasted in;
+* ``STEM_fNNNNNN_TAG_provenance.json`` -- the clip (SHA-256, codec...), the track, every frame
+  used (index, time, pixel SHA-256, registration residual) or rejected (and why), the model
+  and weights, and every output's SHA-256.
+
+Exit status as the other commands: 0 done, 2 bad input or usage, 1 writing failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from engine import provenance, registry
+
+EXIT_OK = 0
+EXIT_WRITE_FAILED = 1
+EXIT_BAD_INPUT = 2
+DEFAULT_FUSE = 8
+FUSION_LABEL = "Multi-frame fusion (classical, no AI) - processed image, not original evidence"
+
+
+class VideoUsageError(Exception):
+    """What was asked for cannot be done; the message is shown and the exit status is 2."""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``video`` command to ``subparsers`` (``engine.__main__``'s)."""
+    from engine import fusion
+
+    parser = subparsers.add_parser(
+        "video",
+        help="track a face through a clip, fuse frames, enhance",
+        description=__doc__.split("::")[0].strip().splitlines()[0],
+    )
+    parser.add_argument("clip", type=Path, help="the video file (never modified)")
+    parser.add_argument("--model", required=True, help="model id (see `models`)")
+    parser.add_argument("--scale", required=True, type=int, help="enlargement factor, e.g. 4")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--frames", default=None, help="A:B, the frames searched (A to B-1; default all)"
+    )
+    parser.add_argument(
+        "--step", type=int, default=1, help="search every STEP-th frame (default 1)"
+    )
+    parser.add_argument(
+        "--track", default="auto", help="track number, or auto (the longest; default)"
+    )
+    parser.add_argument(
+        "--fuse",
+        type=int,
+        default=DEFAULT_FUSE,
+        metavar="N",
+        help=f"fuse the N best frames of the track (default {DEFAULT_FUSE}; 1 = no fusion)",
+    )
+    parser.add_argument(
+        "--reference", type=int, default=None, help="frame index to register to (default: best)"
+    )
+    parser.add_argument("--exclude", default="", help="frame indices never to use, comma-separated")
+    parser.add_argument(
+        "--method",
+        choices=fusion.METHODS,
+        default="auto",
+        help="auto (default): multi-frame reconstruction where the face is at least about the "
+        "model's input size in the frames, else a trimmed per-pixel mean",
+    )
+    parser.add_argument("--detector", choices=("hog", "cnn"), default="hog")
+    parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: automatic)")
+    parser.add_argument(
+        "--allow-input-dir", action="store_true", help="allow writing into the clip's folder"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.set_defaults(func=run_from_args)
+    return parser
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except VideoUsageError as exc:
+        print(f"ffe: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _parse_range(text: str | None, length: int) -> tuple[int, int]:
+    if text is None:
+        return 0, length
+    try:
+        a, b = text.split(":")
+        start = int(a) if a.strip() else 0
+        stop = int(b) if b.strip() else length
+    except ValueError:
+        raise VideoUsageError(f"--frames must look like A:B (e.g. 0:100), got {text!r}") from None
+    start, stop = max(0, start), min(length, stop)
+    if start >= stop:
+        raise VideoUsageError(f"--frames {text}: no frame of the clip's 0..{length - 1} in it")
+    return start, stop
+
+
+def _parse_exclude(text: str) -> set[int]:
+    try:
+        return {int(v) for v in text.split(",") if v.strip()}
+    except ValueError:
+        raise VideoUsageError(
+            f"--exclude must be frame numbers like 3,7,12, got {text!r}"
+        ) from None
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine import device as devices
+    from engine import faces as facelib
+    from engine import fusion, io, tracks, video, weights
+    from engine.enhance import Enhancer
+
+    try:
+        entry = registry.get(args.model)
+        scale = registry.check_scale(entry, args.scale)
+    except KeyError as exc:
+        raise VideoUsageError(exc.args[0]) from None
+    except ValueError as exc:
+        raise VideoUsageError(str(exc)) from None
+    if args.fuse < 1:
+        raise VideoUsageError("--fuse must be 1 or more")
+    clip_path: Path = args.clip
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise VideoUsageError(f"--out {out} exists and is not a folder")
+    if out.resolve() == clip_path.resolve().parent and not args.allow_input_dir:
+        raise VideoUsageError(
+            f"--out {out} is the clip's own folder; choose another folder "
+            "(or pass --allow-input-dir)"
+        )
+    exclude = _parse_exclude(args.exclude)
+
+    try:
+        enhancer = Enhancer(device=args.device)
+        model = enhancer.model(entry.id, scale)
+    except (ValueError, weights.WeightsError) as exc:
+        raise VideoUsageError(str(exc)) from None
+
+    try:
+        clip = video.open_clip(clip_path)
+    except video.VideoError as exc:
+        raise VideoUsageError(str(exc)) from None
+    with clip:
+        start, stop = _parse_range(args.frames, len(clip))
+        try:
+            found = tracks.track_faces(clip, start, stop, max(1, args.step), args.detector)
+            track = tracks.choose_track(found, args.track)
+        except facelib.FaceError as exc:
+            raise VideoUsageError(f"{clip_path.name}, frames {start}:{stop}: {exc}") from None
+        ranked = [r for r in track.ranked() if r.frame_index not in exclude]
+        if not ranked:
+            raise VideoUsageError(f"track {track.id}: every frame was excluded")
+        reference = ranked[0].frame_index if args.reference is None else args.reference
+        if track.face_at(reference) is None:
+            raise VideoUsageError(
+                f"--reference {reference}: track {track.id} has no face in that frame "
+                f"(its frames: {track.first} to {track.last})"
+            )
+        if reference in exclude:
+            raise VideoUsageError(f"--reference {reference} is also in --exclude")
+        chosen = [reference] + [r.frame_index for r in ranked if r.frame_index != reference]
+        chosen = sorted(chosen[: args.fuse])
+        frames = {i: clip.frame(i) for i in chosen}
+        ref_still = video.to_still(clip, frames[reference])
+        clip_record = clip.info.record()
+    inputs = [
+        fusion.FrameInput(frames[i].rgb, track.face_at(i), frames[i].record()) for i in chosen
+    ]
+    lr_size = facelib.HR_SIZE // scale
+    fused = fusion.fuse(inputs, lr_size, reference=chosen.index(reference), method=args.method)
+    sr_single = model.run(fused.single)
+    sr_fused = model.run(fused.lr)
+    ref_face = track.face_at(reference)
+    notes: list[str] = []
+    try:
+        full = facelib.paste_back(ref_still.rgb, fused.aligned, sr_fused, scale=scale)
+    except facelib.FaceError as exc:
+        full = None
+        notes.append(f"full image not built: {exc}")
+
+    stem = f"{clip_path.stem}_f{reference:06d}"
+    tag = f"{entry.id}_x{scale}"
+    paths = {
+        "frame": out / f"{stem}_frame.png",
+        "fused_lr": out / f"{stem}_fused_lr.png",
+        "fusion_fine": out / f"{stem}_fusion_fine.png",
+        "single": out / f"{stem}_single_{tag}.png",
+        "fused": out / f"{stem}_fused_{tag}.png",
+        "full": out / f"{stem}_fused_{tag}_full.png",
+        "provenance": out / f"{stem}_{tag}_provenance.json",
+    }
+    if fused.fine is None:
+        del paths["fusion_fine"]
+    if full is None:
+        del paths["full"]
+    existing = [p.name for p in paths.values() if p.exists()]
+    if existing and not args.overwrite:
+        raise VideoUsageError(
+            f"{', '.join(existing)} already exist(s) in {out}; pass --overwrite to replace"
+        )
+
+    parameters = {
+        "scale": scale,
+        "lr_size": lr_size,
+        "hr_size": facelib.HR_SIZE,
+        "input": entry.input,
+        "precision": "float32",
+        "deterministic": True,
+        "detector": args.detector,
+        "frames_searched": f"{start}:{stop}:{max(1, args.step)}",
+        "track": {
+            **track.record(),
+            "requested": args.track,
+            "ranking": [
+                {"frame": r.frame_index, "score": r.score, "why": r.words} for r in track.ranked()
+            ],
+            "excluded_by_analyst": sorted(exclude),
+        },
+    }
+    common = {
+        "entry": entry,
+        "scale": scale,
+        "weights_file": model.path.name if model.path is not None else None,
+        "weights_sha256": model.weights_sha256,
+        "weights_metadata": model.metadata,
+        "device": devices.describe(model.device),
+    }
+    rec_single = provenance.record(
+        still=ref_still,
+        face=ref_face,
+        face_index=track.id,
+        parameters=parameters
+        | {
+            "frames_fused": 1,
+            "alignment": "the reference frame alone, in the fused face's registered framing",
+        },
+        notes=notes,
+        **common,
+    )
+    rec_fused = provenance.record(
+        still=ref_still,
+        face=ref_face,
+        face_index=track.id,
+        parameters=parameters | {"frames_fused": len(fused.used), "fusion": fused.record},
+        notes=notes,
+        **common,
+    )
+    document = {
+        "record_version": provenance.RECORD_VERSION,
+        "label": provenance.AI_LABEL,
+        "software": dict(rec_fused["software"]),
+        "time_utc": provenance.utc_now(),
+        "clip": clip_record,
+        "reference_frame": frames[reference].record(),
+        "single_frame": rec_single,
+        "fused": rec_fused,
+        "outputs": [],
+    }
+    images = {
+        "frame": (ref_still.rgb, rec_fused),
+        "fused_lr": (fused.lr, rec_fused),
+        "fusion_fine": (fused.fine, rec_fused),
+        "single": (sr_single, rec_single),
+        "fused": (sr_fused, rec_fused),
+        "full": (full, rec_fused),
+    }
+    # The decoded frame and the classical fusion are not AI outputs: their own labels.
+    labels = {
+        "frame": f"Decoded video frame {reference} of {clip_path.name}, pixels unchanged",
+        "fused_lr": FUSION_LABEL,
+        "fusion_fine": FUSION_LABEL,
+    }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for role, path in paths.items():
+            if role == "provenance":
+                continue
+            pixels, rec = images[role]
+            text = provenance.png_text(rec)
+            if role in labels:
+                text[provenance.PNG_KEY_LABEL] = labels[role]
+            sha = io.save_png(path, pixels, text)
+            provenance.add_output(rec, role, path.resolve(), sha)
+            provenance.add_output(document, role, path.resolve(), sha)
+        _write_text_atomic(paths["provenance"], provenance.to_json(document))
+    except OSError as exc:
+        print(f"ffe: error: {exc}", file=sys.stderr)
+        return EXIT_WRITE_FAILED
+    for path in paths.values():
+        print(path)
+    return EXIT_OK

@@ -1,0 +1,124 @@
+"""``python -m engine video``: end to end on a tiny clip made on the fly, and its refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import io, video
+from engine.__main__ import main
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """6 frames of the sample's face region (128x128, face about 46 px), moving sub-pixel."""
+    rgb = np.array(Image.open(SAMPLE).convert("RGB"))[10:138, 50:178]
+    rng = np.random.default_rng(2)
+    frames = []
+    for _ in range(6):
+        m = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float64)
+        m[:, 2] = rng.uniform(-1, 1, 2)
+        moved = cv2.warpAffine(
+            rgb, m, (128, 128), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
+        )
+        frames.append(
+            np.clip(np.rint(moved + rng.normal(0, 3, moved.shape)), 0, 255).astype(np.uint8)
+        )
+    folder = tmp_path_factory.mktemp("case")
+    return video.encode_clip(folder / "cam1.mp4", frames, bit_rate=300_000, gop=4)
+
+
+def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    before = clip.read_bytes()
+    argv = [
+        "video",
+        str(clip),
+        "--frames",
+        "0:6",
+        "--fuse",
+        "5",
+        "--model",
+        "bicubic",
+        "--scale",
+        "4",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.split()
+    names = sorted(Path(p).name for p in printed)
+    assert sorted(p.name for p in out.iterdir()) == names
+    prov_path = next(Path(p) for p in printed if p.endswith("_provenance.json"))
+    doc = json.loads(prov_path.read_text())
+    ref = doc["reference_frame"]["index"]
+    stem = f"cam1_f{ref:06d}"
+    assert {
+        f"{stem}_frame.png",
+        f"{stem}_fused_lr.png",
+        f"{stem}_fusion_fine.png",
+        f"{stem}_single_bicubic_x4.png",
+        f"{stem}_fused_bicubic_x4.png",
+        f"{stem}_fused_bicubic_x4_full.png",
+    } <= set(names)
+    assert clip.read_bytes() == before
+    # the clip and every frame used are identified; reopening reproduces the frame hashes
+    assert doc["clip"]["sha256"] == io.sha256_file(clip)
+    fusion = doc["fused"]["parameters"]["fusion"]
+    used = [f for f in fusion["frames"] if f["registration"]["used"]]
+    assert doc["fused"]["parameters"]["frames_fused"] == len(used) == 5
+    with video.open_clip(clip) as reopened:
+        for f in fusion["frames"]:
+            assert reopened.frame(f["index"]).sha256 == f["pixels_sha256"]
+            assert f["time_s"] == pytest.approx(f["index"] / 25)
+    assert all(np.isfinite(f["registration"]["residual_rms"]) for f in used)
+    assert doc["fused"]["input"]["video"]["frame"]["index"] == ref
+    assert doc["fused"]["input"]["sha256"] == doc["reference_frame"]["pixels_sha256"]
+    # the saved frame is the decoded frame, bit for bit
+    frame = io.load(out / f"{stem}_frame.png")
+    assert video.pixels_sha256(frame.rgb) == doc["reference_frame"]["pixels_sha256"]
+    outputs = {Path(o["path"]).name: o["sha256"] for o in doc["outputs"]}
+    for name, sha in outputs.items():
+        assert io.sha256_file(out / name) == sha
+    fused = np.array(Image.open(out / f"{stem}_fused_bicubic_x4.png"))
+    assert fused.shape == (128, 128, 3)
+    with Image.open(out / f"{stem}_fused_lr.png") as im:
+        assert im.size == (32, 32) and "fusion" in im.text["Disclaimer"].lower()
+    pixels = {
+        name: video.pixels_sha256(io.load(out / name).rgb)
+        for name in outputs
+        if name.endswith(".png")
+    }
+    # the same command again: refused, nothing overwritten; --overwrite gives the same pixels
+    # (the files' own bytes differ: their embedded records carry the time)
+    assert main(argv) == 2
+    assert "already exist" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+    capsys.readouterr()
+    for name, sha in pixels.items():
+        assert video.pixels_sha256(io.load(out / name).rgb) == sha, name  # deterministic
+
+
+def test_video_command_refusals(clip, tmp_path, capsys) -> None:
+    base = ["--model", "bicubic", "--scale", "4"]
+    assert main(["video", str(clip), *base, "--out", str(clip.parent)]) == 2
+    assert "own folder" in capsys.readouterr().err
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\0" * 100)
+    assert main(["video", str(junk), *base, "--out", str(tmp_path / "o")]) == 2
+    assert "junk.mp4" in capsys.readouterr().err
+    assert main(["video", str(clip), *base, "--frames", "9:20", "--out", str(tmp_path / "o")]) == 2
+    assert "--frames" in capsys.readouterr().err
+    assert main(["video", str(clip), *base, "--track", "7", "--out", str(tmp_path / "o")]) == 2
+    assert "track 7" in capsys.readouterr().err
+    assert (
+        main(["video", str(clip), "--model", "nope", "--scale", "4", "--out", str(tmp_path)]) == 2
+    )
+    assert not (tmp_path / "o").exists()
