@@ -27,7 +27,7 @@ from engine import registry, weights
 REPO = Path(__file__).resolve().parent.parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 DSTART, DEND = "<!-- degraded:start -->", "<!-- degraded:end -->"
-SCALES = (2, 4, 8)
+SCALES = (2, 3, 4, 8)
 
 # (paper, scale, variant) -> (PSNR gain over bicubic in dB, data set), from each paper's table.
 PAPER_GAIN: dict[tuple[str, int, str], tuple[float, str]] = {
