@@ -21,7 +21,7 @@ HR_SIZE = 128
 
 PAPERS = ("baseline", "S0", "S1", "S2", "S3", "S4")
 INPUTS = ("lr", "upsampled")
-VARIANTS = ("baseline", "psnr", "gan")
+VARIANTS = ("baseline", "psnr", "gan", "robust")
 BASELINE_METHODS = {"bicubic": "bicubic", "lanczos": "lanczos"}
 
 
@@ -39,9 +39,13 @@ class ModelEntry:
     value_range: tuple[float, float] = (0.0, 1.0)
     arch: str | None = None  # "module.path:ClassName"; None for interpolation baselines
     kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    variant: str = "psnr"  # "psnr" (pixel-loss training), "gan" (adversarial fine-tune), "baseline"
+    # "psnr" (pixel-loss training on clean LR faces), "gan" (adversarial fine-tune of a psnr
+    # model), "robust" (a psnr model fine-tuned on compressed, noisy, blurred LR faces),
+    # "baseline" (interpolation)
+    variant: str = "psnr"
     shared_weights: bool = False  # one weight file serves every scale (S1)
     name: str = ""  # short label for menus and messages, e.g. "RAFSR (Che et al. 2023)"
+    twin: str = ""  # a robust or GAN variant: the id of the clean-trained model it starts from
 
     @property
     def is_baseline(self) -> bool:
@@ -51,6 +55,36 @@ class ModelEntry:
     def label(self) -> str:
         """The short name if set, else the id."""
         return self.name or self.id
+
+    @property
+    def use_when(self) -> str:
+        """In plain words, which input this model is for (the GUI's model tooltip)."""
+        return USE_WHEN[self.variant]
+
+
+# Which variant to use on which input, for the analyst (tooltips, README, reports).
+USE_WHEN = {
+    "baseline": (
+        "Interpolation only: enlarges without adding or inventing detail. The reference every "
+        "model is measured against."
+    ),
+    "psnr": (
+        "Trained on clean faces only. Use it on clean input: a lossless image or a JPEG of "
+        "quality about 85 or better, with little noise or blur. On compressed, noisy or blurred "
+        "evidence it sharpens JPEG blocks and noise into detail that is not there; use the "
+        "robust variant of the same paper instead."
+    ),
+    "robust": (
+        "Trained on damaged faces (JPEG quality 20-90, video coding, sensor noise, blur) and "
+        "some clean ones. Use it on ordinary evidence: CCTV stills, video frames, JPEGs from "
+        "phones or the web, anything compressed, noisy or soft. On clean high-quality input the "
+        "clean-trained model of the same paper keeps a little more detail."
+    ),
+    "gan": (
+        "Adversarial fine-tune of the clean-trained model: crisper-looking, but it invents "
+        "texture that is not in the evidence. Clean input only, and only to compare."
+    ),
+}
 
 
 # Citations: title, authors, venue and year as printed in the paper texts (papers/*.txt). Where
@@ -86,6 +120,55 @@ _S3 = dict(
     arch="engine.archs.s3_prior_guided:PriorGuidedSR",
 )
 
+_S1 = dict(
+    paper="S1",
+    title="Face Super-resolution Reconstruction Based on Multi-scale Feature Fusion",
+    authors="Shasha Wu, Xueyun Chen",
+    citation=(
+        "Wu S., Chen X. Face Super-resolution Reconstruction Based on Multi-scale Feature "
+        "Fusion. College of Electrical Engineering, Guangxi University, Nanning, China "
+        "(venue and year not given in the paper text)."
+    ),
+    scales=(2, 3, 4, 8),
+    input="upsampled",
+    arch="engine.archs.s1_mffcn:MFFCN",
+    shared_weights=True,
+)
+_S2 = dict(
+    paper="S2",
+    title=(
+        "Face image super-resolution reconstruction algorithm based on residual attention "
+        "mechanism"
+    ),
+    authors="Yali Che, Yan Xu, Haili Xue, Xuhui Liu",
+    citation=(
+        "Che Y., Xu Y., Xue H., Liu X. Face image super-resolution reconstruction algorithm "
+        "based on residual attention mechanism. Journal of Measurement Science and "
+        "Instrumentation 15(4):458-465, 2024 (accepted 11 May 2023)."
+    ),
+    scales=(4, 8),
+    input="lr",
+    arch="engine.archs.s2_rafsr:RAFSR",
+)
+_S4 = dict(
+    paper="S4",
+    title=(
+        "The visual human face super-resolution reconstruction algorithm based on improved "
+        "deep residual network"
+    ),
+    authors="Di Fan, Shuai Fang, Guangcai Wang, Shang Gao, Xiaoxin Liu",
+    citation=(
+        "Fan D., Fang S., Wang G., Gao S., Liu X. The visual human face super-resolution "
+        "reconstruction algorithm based on improved deep residual network. EURASIP Journal "
+        "on Advances in Signal Processing 2019:32, 2019. doi:10.1186/s13634-019-0626-4"
+    ),
+    scales=(2, 4, 8),
+    input="lr",
+    arch="engine.archs.s4_idrn:IDRN",
+)
+
+# Each paper's clean-trained (psnr) model first, then its robust variant (trained on damaged
+# input; the default where its weights are installed, see default_model_id), then its GAN.
 MODELS: tuple[ModelEntry, ...] = (
     ModelEntry(
         id="bicubic",
@@ -117,67 +200,31 @@ MODELS: tuple[ModelEntry, ...] = (
         name="Lanczos",
     ),
     ModelEntry(id="s0_srresnet_att", variant="psnr", name="SRResNet+attention (Chen 2020)", **_S0),
-    ModelEntry(
-        id="s0_srresnet_att_gan", variant="gan", name="SRResNet+attention GAN (Chen 2020)", **_S0
-    ),
-    ModelEntry(
-        id="s1_mffcn",
-        paper="S1",
-        title="Face Super-resolution Reconstruction Based on Multi-scale Feature Fusion",
-        authors="Shasha Wu, Xueyun Chen",
-        citation=(
-            "Wu S., Chen X. Face Super-resolution Reconstruction Based on Multi-scale Feature "
-            "Fusion. College of Electrical Engineering, Guangxi University, Nanning, China "
-            "(venue and year not given in the paper text)."
-        ),
-        scales=(2, 3, 4, 8),
-        input="upsampled",
-        arch="engine.archs.s1_mffcn:MFFCN",
-        variant="psnr",
-        shared_weights=True,
-        name="MFFCN (Wu & Chen)",
-    ),
-    ModelEntry(
-        id="s2_rafsr",
-        paper="S2",
-        title=(
-            "Face image super-resolution reconstruction algorithm based on residual attention "
-            "mechanism"
-        ),
-        authors="Yali Che, Yan Xu, Haili Xue, Xuhui Liu",
-        citation=(
-            "Che Y., Xu Y., Xue H., Liu X. Face image super-resolution reconstruction algorithm "
-            "based on residual attention mechanism. Journal of Measurement Science and "
-            "Instrumentation 15(4):458-465, 2024 (accepted 11 May 2023)."
-        ),
-        scales=(4, 8),
-        input="lr",
-        arch="engine.archs.s2_rafsr:RAFSR",
-        variant="psnr",
-        name="RAFSR (Che et al. 2023)",
-    ),
+    ModelEntry(id="s0_srresnet_att_robust", variant="robust", twin="s0_srresnet_att",
+               name="SRResNet+attention robust (Chen 2020)", **_S0),
+    ModelEntry(id="s0_srresnet_att_gan", variant="gan", twin="s0_srresnet_att",
+               name="SRResNet+attention GAN (Chen 2020)", **_S0),
+    ModelEntry(id="s1_mffcn", variant="psnr", name="MFFCN (Wu & Chen)", **_S1),
+    ModelEntry(id="s1_mffcn_robust", variant="robust", twin="s1_mffcn",
+               name="MFFCN robust (Wu & Chen)", **_S1),
+    ModelEntry(id="s2_rafsr", variant="psnr", name="RAFSR (Che et al. 2023)", **_S2),
+    ModelEntry(id="s2_rafsr_robust", variant="robust", twin="s2_rafsr",
+               name="RAFSR robust (Che et al. 2023)", **_S2),
     ModelEntry(id="s3_prior_guided", variant="psnr", name="Prior-guided (Liu 2023)", **_S3),
-    ModelEntry(id="s3_prior_guided_gan", variant="gan", name="Prior-guided GAN (Liu 2023)", **_S3),
-    ModelEntry(
-        id="s4_idrn",
-        paper="S4",
-        title=(
-            "The visual human face super-resolution reconstruction algorithm based on improved "
-            "deep residual network"
-        ),
-        authors="Di Fan, Shuai Fang, Guangcai Wang, Shang Gao, Xiaoxin Liu",
-        citation=(
-            "Fan D., Fang S., Wang G., Gao S., Liu X. The visual human face super-resolution "
-            "reconstruction algorithm based on improved deep residual network. EURASIP Journal "
-            "on Advances in Signal Processing 2019:32, 2019. doi:10.1186/s13634-019-0626-4"
-        ),
-        scales=(4, 8),
-        input="lr",
-        arch="engine.archs.s4_idrn:IDRN",
-        variant="psnr",
-        name="IDRN (Fan et al. 2019)",
-    ),
+    ModelEntry(id="s3_prior_guided_robust", variant="robust", twin="s3_prior_guided",
+               name="Prior-guided robust (Liu 2023)", **_S3),
+    ModelEntry(id="s3_prior_guided_gan", variant="gan", twin="s3_prior_guided",
+               name="Prior-guided GAN (Liu 2023)", **_S3),
+    ModelEntry(id="s4_idrn", variant="psnr", name="IDRN (Fan et al. 2019)", **_S4),
+    ModelEntry(id="s4_idrn_robust", variant="robust", twin="s4_idrn",
+               name="IDRN robust (Fan et al. 2019)", **_S4),
 )
+
+# The model the app starts with, best first: the first one whose weights are installed at the
+# scale in use (default_model_id). Robust variants lead: evidence is rarely clean.
+DEFAULT_ORDER = ("s4_idrn_robust", "s0_srresnet_att_robust", "s2_rafsr_robust",
+                 "s3_prior_guided_robust", "s1_mffcn_robust", "s4_idrn", "s0_srresnet_att",
+                 "bicubic")
 
 
 def _check(models: tuple[ModelEntry, ...]) -> dict[str, ModelEntry]:
@@ -198,7 +245,15 @@ def _check(models: tuple[ModelEntry, ...]) -> dict[str, ModelEntry]:
             raise ValueError(f"baseline {entry.id!r} has no interpolation method")
         if not entry.scales or any(s not in (2, 3, 4, 8) for s in entry.scales):
             raise ValueError(f"model {entry.id!r}: scales {entry.scales} are not all in 2, 3, 4, 8")
+        if entry.variant == "robust":
+            twin = index.get(entry.twin)
+            if twin is None or twin.variant != "psnr" or twin.arch != entry.arch:
+                raise ValueError(f"robust model {entry.id!r}: twin {entry.twin!r} must be an "
+                                 "earlier psnr entry of the same architecture")
         index[entry.id] = entry
+    for model_id in DEFAULT_ORDER:
+        if model_id not in index:
+            raise ValueError(f"DEFAULT_ORDER names {model_id!r}, which is not registered")
     return index
 
 
@@ -277,3 +332,21 @@ def weight_filename(entry: ModelEntry, scale: int) -> str:
     if entry.shared_weights:
         return f"{entry.id}.safetensors"
     return f"{entry.id}_x{scale}.safetensors"
+
+
+def robust_twin(model_id: str) -> str | None:
+    """The id of the robust variant of a clean-trained model (None if it has none)."""
+    for entry in MODELS:
+        if entry.variant == "robust" and entry.twin == model_id:
+            return entry.id
+    return None
+
+
+def default_model_id(available=None) -> str:
+    """The model the app should start with: the first of DEFAULT_ORDER that `available` (a
+    callable id -> bool, e.g. "weights installed at the current scale") accepts; "bicubic" if
+    none. Without `available`, the first of DEFAULT_ORDER."""
+    for model_id in DEFAULT_ORDER:
+        if available is None or available(model_id):
+            return model_id
+    return "bicubic"

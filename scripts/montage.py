@@ -10,6 +10,10 @@ Writes, under --out:
   (registry order) and the HR original;
 - ``montage_gan_x4.png`` and ``montage_gan_x8.png``: the centre of the same faces enlarged 2x,
   each GAN variant next to its PSNR-trained twin, so a reader can judge whether it is sharper;
+- ``montage_degraded_x4.png`` (and x2/x8 where a robust file is installed): held-out faces
+  through training/degrade.py's degraded families (face k gets family k mod 4, the benchmark's
+  LR of that face), columns: the damaged LR, bicubic, each clean-trained model that has a robust
+  variant, that robust variant, the HR original;
 - ``montage_realworld.png``: the largest face of the first two photos with a face found from each
   source folder of real low-quality photos (no ground truth), aligned at 32x32 from the photo as
   the app does at x4, through bicubic and the ``--best`` model (default: the
@@ -143,6 +147,33 @@ def realworld_montage(root: Path, best: str, per_source: int) -> Image.Image:
     return _grid(headers, rows, "Real low-quality photos (no ground truth)")
 
 
+def degraded_montage(faces_dir: Path, scale: int, count: int) -> Image.Image | None:
+    """Damaged inputs through bicubic, the clean-trained models and their robust variants."""
+    from training import degrade as dg
+
+    paths = sorted(p for p in faces_dir.iterdir() if p.suffix.lower() == ".png")
+    installed = {e.id for e in select_models("all", scale, None)}
+    entries = [registry.get("bicubic")]
+    for e in registry.MODELS:
+        if e.variant == "robust" and e.id in installed:
+            entries += [registry.get(e.twin), e] if e.twin in installed else [e]
+    if len(entries) == 1:
+        return None
+    models = {e.id: weights.load(e, scale, "cpu") for e in entries}
+    step = max(1, len(paths) // count)
+    rows, names = [], []
+    for i in range(count):
+        k = i * step
+        family = dg.DEGRADED[i % len(dg.DEGRADED)]
+        hr = np.asarray(Image.open(paths[k]).convert("RGB"))
+        lr = dg.family_lr(hr, scale, family, k)  # the benchmark's LR of face k
+        rows.append([lr] + [models[e.id].run(lr) for e in entries] + [hr])
+        names.append(family)
+    headers = [f"damaged input\n{TILE // scale}px LR"] + [_label(e) for e in entries]
+    headers += ["original\n128x128 HR"]
+    return _grid(headers, rows, f"x{scale}, degraded input, rows: {', '.join(names)}")
+
+
 def best_x4(bench: Path) -> str:
     """The learned model with the highest PSNR in the x4 quality benchmark."""
     results = json.loads(bench.read_text())
@@ -160,8 +191,18 @@ def main(argv: list[str] | None = None) -> int:
                              "the highest PSNR in benchmarks/quality_x4.json")
     parser.add_argument("--count", type=int, default=6)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "montage")
+    parser.add_argument("--only-degraded", action="store_true",
+                        help="only the degraded-input montages")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    for scale in (2, 4, 8):
+        image = degraded_montage(args.faces, scale, 8)
+        if image is not None:
+            path = args.out / f"montage_degraded_x{scale}.png"
+            image.save(path, optimize=True)
+            print(f"wrote {path}")
+    if args.only_degraded:
+        return 0
     for scale in (4, 8):
         path = args.out / f"montage_x{scale}.png"
         held_out_montage(args.faces, scale, args.count).save(path, optimize=True)

@@ -169,7 +169,7 @@ def model_card(
         "## Data",
         "Every photo went through the app's own pipeline (engine.faces.detect, largest face; "
         "engine.faces.align to 128x128); LR inputs are made on the fly with "
-        f"`{'engine.imaging.downscale (antialiased bicubic, PIL)' if cfg.degrade == 'bicubic' else cfg.degrade + ' degradation (training/data.py)'}`.",
+        f"`{'engine.imaging.downscale (antialiased bicubic, PIL)' if cfg.degrade == 'bicubic' else cfg.degrade + ' degradation (training/degrade.py, ranges in its docstring)'}`.",
         f"- Splits (faces): {json.dumps(splits)}",
         f"- Dropped: {json.dumps(dropped)}; the softest {blurry.get('fraction', 0):.0%} by "
         f"variance of the Laplacian inside the landmark hull (threshold "
@@ -221,7 +221,8 @@ def model_card(
         "### Deviations from the paper",
         *([f"- {n}" for n in cfg.notes] or ["- none"]),
         "",
-        f"## Results (x{cfg.scale}, bicubic LR)",
+        f"## Results (x{cfg.scale}, "
+        f"{'bicubic LR' if cfg.val_degrade in ('bicubic', 'clean') else cfg.val_degrade + ' LR of training/degrade.py; bicubic on the same LR'})",
         f"- Validation ({summary['val_faces']} faces, valid pixels only): {_fmt(summary['val'])}",
         f"- Test (held-out CelebAMask-HQ photos): {_fmt(summary.get('test'), test_n)}"
         if summary.get("test")
@@ -229,7 +230,13 @@ def model_card(
         "on the machine that trained it); `benchmarks/quality_x4.md` and `quality_x8.md` measure "
         "every shipped file on them.",
         "- PSNR on RGB [0, 255], SSIM Gaussian-window (Wang 2004) on RGB; the full benchmark "
-        "(LPIPS, landmark and identity error) is `python -m training.evaluate`.",
+        "(LPIPS, landmark and identity error) is `python -m training.evaluate`"
+        + (
+            ", on degraded input `python -m training.evaluate --degrade all` "
+            "(benchmarks/degraded_x*.md)."
+            if cfg.degrade != "bicubic"
+            else "."
+        ),
         "",
         f"![loss curve]({curve})",
         "",

@@ -48,7 +48,12 @@ class TrainConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)  # constructor overrides
     # data
     data: str = "cache/faces"
-    degrade: str = "bicubic"  # or "surveillance" (training.data.degrade)
+    # training LR: "bicubic", "mix" (the robust files' mix), a family of training/degrade.py,
+    # or "surveillance" (training.data.degrade)
+    degrade: str = "bicubic"
+    # validation (and end-of-run test) LR: "bicubic" or a family of training/degrade.py
+    # ("clean" = "bicubic"), the same LR per face in every validation
+    val_degrade: str = "bicubic"
     scales: list[int] | None = None  # several: a random one per batch (S1's multi-scale model)
     # one weight per entry of `scales` (e.g. more x4 and x8 batches); None: all equally likely
     scale_weights: list[float] | None = None
@@ -78,6 +83,10 @@ class TrainConfig:
     init_from: str = ""  # weights file (safetensors) to start the generator from (GAN fine-tunes)
     # init_from is a smaller network of the same class; its missing blocks start as identities
     grow: bool = False
+    # init_from is the same network at another scale (e.g. an x2 model from the x4 file): load
+    # every tensor whose name and shape match (the body); the rest (the upsampler's extra stage)
+    # keeps its initialisation. The log and the card name what was not loaded.
+    init_partial: bool = False
     ema_decay: float = 0.999
     grad_clip: float | None = None
     # run control

@@ -353,14 +353,22 @@ def degrade(hr: np.ndarray, scale: int, kind: str = "bicubic",
     """HR (128, 128, 3) uint8 -> LR uint8.
 
     "bicubic" (default, the papers' protocol and the app's): :func:`engine.imaging.downscale`.
+    "mix" (the robust files' training mix) and the evaluation families "clean", "jpeg",
+    "noise_jpeg", "blur_jpeg", "cctv": training/degrade.py, the one degradation model, with
+    its ranges.
     "surveillance": Gaussian blur of the HR (sigma 0.4-1.6 px), the same bicubic downscale,
-    Gaussian noise (sigma 0-6 grey levels) and JPEG (quality 35-90) — a rough model of CCTV
-    stills, for experiments; models trained this way must say so in their card.
+    Gaussian noise (sigma 0-6 grey levels) and JPEG (quality 35-90) — the first rough model of
+    CCTV stills, kept for experiments; superseded by "mix".
     """
+    from training import degrade as dg
+
     if kind == "bicubic":
         return imaging.downscale(hr, scale)
+    if kind in dg.MIXES or kind in dg.FAMILIES:
+        return dg.degrade(hr, scale, kind, rng or np.random.default_rng())
     if kind != "surveillance":
-        raise ValueError(f"unknown degradation {kind!r}; use 'bicubic' or 'surveillance'")
+        raise ValueError(f"unknown degradation {kind!r}; use 'bicubic', 'surveillance', 'mix' "
+                         f"or one of {', '.join(dg.FAMILIES)}")
     rng = rng or np.random.default_rng()
     blurred = cv2.GaussianBlur(hr, (0, 0), float(rng.uniform(0.4, 1.6)))
     lr = imaging.downscale(blurred, scale).astype(np.float32)

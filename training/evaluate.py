@@ -2,6 +2,7 @@
 
     python -m training.evaluate --images DIR --scale 4 --models all --json OUT.json
                                 [--md OUT.md] [--limit K] [--aligned] [--weights DIR]
+                                [--degrade clean,jpeg,...|all|degraded] [--merge]
 
 Every photo in DIR goes through the app's pipeline (engine.faces.detect, largest face;
 engine.faces.align to 128x128 = the HR reference), is degraded with engine.imaging.downscale
@@ -20,8 +21,18 @@ Per model (JSON: model id -> metrics), means over faces:
 - identity_distance: Euclidean distance between dlib ResNet face descriptors (128-D) of the
   output and of the HR face, both computed with the HR face's landmarks so that only the pixels
   differ (dlib's same-person threshold is 0.6);
-- ms_per_face: wall-clock ms of one ``run`` (pre/post-processing included) on this CPU;
+- ms_per_face: wall-clock ms of one ``run`` (pre/post-processing included) on this CPU (with
+  ``--degrade``: of a ``run_batch`` of ``--batch`` faces, divided by their number, one thread);
 - count: faces evaluated.
+
+``--degrade NAMES`` (training/degrade.py's families: clean, jpeg, noise_jpeg, blur_jpeg, cctv;
+"all" or "degraded") measures every model on each family: the LR of face k (k = its place in
+the sorted folder) is made once per family and scale from a generator seeded by (family, k,
+scale), so every model sees the very same damaged input, on any machine with the same
+libjpeg/libx264. "clean" is the plain protocol above. The JSON then holds
+``{"scale", "faces", "hardware", "families": {family: {model id: metrics}}, "degradation":
+{family: its parameters}}``; ``--merge`` adds to (or replaces models in) an existing file, so
+new weights can be measured without re-running the others.
 """
 
 from __future__ import annotations
@@ -147,6 +158,19 @@ def select_models(spec: str, scale: int, weights_dir: Path | None) -> list[regis
     return chosen
 
 
+def hardware() -> str:
+    """The CPU model name (what the ms/face numbers were measured on)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def evaluate(
     images: Path,
     scale: int,
@@ -154,10 +178,19 @@ def evaluate(
     limit: int | None = None,
     aligned: bool = False,
     weights_dir: Path | None = None,
+    families: list[str] | None = None,
+    batch: int = 1,
+    on_result: Any = None,
 ) -> dict[str, Any]:
-    """Run the benchmark; returns {"results": {model id: metrics}, "faces", "skipped", ...}."""
+    """Run the benchmark; returns {"results": {model id: metrics}, "faces", "skipped", ...};
+    with `families` also {"families": {family: {model id: metrics}}} (results = the first).
+    `batch` faces go through the network at once (ms_per_face = the batch's time / its size);
+    `on_result(family, model id, metrics)` is called as each model finishes a family."""
     import torch
 
+    from training import degrade as dg
+
+    families = families or ["clean"]
     entries = select_models(models, scale, weights_dir)
     hr_list, skipped = hr_faces(images, limit, aligned)
     log.info(
@@ -175,58 +208,74 @@ def evaluate(
                 lpips_net.taps(_batch([h for _, h in hr_list[i : i + 32]]))
                 for i in range(0, len(hr_list), 32)
             ]
-    results: dict[str, dict[str, Any]] = {}
+    by_family: dict[str, dict[str, dict[str, Any]]] = {f: {} for f in families}
+    all_lrs = {
+        f: [dg.family_lr(hr, scale, f, k) for k, (_name, hr) in enumerate(hr_list)]
+        for f in families
+    }
     for entry in entries:
         model = weights.load(entry, scale, "cpu", weights_dir)
-        rows: dict[str, list[float]] = {k: [] for k in KEYS if k not in ("count", "lpips")}
-        outputs = []
-        for (_name, hr), ref in zip(hr_list, refs, strict=True):
-            lr = imaging.downscale(hr, scale)
-            t = time.perf_counter()
-            sr = model.run(lr)
-            rows["ms_per_face"].append((time.perf_counter() - t) * 1000)
-            outputs.append(sr)
-            rows["psnr"].append(psnr(sr, hr))
-            rows["psnr_y"].append(psnr_y(sr, hr))
-            rows["ssim"].append(ssim(sr, hr))
-            lm = faces.aligned_landmarks(sr)
-            rows["landmark_error"].append(
-                float(np.linalg.norm(lm - ref["lm"], axis=1).mean()) / max(ref["iod"], 1e-6)
+        for family in families:
+            lrs, results = all_lrs[family], by_family[family]
+            rows: dict[str, list[float]] = {k: [] for k in KEYS if k not in ("count", "lpips")}
+            outputs = []
+            for i in range(0, len(lrs), batch):  # run_batch: the same results as run
+                t = time.perf_counter()
+                outputs += model.run_batch(lrs[i : i + batch])
+                per_face = (time.perf_counter() - t) * 1000 / len(lrs[i : i + batch])
+                rows["ms_per_face"] += [per_face] * len(lrs[i : i + batch])
+            for (_name, hr), ref, sr in zip(hr_list, refs, outputs, strict=True):
+                rows["psnr"].append(psnr(sr, hr))
+                rows["psnr_y"].append(psnr_y(sr, hr))
+                rows["ssim"].append(ssim(sr, hr))
+                lm = faces.aligned_landmarks(sr)
+                rows["landmark_error"].append(
+                    float(np.linalg.norm(lm - ref["lm"], axis=1).mean()) / max(ref["iod"], 1e-6)
+                )
+                rows["identity_distance"].append(
+                    float(np.linalg.norm(descriptor(sr, ref["lm"]) - ref["desc"]))
+                )
+            metrics: dict[str, Any] = {
+                k: (float(np.mean(v)) if v else None) for k, v in rows.items()
+            }
+            metrics["lpips"] = None
+            if lpips_net is not None and outputs:
+                with torch.inference_mode():
+                    vals = [
+                        lpips_net.distance(
+                            lpips_net.taps(_batch(outputs[i : i + 32])), hr_feats[i // 32]
+                        )
+                        for i in range(0, len(outputs), 32)
+                    ]
+                    metrics["lpips"] = float(torch.cat(vals).mean())
+            metrics["count"] = len(outputs)
+            results[entry.id] = {k: metrics.get(k) for k in KEYS} | (
+                {"lpips_note": lpips_note} if metrics["lpips"] is None and lpips_note else {}
             )
-            rows["identity_distance"].append(
-                float(np.linalg.norm(descriptor(sr, ref["lm"]) - ref["desc"]))
+            log.info(
+                "%s x%d %s: PSNR %.2f SSIM %.4f id %.3f (%d faces, %.1f ms/face)",
+                entry.id,
+                scale,
+                family,
+                metrics["psnr"] or float("nan"),
+                metrics["ssim"] or float("nan"),
+                metrics["identity_distance"] or float("nan"),
+                len(outputs),
+                metrics["ms_per_face"] or float("nan"),
             )
-        metrics: dict[str, Any] = {k: (float(np.mean(v)) if v else None) for k, v in rows.items()}
-        metrics["lpips"] = None
-        if lpips_net is not None and outputs:
-            with torch.inference_mode():
-                vals = [
-                    lpips_net.distance(
-                        lpips_net.taps(_batch(outputs[i : i + 32])), hr_feats[i // 32]
-                    )
-                    for i in range(0, len(outputs), 32)
-                ]
-                metrics["lpips"] = float(torch.cat(vals).mean())
-        metrics["count"] = len(outputs)
-        results[entry.id] = {k: metrics.get(k) for k in KEYS} | (
-            {"lpips_note": lpips_note} if metrics["lpips"] is None and lpips_note else {}
-        )
-        log.info(
-            "%s x%d: PSNR %.2f SSIM %.4f (%d faces, %.1f ms/face)",
-            entry.id,
-            scale,
-            metrics["psnr"] or float("nan"),
-            metrics["ssim"] or float("nan"),
-            len(outputs),
-            metrics["ms_per_face"] or float("nan"),
-        )
+            if on_result is not None:
+                on_result(family, entry.id, results[entry.id])
+    results = by_family[families[0]]
     return {
         "results": results,
+        "families": by_family,
         "faces": len(hr_list),
         "skipped": skipped,
         "scale": scale,
         "images": str(images),
         "lpips_note": lpips_note,
+        "hardware": hardware(),
+        "degradation": {f: dg.describe_family(f) for f in families},
     }
 
 
@@ -266,6 +315,74 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def degraded_markdown(data: dict[str, Any]) -> str:
+    """The --degrade table: per family, every model's metrics and its gain over bicubic."""
+
+    def f(v: Any, fmt: str) -> str:
+        return "n/a" if v is None else format(v, fmt)
+
+    scale = data["scale"]
+    lines = [
+        f"# Quality benchmark on degraded input, x{scale}",
+        "",
+        f"Images: `{data['images']}`, {data['faces']} aligned faces. HR = the aligned "
+        "128x128 face; LR = training/degrade.py's family (per face a generator seeded by "
+        "(family, face index, scale): every model sees the same LR). Gains are over bicubic "
+        "on the same LR. ms/face on the CPU named per row (other jobs shared it).",
+        "",
+    ]
+    for family, results in data["families"].items():
+        bic = results.get("bicubic", {})
+        lines += [
+            f"## {family}: {data.get('degradation', {}).get(family, '')}",
+            "",
+            "| model | PSNR (dB) | gain | SSIM | LPIPS | landmark err. | identity dist. | "
+            "ms/face | CPU |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for model_id, m in results.items():
+            gain = (m["psnr"] - bic["psnr"]) if bic.get("psnr") is not None else None
+            lines.append(
+                f"| {model_id} | {f(m['psnr'], '.2f')} | {f(gain, '+.2f')} | "
+                f"{f(m['ssim'], '.4f')} | {f(m['lpips'], '.4f')} | "
+                f"{f(m['landmark_error'], '.4f')} | {f(m['identity_distance'], '.4f')} | "
+                f"{f(m['ms_per_face'], '.0f')} | {m.get('hardware', '')} |"
+            )
+        lines.append("")
+    lines += [
+        "PSNR on RGB [0, 255] over the whole face; SSIM Gaussian window, RGB mean; LPIPS "
+        "VGG-16 (lower is better); landmark error / inter-ocular distance; identity "
+        "distance = dlib ResNet descriptor distance to the HR face (same person below 0.6)."
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def merge_degraded(old: dict[str, Any] | None, report: dict[str, Any]) -> dict[str, Any]:
+    """The --degrade JSON: `report`'s families and models added to (replacing in) `old`."""
+    data = dict(old or {})
+    if data and data.get("scale") != report["scale"]:
+        raise ValueError(f"cannot merge x{report['scale']} results into a x{data['scale']} file")
+    data.update({"scale": report["scale"], "faces": report["faces"], "images": report["images"]})
+    data.setdefault("families", {})
+    data.setdefault("degradation", {}).update(report["degradation"])
+    for family, results in report["families"].items():
+        merged = data["families"].setdefault(family, {})
+        for model_id, m in results.items():
+            merged[model_id] = m | {"hardware": report["hardware"]}
+    order = {m: i for i, m in enumerate(registry.ids())}
+    data["families"] = {
+        f: dict(sorted(r.items(), key=lambda kv: order.get(kv[0], 99)))
+        for f, r in sorted(data["families"].items(), key=lambda kv: _family_order(kv[0]))
+    }
+    return data
+
+
+def _family_order(name: str) -> int:
+    from training import degrade as dg
+
+    return dg.FAMILIES.index(name) if name in dg.FAMILIES else 99
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.evaluate",
@@ -284,8 +401,76 @@ def main(argv: list[str] | None = None) -> int:
         help="images are aligned 128x128 faces already (skip detection)",
     )
     parser.add_argument("--weights", type=Path, default=None, help="weights folder")
+    parser.add_argument(
+        "--degrade",
+        default=None,
+        help="families of training/degrade.py, comma-separated, or all/degraded",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=25,
+        help="with --degrade: faces per forward pass (ms/face = batch time / size)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="with --degrade: torch threads")
+    parser.add_argument(
+        "--merge", action="store_true", help="with --degrade: add to the existing --json file"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.degrade:
+        import torch
+
+        from training import degrade as dg
+
+        torch.set_num_threads(args.threads)
+        families = dg.parse_families(args.degrade)
+        import fcntl
+
+        info = {"scale": args.scale, "images": str(args.images), "hardware": hardware()}
+        fresh = {"start": not args.merge}
+
+        def save(report: dict[str, Any]) -> None:
+            """After every model and family (a killed run keeps what it measured), merged into
+            the file as it is now, under a lock: several runs may fill one file at once."""
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            with open(args.json.with_suffix(".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                old = None
+                if args.json.exists() and not fresh["start"]:
+                    old = json.loads(args.json.read_text())
+                fresh["start"] = False
+                data = merge_degraded(old, report)
+                tmp = args.json.with_suffix(".tmp")
+                tmp.write_text(json.dumps(data, indent=2))
+                tmp.replace(args.json)
+                if args.md:
+                    args.md.parent.mkdir(parents=True, exist_ok=True)
+                    args.md.write_text(degraded_markdown(data))
+
+        def on_result(family: str, model_id: str, metrics: dict[str, Any]) -> None:
+            save(
+                info
+                | {
+                    "faces": metrics["count"],
+                    "families": {family: {model_id: metrics}},
+                    "degradation": {family: dg.describe_family(family)},
+                }
+            )
+
+        evaluate(
+            args.images,
+            args.scale,
+            args.models,
+            args.limit,
+            args.aligned,
+            args.weights,
+            families,
+            batch=args.batch,
+            on_result=on_result,
+        )
+        log.info("wrote %s", args.json)
+        return 0
     report = evaluate(args.images, args.scale, args.models, args.limit, args.aligned, args.weights)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report["results"], indent=2))

@@ -47,7 +47,12 @@ GAN3="s3_prior_guided_gan_x4_wide"
 # Session 11, the CPU with bf16: S0 x4 and S3 x8 continued, then S3 x8's GAN refit from the new
 # twin (session 10's x8 GAN, s3_prior_guided_gan_x8_wide, is no longer behind a shipped file).
 CPU4="s0_srresnet_att_x4_cpu4 s3_prior_guided_x8_wide_cpu s3_prior_guided_gan_x8_cpu"
-for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3 $CPU4; do
+# Session 12 (issue 24), the CPU: robust variants fine-tuned from the files above on the
+# degradation mix of training/degrade.py (their cards say how far each got).
+ROBUST="s2_rafsr_robust_x4 s4_idrn_robust_x4"
+# Issue 23: S4 at x2, every tensor of the x2 network from the x4 file (init_partial).
+X2="s4_idrn_x2"
+for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3 $CPU4 $ROBUST $X2; do
     $PY -m training.train "training/configs/$cfg.json"
 done
 
@@ -55,5 +60,15 @@ for scale in 4 8; do
     $PY -m training.evaluate --images cache/faces/test_png --aligned --scale $scale --models all \
         --json benchmarks/quality_x$scale.json --md benchmarks/quality_x$scale.md
 done
+# Clean and degraded input side by side (training/degrade.py's families, the same LR per face
+# for every model): bicubic, the clean-trained twins and their robust variants.
+$PY -m training.evaluate --images cache/faces/test_png --aligned --scale 4 --degrade all \
+    --models bicubic,s2_rafsr,s2_rafsr_robust,s4_idrn,s4_idrn_robust \
+    --json benchmarks/degraded_x4.json --md benchmarks/degraded_x4.md
+# x2 and x3 (issue 23, clean LR): S1 serves both, S4 has an x2 file.
+$PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --degrade clean \
+    --models bicubic,s1_mffcn,s4_idrn --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
+$PY -m training.evaluate --images cache/faces/test_png --aligned --scale 3 --degrade clean \
+    --models bicubic,s1_mffcn --json benchmarks/degraded_x3.json --md benchmarks/degraded_x3.md
 $PY -m training.results_table
 $PY scripts/montage.py --faces cache/faces/test_png --realworld "$DATASETS/realworld_lq"

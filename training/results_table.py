@@ -6,7 +6,13 @@ Reads ``benchmarks/quality_x4.json`` and ``quality_x8.json`` (written by trainin
 the 200 held-out faces) and the ``training`` record inside every weights file in the manifest
 (steps, batch, wall time, hardware), and replaces the part of the README between the two
 ``results`` markers with one row per shipped weights file and scale. The paper's gain is the
-one each paper reports over bicubic on its own data set (../shared/papers/MODELS.md).
+one each paper reports over bicubic on its own data set (../shared/papers/MODELS.md). A file
+measured only by ``training.evaluate --degrade`` (``benchmarks/degraded_x{2,4,8}.json``) takes
+its clean row from that file's "clean" family (the same LR as quality_x*.json).
+
+The ``degraded`` markers get the side-by-side table of issue 24: per scale, bicubic, every
+clean-trained model and its robust variant on the clean and every degraded family (PSNR gain
+over bicubic on the same LR, identity distance), and the issue's aims for the robust files.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from engine import registry, weights
 
 REPO = Path(__file__).resolve().parent.parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+DSTART, DEND = "<!-- degraded:start -->", "<!-- degraded:end -->"
+SCALES = (2, 3, 4, 8)
 
 # (paper, scale, variant) -> (PSNR gain over bicubic in dB, data set), from each paper's table.
 PAPER_GAIN: dict[tuple[str, int, str], tuple[float, str]] = {
@@ -34,6 +42,10 @@ PAPER_GAIN: dict[tuple[str, int, str], tuple[float, str]] = {
 # The issue's aims: every model / the best model at least this many dB over bicubic.
 AIM_EVERY = {4: 3.0, 8: 2.0}
 AIM_BEST = {4: 4.5, 8: 3.5}
+# Issue 24: every robust file at least this many dB over bicubic on every degraded family,
+# and on clean input within this many dB of its clean-trained twin.
+AIM_ROBUST = {4: 1.0, 8: 0.7}
+AIM_ROBUST_CLEAN = 1.0
 
 
 def _paper_gain(entry: registry.ModelEntry, scale: int) -> str:
@@ -48,11 +60,10 @@ def rows(bench_dir: Path, weights_dir: Path) -> list[dict[str, Any]]:
     """One row per (weights file, benchmarked scale), registry order."""
     manifest = weights.read_manifest(weights_dir)["files"]
     out = []
-    for scale in (4, 8):
-        path = bench_dir / f"quality_x{scale}.json"
-        if not path.exists():
+    for scale in SCALES:
+        bench = clean_results(bench_dir, scale)
+        if not bench:
             continue
-        bench = json.loads(path.read_text())
         for model_id in registry.ids():
             entry = registry.get(model_id)
             if entry.is_baseline or model_id not in bench:
@@ -79,6 +90,21 @@ def rows(bench_dir: Path, weights_dir: Path) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def degraded_results(bench_dir: Path, scale: int) -> dict[str, Any]:
+    """benchmarks/degraded_x{scale}.json (training.evaluate --degrade), or {}."""
+    path = bench_dir / f"degraded_x{scale}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def clean_results(bench_dir: Path, scale: int) -> dict[str, dict[str, Any]]:
+    """{model id: metrics} on clean input: quality_x{scale}.json, completed by the "clean"
+    family of degraded_x{scale}.json for models measured only there (the same LR)."""
+    path = bench_dir / f"quality_x{scale}.json"
+    bench = json.loads(path.read_text()) if path.exists() else {}
+    extra = degraded_results(bench_dir, scale).get("families", {}).get("clean", {})
+    return bench | {k: v for k, v in extra.items() if k not in bench}
 
 
 def hardware_minutes(stages: list[dict[str, Any]]) -> str:
@@ -123,9 +149,9 @@ def table(rows_: list[dict[str, Any]]) -> str:
 def aims(rows_: list[dict[str, Any]]) -> str:
     """The issue's targets, met or not, per scale; and each GAN against its PSNR twin."""
     out = []
-    for s in (4, 8):
-        at = [r for r in rows_ if r["scale"] == s]
-        if not at:
+    for s in SCALES:
+        at = [r for r in rows_ if r["scale"] == s and r["entry"].variant in ("psnr", "gan")]
+        if not at or s not in AIM_EVERY:
             continue
         gains = {r["file"]: r["m"]["psnr"] - r["bicubic"]["psnr"] for r in at}
         below = [f"`{f}` ({g:+.2f})" for f, g in gains.items() if g < AIM_EVERY[s]]
@@ -153,6 +179,111 @@ def aims(rows_: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def degraded_table(bench_dir: Path, scale: int, rows_: list[dict[str, Any]]) -> str:
+    """Clean and degraded side by side at one scale: gain over bicubic (dB) / identity distance."""
+    data = degraded_results(bench_dir, scale)
+    fams = data.get("families", {})
+    if not fams:
+        return ""
+    clean = clean_results(bench_dir, scale)
+    names = ["clean", *[f for f in fams if f != "clean"]]
+    shipped = {r["entry"].id for r in rows_ if r["scale"] == scale}
+    models = [
+        m
+        for m in registry.ids()
+        if m == "bicubic" or (m in shipped and any(m in fams[f] for f in fams))
+    ]
+    cpus = sorted({m.get("hardware", "") for f in fams.values() for m in f.values()} - {""})
+    lines = [
+        f"**x{scale}** ({data.get('faces', '?')} faces; cell = PSNR gain over bicubic on "
+        "the same LR / identity distance, lower is better; bicubic's row = its PSNR / "
+        f"identity distance; measured on {', '.join(cpus) or 'n/a'})",
+        "",
+        "| model | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for model_id in models:
+        cells = []
+        for fam in names:
+            res = clean if fam == "clean" else fams.get(fam, {})
+            m, b = res.get(model_id), res.get("bicubic")
+            if m is None or b is None:
+                cells.append("-")
+            elif model_id == "bicubic":
+                cells.append(f"{m['psnr']:.2f} dB / {m['identity_distance']:.3f}")
+            else:
+                cells.append(f"{m['psnr'] - b['psnr']:+.2f} / {m['identity_distance']:.3f}")
+        variant = registry.get(model_id).variant
+        label = model_id if variant == "baseline" else f"`{model_id}` ({variant})"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def robust_aims(bench_dir: Path, rows_: list[dict[str, Any]]) -> str:
+    """Issue 24's aims for every shipped robust file, met or not, by how much."""
+    out = []
+    for scale in SCALES:
+        fams = degraded_results(bench_dir, scale).get("families", {})
+        clean = clean_results(bench_dir, scale)
+        for r in rows_:
+            entry = r["entry"]
+            if r["scale"] != scale or entry.variant != "robust":
+                continue
+            aim = AIM_ROBUST.get(scale)
+            short, id_worse = [], []
+            for fam, res in fams.items():
+                if fam == "clean" or entry.id not in res:
+                    continue
+                m, b = res[entry.id], res["bicubic"]
+                gain = m["psnr"] - b["psnr"]
+                if aim is not None and gain < aim:
+                    short.append(f"{fam} {gain:+.2f} ({aim - gain:.2f} dB short)")
+                if m["identity_distance"] >= b["identity_distance"]:
+                    id_worse.append(
+                        f"{fam} {m['identity_distance']:.3f} vs {b['identity_distance']:.3f}"
+                    )
+            measured = [f for f in fams if f != "clean" and entry.id in fams[f]]
+            twin = clean.get(entry.twin)
+            own = clean.get(entry.id)
+            parts = [f"- x{scale} `{r['file']}`:"]
+            if aim is not None:
+                parts.append(
+                    f"aim >= +{aim:.1f} dB over bicubic on every degraded family "
+                    f"({len(measured)} measured): "
+                    + (
+                        "met."
+                        if measured and not short
+                        else f"**not met**: {', '.join(short) or 'not measured'}."
+                    )
+                )
+            parts.append(
+                "Identity distance below bicubic's on every family: "
+                + (
+                    "yes."
+                    if measured and not id_worse
+                    else f"**no**: {', '.join(id_worse) or 'not measured'}."
+                )
+            )
+            if twin and own:
+                loss = twin["psnr"] - own["psnr"]
+                parts.append(
+                    f"Clean input: {loss:+.2f} dB below its clean-trained twin (aim "
+                    f"within {AIM_ROBUST_CLEAN:.1f}): "
+                    + ("met." if loss <= AIM_ROBUST_CLEAN else "**not met**.")
+                )
+            out.append(" ".join(parts))
+    return "\n".join(out)
+
+
+def render_degraded(bench_dir: Path, weights_dir: Path) -> str:
+    r = rows(bench_dir, weights_dir)
+    tables = [t for t in (degraded_table(bench_dir, s, r) for s in SCALES) if t]
+    return (
+        f"{DSTART}\n" + "\n\n".join(tables) + "\n\nAgainst issue 24's aims (computed "
+        f"from the tables):\n\n{robust_aims(bench_dir, r)}\n{DEND}"
+    )
+
+
 def render(bench_dir: Path, weights_dir: Path) -> str:
     r = rows(bench_dir, weights_dir)
     return (
@@ -176,7 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     if START not in text or END not in text:
         raise SystemExit(f"{args.readme}: no {START} ... {END} markers")
     head, rest = text.split(START, 1)
-    args.readme.write_text(head + block + rest.split(END, 1)[1])
+    text = head + block + rest.split(END, 1)[1]
+    if DSTART in text and DEND in text:
+        dblock = render_degraded(args.benchmarks, weights.get_weights_dir(args.weights))
+        head, rest = text.split(DSTART, 1)
+        text = head + dblock + rest.split(DEND, 1)[1]
+        print(dblock)
+    args.readme.write_text(text)
     print(block)
     return 0
 

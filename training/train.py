@@ -200,12 +200,23 @@ def draw_faces(
 def val_batch(
     val_set: FaceSet, cfg: TrainConfig, scale: int, model_input: Callable[[np.ndarray], np.ndarray]
 ) -> dict:
-    """The fixed validation batch (first `val_size` faces, bicubic LR, no flips) + bicubic scores."""
+    """The fixed validation batch (first `val_size` faces, no flips; LR by `cfg.val_degrade`,
+    seeded per face, see training/degrade.py) + bicubic scores on the same LR."""
+    from training import degrade as dg
+
     n = min(cfg.val_size, len(val_set))
     batch = val_set.batch(np.arange(n), scale, "bicubic", None, None, model_input)
     hr_u8 = np.asarray(val_set.hr[:n])
     valid = np.asarray(val_set.valid[:n]).astype(bool)
-    lr_u8 = [imaging.downscale(np.ascontiguousarray(h), scale) for h in hr_u8]
+    family = "clean" if cfg.val_degrade == "bicubic" else cfg.val_degrade
+    lr_u8 = [dg.family_lr(np.ascontiguousarray(h), scale, family, i) for i, h in enumerate(hr_u8)]
+    if family != "clean":
+
+        def to_t(a: list[np.ndarray]) -> torch.Tensor:
+            return torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous().float() / 255
+
+        batch["lr"] = to_t(lr_u8)
+        batch["x"] = to_t([model_input(a) for a in lr_u8])
     bic = [imaging.upscale(lr, scale, "bicubic") for lr in lr_u8]
     batch["hr_u8"], batch["valid"] = hr_u8, valid
     batch["bicubic_psnr"] = float(
@@ -407,6 +418,19 @@ def build(cfg: TrainConfig, run_dir: Path) -> Run:
                 len(new_blocks),
                 ", ".join(new_blocks),
                 wider,
+            )
+        elif cfg.init_partial:
+            own = model.state_dict()
+            fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+            model.load_state_dict(fit, strict=False)
+            log.info(
+                "generator partly initialised from %s: %d of %d tensors loaded; not loaded "
+                "(kept at init): %s; not used from the file: %s",
+                cfg.init_from,
+                len(fit),
+                len(own),
+                sorted(set(own) - set(fit)) or "none",
+                sorted(set(state) - set(fit)) or "none",
             )
         else:
             model.load_state_dict(state)

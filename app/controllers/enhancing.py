@@ -63,7 +63,9 @@ class EnhanceController(Controller):
         for i, entry in enumerate(state.entries):
             model_state = state.model_state(entry.id, state.scale)
             text = state.model_text(entry)
-            tip = entry.citation if model_state == "installed" else f"{text}. {model_state}"
+            # which input the model is for, in plain words (engine.registry.USE_WHEN)
+            tip = (f"{entry.use_when}\n\n{entry.citation}" if model_state == "installed"
+                   else f"{text}. {model_state}")
             action = w.model_actions[entry.id]
             action.setText(text.replace("&", "&&"))  # "Wu & Chen": not a mnemonic
             action.setEnabled(model_state == "installed")

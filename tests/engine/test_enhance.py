@@ -137,7 +137,7 @@ def test_missing_weights_never_run_random_ones(still, face, tmp_path):
     with pytest.raises(MissingWeightsError, match=r"IDRN \(Fan et al. 2019\) x8 has no trained"):
         enhancer.enhance(still, face, "s4_idrn", 8)
     statuses = dict((e.id, s) for e, s in enhancer.models())
-    assert statuses["s4_idrn"] == {4: "missing", 8: "missing"}
+    assert statuses["s4_idrn"] == {2: "missing", 4: "missing", 8: "missing"}
     assert statuses["bicubic"][4] == "installed"
     with pytest.raises(ValueError, match="x4, x8, not x3"):
         enhancer.enhance(still, face, "s2_rafsr", 3)

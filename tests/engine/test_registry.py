@@ -16,12 +16,17 @@ CONTRACT_ORDER = [
     "bicubic",
     "lanczos",
     "s0_srresnet_att",
+    "s0_srresnet_att_robust",
     "s0_srresnet_att_gan",
     "s1_mffcn",
+    "s1_mffcn_robust",
     "s2_rafsr",
+    "s2_rafsr_robust",
     "s3_prior_guided",
+    "s3_prior_guided_robust",
     "s3_prior_guided_gan",
     "s4_idrn",
+    "s4_idrn_robust",
 ]
 
 # Small widths/depths so a forward pass takes milliseconds; the scale plumbing is what is tested.
@@ -41,6 +46,9 @@ SMALL = {
     "s4_idrn": {"channels": 8, "units": 2},
 }
 SMALL["s3_prior_guided_gan"] = SMALL["s3_prior_guided"]
+for _entry in registry.MODELS:
+    if _entry.variant == "robust":
+        SMALL[_entry.id] = SMALL[_entry.twin]
 
 ARCH_CASES = [(e.id, s) for e in registry.MODELS if not e.is_baseline for s in e.scales]
 
@@ -53,7 +61,7 @@ def test_order_matches_the_contract():
 def test_ids_are_unique_and_duplicates_are_refused():
     assert len(set(registry.ids())) == len(registry.MODELS)
     twice = (*registry.MODELS, registry.MODELS[-1])
-    with pytest.raises(ValueError, match="duplicate model id 's4_idrn'"):
+    with pytest.raises(ValueError, match="duplicate model id 's4_idrn_robust'"):
         registry._check(twice)
 
 
@@ -75,9 +83,10 @@ def test_get_unknown_id_names_the_known_ones():
 def test_entries_describe_their_paper():
     papers = {e.id: e.paper for e in registry.MODELS}
     assert papers["bicubic"] == papers["lanczos"] == "baseline"
-    assert [papers[i] for i in CONTRACT_ORDER[2:]] == ["S0", "S0", "S1", "S2", "S3", "S3", "S4"]
+    assert [papers[i] for i in CONTRACT_ORDER[2:]] == [
+        "S0", "S0", "S0", "S1", "S1", "S2", "S2", "S3", "S3", "S3", "S4", "S4"]
     for entry in registry.MODELS:
-        assert entry.title and entry.authors and entry.citation and entry.name
+        assert entry.title and entry.authors and entry.citation and entry.name and entry.use_when
         assert entry.value_range == (0.0, 1.0)
         json.dumps(entry.kwargs)  # constructor arguments must go into a weights header
         assert 4 in entry.scales and 8 in entry.scales
@@ -87,6 +96,32 @@ def test_entries_describe_their_paper():
     assert registry.get("s0_srresnet_att_gan").variant == "gan"
     assert registry.get("s3_prior_guided_gan").variant == "gan"
     assert registry.get("bicubic").arch is None and registry.get("bicubic").variant == "baseline"
+
+
+def test_robust_variants_pair_with_their_clean_twin():
+    robust = [e for e in registry.MODELS if e.variant == "robust"]
+    assert {e.paper for e in robust} == {"S0", "S1", "S2", "S3", "S4"}
+    for entry in robust:
+        twin = registry.get(entry.twin)
+        assert twin.variant == "psnr" and twin.arch == entry.arch and twin.paper == entry.paper
+        assert registry.robust_twin(twin.id) == entry.id
+        assert registry.weight_filename(entry, 4) == f"{entry.id}_x4.safetensors" or (
+            entry.shared_weights)
+    assert registry.robust_twin("s4_idrn_robust") is None
+    assert "compressed" in registry.get("s4_idrn_robust").use_when
+    assert "clean" in registry.get("s4_idrn").use_when
+    assert registry.get("s4_idrn").scales == (2, 4, 8)  # x2: issue 23's middle sizes
+    bad = dataclasses.replace(registry.get("s2_rafsr_robust"), twin="s4_idrn")
+    with pytest.raises(ValueError, match="twin"):
+        registry._check((registry.get("s4_idrn"), bad))
+
+
+def test_default_model_prefers_a_robust_variant_that_is_installed():
+    assert registry.default_model_id() == registry.DEFAULT_ORDER[0]
+    assert registry.get(registry.default_model_id()).variant == "robust"
+    assert registry.default_model_id(lambda i: i in {"s2_rafsr_robust", "s4_idrn"}) == (
+        "s2_rafsr_robust")
+    assert registry.default_model_id(lambda i: False) == "bicubic"
 
 
 def test_scale_and_file_names():

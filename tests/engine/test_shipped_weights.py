@@ -24,6 +24,14 @@ SHIPPED = REQUIRED + [
     for s in (4, 8)
     if weights.status(e, s) == "installed"
 ]
+# Robust variants (issue 24) and x2 files (issue 23) where they are shipped.
+SHIPPED += [
+    (e, s)
+    for e in LEARNED
+    for s in e.scales
+    if (e.variant == "robust" or (s == 2 and not e.shared_weights))
+    and weights.status(e, s) == "installed"
+]
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,9 @@ TINY = {
     },
     "s4_idrn": {"channels": 8, "units": 1},
 }
+for _entry in registry.MODELS:
+    if _entry.variant == "robust":
+        TINY[_entry.id] = TINY[_entry.twin]
 
 
 def test_there_is_a_config_per_model() -> None:
@@ -58,8 +61,16 @@ def test_config_builds_its_network(path: Path) -> None:
 
 # One config per distinct loss path: landmarks (S0), upsampled multi-scale input +
 # perceptual/texture/TV (S1), prior branch + parsing + perceptual + GAN (S3), step LR (S4).
+# The robust fine-tune: the degradation mix for training, the cctv family for validation.
 @pytest.mark.parametrize(
-    "name", ["s0_srresnet_att_x4", "s1_mffcn_paper", "s3_prior_guided_gan_x8", "s4_idrn_x4_paper"]
+    "name",
+    [
+        "s0_srresnet_att_x4",
+        "s1_mffcn_paper",
+        "s3_prior_guided_gan_x8",
+        "s4_idrn_x4_paper",
+        "s4_idrn_robust_x4",
+    ],
 )
 def test_loss_paths_run(name: str, face_cache: Path, tmp_path: Path) -> None:
     cfg = load_config(REPO / "training" / "configs" / f"{name}.json")

@@ -328,3 +328,68 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
             idrn,
             4,
         )
+
+
+def test_init_partial_starts_an_x2_network_from_an_x4_file(trained: dict, tmp_path: Path) -> None:
+    """init_partial: every tensor of the x2 network that the x4 file has (same name, same
+    shape) is loaded; the x4 file's second upsampling stage is left out; validation on a
+    degraded family (val_degrade) runs."""
+    cfg = load_config(Path(trained["cfg"].run_dir) / "config.json")
+    cfg.name, cfg.model_id, cfg.scale, cfg.steps = "tiny_idrn", "s4_idrn", 2, 2
+    cfg.kwargs = {"channels": 8, "units": 1, "image_residual": True}
+    # an S4 x4 file to start from: a tiny IDRN exported at x4 by a 1-step run
+    cfg4 = load_config(Path(trained["cfg"].run_dir) / "config.json")
+    cfg4.name, cfg4.model_id, cfg4.scale, cfg4.steps = "tiny_idrn_x4", "s4_idrn", 4, 1
+    cfg4.kwargs = cfg.kwargs
+    cfg4.run_dir, cfg4.export_dir = str(tmp_path / "run4"), str(tmp_path / "w4")
+    train.train(cfg4)
+    cfg.init_from, cfg.init_partial = str(tmp_path / "w4" / "s4_idrn_x4.safetensors"), True
+    cfg.degrade, cfg.val_degrade = "mix", "cctv"
+    cfg.run_dir, cfg.export_dir = str(tmp_path / "run2"), str(tmp_path / "w2")
+    summary = train.train(cfg)
+    assert summary["steps"] == 2
+    log = (tmp_path / "run2" / "train.log").read_text()
+    assert "partly initialised" in log and "upsample.3.weight" in log  # the unused x4 stage
+    card = (tmp_path / "w2" / "s4_idrn_x2.md").read_text()
+    assert "cctv LR of training/degrade.py" in card and "mix degradation" in card
+    with pytest.raises(RuntimeError):  # a plain (strict) init from the x4 file must fail
+        cfg.init_partial = False
+        cfg.run_dir = str(tmp_path / "run3")
+        train.train(cfg, export=False)
+
+
+def test_evaluate_degraded_families_same_lr_and_merge(
+    trained: dict, tmp_path: Path, astronaut
+) -> None:
+    photos = tmp_path / "aligned"
+    photos.mkdir()
+    for i, v in enumerate(variants(astronaut, 2)):
+        Image.fromarray(v).resize((128, 128), Image.Resampling.LANCZOS).save(photos / f"f{i}.png")
+    out, md = tmp_path / "d.json", tmp_path / "d.md"
+    wdir = str(trained["root"] / "weights")
+    args = [
+        "--images",
+        str(photos),
+        "--aligned",
+        "--scale",
+        "4",
+        "--json",
+        str(out),
+        "--md",
+        str(md),
+        "--weights",
+        wdir,
+    ]
+    assert evaluate.main(args + ["--models", "bicubic", "--degrade", "clean,jpeg"]) == 0
+    assert evaluate.main(args + ["--models", "s2_rafsr", "--degrade", "jpeg", "--merge"]) == 0
+    data = json.loads(out.read_text())
+    assert list(data["families"]) == ["clean", "jpeg"]
+    assert list(data["families"]["jpeg"]) == ["bicubic", "s2_rafsr"]
+    assert list(data["families"]["clean"]) == ["bicubic"]
+    jpeg_bic = data["families"]["jpeg"]["bicubic"]
+    assert jpeg_bic["psnr"] < data["families"]["clean"]["bicubic"]["psnr"]
+    assert jpeg_bic["hardware"] and "jpeg q40" in data["degradation"]["jpeg"]
+    assert "## jpeg" in md.read_text() and "| s2_rafsr |" in md.read_text()
+    # without --merge the file starts afresh
+    assert evaluate.main(args + ["--models", "bicubic", "--degrade", "clean"]) == 0
+    assert list(json.loads(out.read_text())["families"]) == ["clean"]
