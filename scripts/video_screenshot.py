@@ -7,10 +7,9 @@ uses it ("Use this frame": faces found, logged), runs "Track and fuse this face"
 learned model installed at x4 (bicubic when none is), and writes
 ``docs/screenshots/video_timeline.png`` (the whole window: timeline with the clip's metadata
 and the track strip above the frame in use) and ``docs/screenshots/video_track.png`` (the
-fused result beside the single frame, with the ranked frames). A clip the window would open as
-a still (an animated GIF, like the default, one of Intel's IoT sample videos, CC BY 4.0) is
-first re-encoded to H.264 in a temporary folder. Runs the real engine; settings and the case
-log go to a temporary folder.
+fused result beside the single frame, with the ranked frames). The default clip is one of
+Intel's IoT sample videos (CC BY 4.0), an animated GIF. Runs the real engine; settings and the
+case log go to a temporary folder.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
-from engine.video import encode_clip, is_video, open_clip  # noqa: E402
 from scripts.screenshots import settle, wait_until  # noqa: E402
 
 DEFAULT = (
@@ -56,11 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(lambda: bool(window.device))
         video = window.video
         clip = args.clip
-        if not is_video(clip):  # an animated GIF opens as a still: re-encoded for the picture
-            with open_clip(clip) as source:
-                frames = [source.frame(i).rgb for i in range(len(source))]
-                fps = round(source.info.fps or 25)
-            clip = encode_clip(Path(tmp) / f"{clip.stem}.mp4", frames, fps=fps, bit_rate=4_000_000)
         window.open_file(clip)
         wait_until(lambda: video.frame is not None)
         frame = video.timeline.frame_count // 2 if args.frame is None else args.frame

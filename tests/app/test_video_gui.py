@@ -226,3 +226,17 @@ def test_a_dropped_clip_and_a_recent_clip_open_in_the_timeline(make_window, qtbo
     recent[0].trigger()  # reopened from the recent files
     qtbot.waitUntil(lambda: window.video.frame is not None, timeout=JOB_MS)
     assert window.video.frame.sha256 == first.sha256 and window.video.frame.index == 0
+
+
+def test_an_animated_gif_opens_as_a_clip(make_window, qtbot, clip_path, tmp_path) -> None:
+    with video.open_clip(clip_path) as clip:
+        images = [Image.fromarray(clip.frame(i).rgb) for i in range(3)]
+    gif = tmp_path / "cctv.gif"
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=80, loop=0)
+    single = tmp_path / "still.gif"
+    images[0].save(single)
+    assert video.is_animated_image(gif) and not video.is_animated_image(single)
+    assert not video.is_animated_image(SAMPLE)
+    window = make_window()
+    open_clip(qtbot, window, gif)
+    assert window.video.timeline.frame_count == 3 and "gif" in window.video.timeline.details.text()
