@@ -119,6 +119,7 @@ class VideoEvidenceController(Controller):
     def _request_frame(self, index: int) -> None:
         if self.decoder is not None and self.info is not None:
             self.decoder.request_frame(index)
+            self.w.show_page("still")  # moving in the clip shows its frames
 
     def _frame_ready(self, frame: video.Frame) -> None:
         if self.info is None or self.timeline.isHidden():

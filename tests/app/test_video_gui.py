@@ -157,6 +157,9 @@ def test_use_this_frame_makes_it_the_still_logged_with_clip_and_frame(
     result = window.state.current
     assert result is not None
     assert result.provenance["input"]["video"]["frame"]["index"] == 2
+    window.show_page("side")
+    show_frame(qtbot, window, 4)  # moving in the clip shows its frames again
+    assert window.tabs.currentIndex() == 0 and window.state.current is result
 
 
 def test_track_and_fuse_draws_the_track_and_shows_fused_beside_single(
