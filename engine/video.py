@@ -583,6 +583,21 @@ def is_video(path: Path | str) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
+def is_animated_image(path: Path | str) -> bool:
+    """True for a GIF (or animated WebP/PNG) of more than one frame: footage, not a still; the
+    GUI opens it in the timeline. False for anything Pillow cannot read."""
+    path = Path(path)
+    if path.suffix.lower() not in (".gif", ".webp", ".png", ".apng"):
+        return False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return bool(getattr(image, "is_animated", False))
+    except (OSError, ValueError):
+        return False
+
+
 def encode_clip(
     path: Path | str,
     frames: list[np.ndarray] | Iterator[np.ndarray],

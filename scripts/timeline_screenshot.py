@@ -1,6 +1,6 @@
-"""Screenshot of the clip timeline with a face track, rendered offscreen (the README's picture).
+"""Screenshot of the clip timeline with a face track, rendered offscreen (docs/screenshots/timeline.png).
 
-The timeline is not wired into the main window yet, so this shows it on its own: the reference
+The timeline on its own (scripts/video_screenshot.py shows it in the window): the reference
 frame of the track (face box drawn) above the timeline, whose strip marks the I-frames, the
 track's frames (band) and the frames chosen for fusion (bright marks).
 

@@ -37,7 +37,7 @@ class OpenController(Controller):
         """Load a still and find its faces in the worker; returns the job id (None for a
         clip, which opens in the timeline: :mod:`app.controllers.video`)."""
         path = Path(path)
-        if video.is_video(path):
+        if video.is_video(path) or video.is_animated_image(path):
             return self.w.video.open_clip(path)
         self.w.video.hide()
         self.w.settings.setValue("lastOpenDir", str(path.parent))

@@ -119,15 +119,17 @@ class VideoEvidenceController(Controller):
     def _request_frame(self, index: int) -> None:
         if self.decoder is not None and self.info is not None:
             self.decoder.request_frame(index)
+            self.w.show_page("still")  # moving in the clip shows its frames
 
     def _frame_ready(self, frame: video.Frame) -> None:
-        if self.info is None or not self.timeline.isVisible():
+        if self.info is None or self.timeline.isHidden():
             return
         self.frame = frame
         self.w.image_view.set_image(frame.rgb)
         self.timeline.show_frame_info(frame.record())
         if frame.index == self.used:
             self.w.opening.show_faces()
+        self._mark_used()
         if self._pending_use == frame.index:
             self._pending_use = None
             self.use_frame(frame.index)
@@ -155,10 +157,14 @@ class VideoEvidenceController(Controller):
         self.used = int(frame["index"])
         self.w.opening._opened(outcome)
         self.timeline.set_track([], [])
-        self.timeline.position.setText(
-            self.timeline.position.text() + f"  \u00b7  in use: frame {self.used}"
-        )
+        self._mark_used()
         self.w.update_actions()
+
+    def _mark_used(self) -> None:
+        """Say which frame is the still on screen (the one enhance, export and report use)."""
+        if self.used is not None:
+            position = self.timeline.position
+            position.setText(position.text() + f"  \u00b7  in use: frame {self.used}")
 
     # ------------------------------------------------------------------ track and fuse
     def track_and_fuse(self) -> int | None:

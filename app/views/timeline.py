@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -192,6 +192,30 @@ class Timeline(QWidget):
             target = next((k for k in reversed(self._keys) if k < self.index), None)
         if target is not None:
             self.go_to(target)
+
+    NAVIGATION_KEYS = (
+        Qt.Key.Key_Left,
+        Qt.Key.Key_Right,
+        Qt.Key.Key_PageUp,
+        Qt.Key.Key_PageDown,
+        Qt.Key.Key_Home,
+        Qt.Key.Key_End,
+        Qt.Key.Key_Return,
+        Qt.Key.Key_Enter,
+    )
+
+    def event(self, event: QEvent) -> bool:
+        """The timeline's keys win over window shortcuts (Enter is also "Enhance") while it
+        has the focus."""
+        if event.type() == QEvent.Type.ShortcutOverride and self._frames:
+            mods = event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier
+            if event.key() in self.NAVIGATION_KEYS and mods in (
+                Qt.KeyboardModifier.NoModifier,
+                Qt.KeyboardModifier.KeypadModifier,
+            ):
+                event.accept()
+                return True
+        return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt)
         key = event.key()

@@ -132,6 +132,19 @@ def test_use_this_frame_makes_it_the_still_logged_with_clip_and_frame(
     assert window.state.face_index == 0 and window.video.timeline.isVisible()
     assert "in use: frame 2" in window.video.timeline.position.text()
     assert window.act_track_fuse.isEnabled() and window.act_enhance.isEnabled()
+    # Scrubbing on: the frame in use stays named; Enter in the timeline uses the frame on
+    # screen (not "Enhance", whose shortcut it also is).
+    show_frame(qtbot, window, 3)
+    assert "frame 3 / 7" in window.video.timeline.position.text()
+    assert "in use: frame 2" in window.video.timeline.position.text()
+    window.video.timeline.setFocus()
+    with qtbot.waitSignal(window.video.timeline.useFrameRequested) as used:
+        qtbot.keyClick(window.video.timeline, Qt.Key.Key_Return)
+    assert used.args == [3] and "enhance" not in window.busy_kinds()
+    qtbot.waitUntil(lambda: window.state.still.video["frame"]["index"] == 3, timeout=JOB_MS)
+    qtbot.waitUntil(lambda: not window.busy_kinds() - {"init", "caselog"}, timeout=JOB_MS)
+    show_frame(qtbot, window, 2)
+    run_job(window, lambda: window.video.use_frame(2))
     entry = log_entries(case_log_path, "open")[-1]
     with video.open_clip(clip_path) as clip:
         frame2 = clip.frame(2)
@@ -144,6 +157,9 @@ def test_use_this_frame_makes_it_the_still_logged_with_clip_and_frame(
     result = window.state.current
     assert result is not None
     assert result.provenance["input"]["video"]["frame"]["index"] == 2
+    window.show_page("side")
+    show_frame(qtbot, window, 4)  # moving in the clip shows its frames again
+    assert window.tabs.currentIndex() == 0 and window.state.current is result
 
 
 def test_track_and_fuse_draws_the_track_and_shows_fused_beside_single(
@@ -186,3 +202,44 @@ def test_auto_scale_for_tracking_is_the_one_resolution_picks(clip_path) -> None:
 
     assert scale == resolution.plan(face, entry, "auto").scale and note.startswith("Auto")
     assert choose_scale(face, "bicubic", 8, ()) == (8, "\u00d78 as set in the toolbar")
+
+
+def test_a_dropped_clip_and_a_recent_clip_open_in_the_timeline(make_window, qtbot, clip_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(clip_path))])
+    event = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    assert event.isAccepted()
+    qtbot.waitUntil(lambda: window.video.frame is not None, timeout=JOB_MS)
+    assert window.video.timeline.isVisible() and window.video.info.path == clip_path
+    recent = [a for a in window.recent_menu.actions() if a.toolTip() == str(clip_path)]
+    assert len(recent) == 1
+    first = window.video.frame
+    window.video.frame = None
+    recent[0].trigger()  # reopened from the recent files
+    qtbot.waitUntil(lambda: window.video.frame is not None, timeout=JOB_MS)
+    assert window.video.frame.sha256 == first.sha256 and window.video.frame.index == 0
+
+
+def test_an_animated_gif_opens_as_a_clip(make_window, qtbot, clip_path, tmp_path) -> None:
+    with video.open_clip(clip_path) as clip:
+        images = [Image.fromarray(clip.frame(i).rgb) for i in range(3)]
+    gif = tmp_path / "cctv.gif"
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=80, loop=0)
+    single = tmp_path / "still.gif"
+    images[0].save(single)
+    assert video.is_animated_image(gif) and not video.is_animated_image(single)
+    assert not video.is_animated_image(SAMPLE)
+    window = make_window()
+    open_clip(qtbot, window, gif)
+    assert window.video.timeline.frame_count == 3 and "gif" in window.video.timeline.details.text()
