@@ -700,3 +700,18 @@ def test_command_line_writes_faces_by_default_and_the_full_photo_on_request(tmp_
     argv[1] = str(tmp_path / "out_full")
     assert cli.run_batch_from_args(_parse([*argv, "--full"]), stdio.StringIO()) == 0
     assert "a_bicubic_x4_full.png" in _rows(tmp_path / "out_full")[0].outputs
+
+
+def test_summary_has_the_fidelity_columns(tmp_path, face80):
+    src = tmp_path / "in"
+    _save(src / "a.png", face80)
+    _save(src / "wall.png", np.full((48, 64, 3), 120, np.uint8))
+    out = tmp_path / "out"
+    run_batch(src, out, ["bicubic"], 4)
+    rows = _by_key(_rows(out))
+    a = rows[("a.png", "bicubic")]
+    assert float(a.consistency_db) > 30 and 0 <= float(a.landmark_drift) < 1
+    assert a.fidelity == "pass"
+    assert rows[("wall.png", "bicubic")].fidelity == ""
+    header = (out / batch.SUMMARY_NAME).read_text().splitlines()[0].split(",")
+    assert header[-3:] == ["consistency_db", "landmark_drift", "fidelity"]
