@@ -40,8 +40,8 @@ shrink factor (``;``-separated, face by face).
 Outputs mirror the input's sub-folders. For an input ``sub/img.jpg`` (relative stem
 ``sub/img``), face K (0 = leftmost) and model M at scale N (or "auto"):
 ``sub/img_faceK_M_xN.png`` (the 128x128 SR face), ``sub/img_M_xN_full.png`` (the whole image
-enlarged by N with every SR face pasted in) and ``sub/img_provenance.json`` (every record and
-every output's SHA-256). The PNGs carry their provenance in PNG text chunks. When two inputs of
+enlarged by N with every SR face pasted in) and ``sub/img_M_xN_provenance.json`` (models
+joined by ``+``; every record and every output's SHA-256). The PNGs carry their provenance in PNG text chunks. When two inputs of
 one folder share a stem (``a.png``, ``a.jpg``) their full names are used as stems instead.
 
 Throughput: a producer thread reads, hashes, detects and aligns the next images while the
@@ -1046,7 +1046,7 @@ class _Run:
                     notes.append("full image not written: every face was shrunk for the model")
                 row.error = "; ".join(notes)
                 records.extend(model_records)
-            rel = f"{stem}_provenance.json"
+            rel = self._provenance_name(str(stem))
             sha = self._save_json(rel, self._document(item, records, outputs), written, item)
             for row in rows:
                 row.outputs.append(rel)
@@ -1065,6 +1065,12 @@ class _Run:
                 self._row(item, m, ERROR, message) for m in self.models if m not in done_models
             ]
         return rows
+
+    def _provenance_name(self, stem: str) -> str:
+        """``<stem>_<models>_<scale>_provenance.json``: like every output, the name says which
+        models and scale made it (``img_bicubic+s2_rafsr_x4_provenance.json``)."""
+        scale = self.scale if self.scale == resolution.AUTO else f"x{self.scale}"
+        return f"{stem}_{'+'.join(self.models)}_{scale}_provenance.json"
 
     def _fidelity(
         self, item: _Item, k: int, plan: resolution.Plan, sr: np.ndarray
@@ -1262,7 +1268,7 @@ class _Run:
             elif not item.faces:
                 written: list[Path] = []
                 try:
-                    rel = f"{item.stem}_provenance.json"
+                    rel = self._provenance_name(item.stem)
                     (self.out_root / PurePosixPath(rel).parent).mkdir(parents=True, exist_ok=True)
                     sha = self._save_json(rel, self._document(item, [], []), written, item)
                     status, error, outs, hashes = NO_FACE, "no face found", [rel], [sha]
