@@ -5,9 +5,12 @@ every face of an image (or one face, or a hand-given box) and writes, into a sep
 the SR face of each face, the whole image enlarged with the faces pasted in, and a provenance
 JSON; the PNGs carry the provenance and the AI label in their text chunks. Inputs are never
 touched: the output folder may not be the input's own folder (unless ``--allow-input-dir``)
-and existing files are not overwritten (unless ``--overwrite``). ``batch`` runs
-:func:`engine.batch.run_batch` on a folder with a text progress bar; the first Ctrl-C cancels
-cleanly (exit 130, summary kept).
+and existing files are not overwritten (unless ``--overwrite``); a failed write removes what
+it wrote. Images carry the visible label strip (and the full image an outline of each replaced
+face region: :func:`engine.export.labelled`). ``batch`` runs :func:`engine.batch.run_batch` on
+a folder with a text progress bar (faces only unless ``--full``); the first Ctrl-C cancels
+cleanly (exit 130, summary kept). Both append to the case log (``--case-log``, default the
+app's: :func:`engine.caselog.default_case_dir`), which is checked before any work.
 
 Exit status: 0 success, 2 bad input or usage (unreadable image, no face, unknown model, missing
 or invalid weights, refused output folder or existing files), 1 when writing fails.

@@ -40,8 +40,8 @@ shrink factor (``;``-separated, face by face).
 Outputs mirror the input's sub-folders. For an input ``sub/img.jpg`` (relative stem
 ``sub/img``), face K (0 = leftmost) and model M at scale N (or "auto"):
 ``sub/img_faceK_M_xN.png`` (the 128x128 SR face), ``sub/img_M_xN_full.png`` (the whole image
-enlarged by N with every SR face pasted in) and ``sub/img_provenance.json`` (every record and
-every output's SHA-256). The PNGs carry their provenance in PNG text chunks. When two inputs of
+enlarged by N with every SR face pasted in) and ``sub/img_M_xN_provenance.json`` (models
+joined by ``+``; every record and every output's SHA-256). The PNGs carry their provenance in PNG text chunks. When two inputs of
 one folder share a stem (``a.png``, ``a.jpg``) their full names are used as stems instead.
 
 Throughput: a producer thread reads, hashes, detects and aligns the next images while the
@@ -60,6 +60,7 @@ import errno
 import io as _stdio
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -73,7 +74,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import __version__, export, io, provenance, registry, resolution
+from engine import __version__, export, fidelity, io, provenance, registry, resolution
 from engine import device as devices
 from engine import faces as facelib
 from engine.enhance import Enhancer, paste_scale, pipeline_parameters
@@ -100,6 +101,9 @@ SUMMARY_FIELDS = (
     "interocular_px",
     "scales_used",
     "evidence_shrink",
+    "consistency_db",
+    "landmark_drift",
+    "fidelity",
 )
 OK, NO_FACE, ERROR, SKIPPED_DONE = "ok", "no_face", "error", "skipped_done"
 COMPLETED = frozenset({OK, NO_FACE, SKIPPED_DONE})
@@ -139,6 +143,11 @@ class SummaryRow:
     interocular_px: str = ""
     scales_used: str = ""  # "x4", "native75", "none" (not enlarged) or "refused" (would shrink)
     evidence_shrink: str = ""
+    # Fidelity checks (engine.fidelity), face by face: the output shrunk back vs what the
+    # model saw (PSNR, dB), landmark drift (x eye distance), and "pass"/"warn" for both.
+    consistency_db: str = ""
+    landmark_drift: str = ""
+    fidelity: str = ""
 
     def to_csv(self) -> dict[str, str]:
         return _csv_safe(
@@ -157,6 +166,9 @@ class SummaryRow:
                 "interocular_px": self.interocular_px,
                 "scales_used": self.scales_used,
                 "evidence_shrink": self.evidence_shrink,
+                "consistency_db": self.consistency_db,
+                "landmark_drift": self.landmark_drift,
+                "fidelity": self.fidelity,
             }
         )
 
@@ -178,6 +190,9 @@ class SummaryRow:
             interocular_px=row.get("interocular_px", ""),
             scales_used=row.get("scales_used", ""),
             evidence_shrink=row.get("evidence_shrink", ""),
+            consistency_db=row.get("consistency_db", ""),
+            landmark_drift=row.get("landmark_drift", ""),
+            fidelity=row.get("fidelity", ""),
         )
 
 
@@ -580,7 +595,7 @@ class _Run:
         self.model_order = {m: i for i, m in enumerate(models)}
         self.notes: dict[str, list[str]] = {m: [] for m in models}
         self.devices: dict[str, str] = {}
-        self.timings = dict.fromkeys(("load", "detect", "model", "write", "wait"), 0.0)
+        self.timings = dict.fromkeys(("load", "detect", "model", "write", "fidelity", "wait"), 0.0)
         self.timing_lock = threading.Lock()
         self.result = BatchSummary(
             in_dir=in_root,
@@ -963,6 +978,7 @@ class _Run:
                     row.status, row.error = ERROR, item.model_errors[model_id]
                     continue
                 model_records = []
+                checks: dict[int, tuple[fidelity.Check, fidelity.Check]] = {}
                 done = self._runs(item, model_id)
                 for k in done:
                     self.token.check()  # between faces
@@ -978,6 +994,8 @@ class _Run:
                     row.outputs.append(rel)
                     row.outputs_sha256.append(sha)
                     model_records.append(rec)
+                    checks[k] = self._fidelity(item, k, plan, sr)
+                self._fidelity_columns(row, checks, len(item.faces))
                 skipped = [
                     f"face {k}: {p.message}"
                     for k, p in enumerate(item.plans[model_id])
@@ -1028,7 +1046,7 @@ class _Run:
                     notes.append("full image not written: every face was shrunk for the model")
                 row.error = "; ".join(notes)
                 records.extend(model_records)
-            rel = f"{stem}_provenance.json"
+            rel = self._provenance_name(str(stem))
             sha = self._save_json(rel, self._document(item, records, outputs), written, item)
             for row in rows:
                 row.outputs.append(rel)
@@ -1047,6 +1065,51 @@ class _Run:
                 self._row(item, m, ERROR, message) for m in self.models if m not in done_models
             ]
         return rows
+
+    def _provenance_name(self, stem: str) -> str:
+        """``<stem>_<models>_<scale>_provenance.json``: like every output, the name says which
+        models and scale made it (``img_bicubic+s2_rafsr_x4_provenance.json``)."""
+        scale = self.scale if self.scale == resolution.AUTO else f"x{self.scale}"
+        return f"{stem}_{'+'.join(self.models)}_{scale}_provenance.json"
+
+    def _fidelity(
+        self, item: _Item, k: int, plan: resolution.Plan, sr: np.ndarray
+    ) -> tuple[fidelity.Check, fidelity.Check]:
+        """Data consistency (against what the model saw) and landmark drift of one face."""
+        t = time.perf_counter()
+        face = item.faces[k]
+        lr = item.aligned[(k, plan.lr_size)].pixels
+        consistency = fidelity.data_consistency(lr, sr)
+        expected = facelib.transform_points(
+            face.landmarks, facelib.alignment_matrix(face, facelib.HR_SIZE)
+        )
+        drift = fidelity.landmark_drift(expected, fidelity.output_landmarks(sr))
+        self._add_time("fidelity", t)
+        return consistency, drift
+
+    @staticmethod
+    def _fidelity_columns(
+        row: SummaryRow, checks: dict[int, tuple[fidelity.Check, fidelity.Check]], n: int
+    ) -> None:
+        def number(check: fidelity.Check, digits: int) -> str:
+            if check.value is None:
+                return ""
+            return "inf" if math.isinf(check.value) else f"{check.value:.{digits}f}"
+
+        cons, drift, verdict = [], [], []
+        for k in range(n):
+            if k not in checks:
+                cons.append("")
+                drift.append("")
+                verdict.append("")
+                continue
+            c, d = checks[k]
+            cons.append(number(c, 2))
+            drift.append(number(d, 3))
+            warn = fidelity.WARN in (c.status, d.status)
+            verdict.append("warn" if warn else "pass")
+        row.consistency_db, row.landmark_drift = ";".join(cons), ";".join(drift)
+        row.fidelity = ";".join(verdict)
 
     def _document(
         self, item: _Item, records: list[dict[str, Any]], outputs: list[dict[str, str]]
@@ -1205,7 +1268,7 @@ class _Run:
             elif not item.faces:
                 written: list[Path] = []
                 try:
-                    rel = f"{item.stem}_provenance.json"
+                    rel = self._provenance_name(item.stem)
                     (self.out_root / PurePosixPath(rel).parent).mkdir(parents=True, exist_ok=True)
                     sha = self._save_json(rel, self._document(item, [], []), written, item)
                     status, error, outs, hashes = NO_FACE, "no face found", [rel], [sha]

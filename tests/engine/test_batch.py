@@ -152,9 +152,9 @@ def test_run_reports_every_file_and_writes_consistent_outputs(evidence: Path, tm
         "sub/two_face0_bicubic_x4.png",
         "sub/two_face1_bicubic_x4.png",
         "sub/two_bicubic_x4_full.png",
-        "sub/two_provenance.json",
+        "sub/two_bicubic+lanczos_x4_provenance.json",
     ]
-    assert rows[("wall.png", "lanczos")].outputs == ["wall_provenance.json"]
+    assert rows[("wall.png", "lanczos")].outputs == ["wall_bicubic+lanczos_x4_provenance.json"]
     _assert_summary_matches_disk(out)
 
     assert _picture(out / "sub" / "two_face1_lanczos_x4.png").shape == (128, 128, 3)
@@ -167,7 +167,7 @@ def test_run_reports_every_file_and_writes_consistent_outputs(evidence: Path, tm
     assert record["parameters"]["detector"] == "hog"
     assert len(_png_provenance(out / "sub" / "two_lanczos_x4_full.png")["faces"]) == 2
 
-    document = json.loads((out / "sub" / "two_provenance.json").read_text())
+    document = json.loads((out / "sub" / "two_bicubic+lanczos_x4_provenance.json").read_text())
     assert len(document["faces"]) == 2 * len(BASELINES)
     assert {o["path"]: o["sha256"] for o in document["outputs"]} == {
         p: _sha(out / p)
@@ -218,7 +218,7 @@ def test_full_image_too_large_still_writes_the_faces(tmp_path, face80, monkeypat
     summary = run_batch(src, out, ["bicubic"], 4)
     row = _rows(out)[0]
     assert summary.ok == 1 and row.status == "ok" and "too large" in row.error
-    assert row.outputs == ["a_face0_bicubic_x4.png", "a_provenance.json"]
+    assert row.outputs == ["a_face0_bicubic_x4.png", "a_bicubic_x4_provenance.json"]
     _assert_summary_matches_disk(out)
 
 
@@ -558,7 +558,7 @@ def test_file_names_that_are_not_utf8_work_everywhere_and_resume(tmp_path, face8
     row = rows[("cam\\xe9 \\xff.png", "bicubic")]
     assert row.status == "ok" and "cam\\xe9 \\xff_face0_bicubic_x4.png" in row.outputs
     (out / batch.SUMMARY_NAME).read_bytes().decode("utf-8")  # valid UTF-8 throughout
-    document = json.loads((out / "cam\\xe9 \\xff_provenance.json").read_text("utf-8"))
+    document = json.loads((out / "cam\\xe9 \\xff_bicubic_x4_provenance.json").read_text("utf-8"))
     assert document["batch"]["input_file"] == "cam\\xe9 \\xff.png"
     _assert_summary_matches_disk(out)
     again = run_batch(src, out, ["bicubic"], 4)  # the rerun passes that file too
@@ -693,10 +693,25 @@ def test_command_line_writes_faces_by_default_and_the_full_photo_on_request(tmp_
     out = tmp_path / "out"
     argv = [str(src), str(out), "--model", "bicubic", "--scale", "4"]
     assert cli.run_batch_from_args(_parse(argv), stdio.StringIO()) == 0
-    assert _rows(out)[0].outputs == ["a_face0_bicubic_x4.png", "a_provenance.json"]
+    assert _rows(out)[0].outputs == ["a_face0_bicubic_x4.png", "a_bicubic_x4_provenance.json"]
     _assert_summary_matches_disk(out)
     # --full is another run (its outputs differ): refused in the same folder, fine in another
     assert cli.run_batch_from_args(_parse([*argv, "--full"]), stdio.StringIO()) == 2
     argv[1] = str(tmp_path / "out_full")
     assert cli.run_batch_from_args(_parse([*argv, "--full"]), stdio.StringIO()) == 0
     assert "a_bicubic_x4_full.png" in _rows(tmp_path / "out_full")[0].outputs
+
+
+def test_summary_has_the_fidelity_columns(tmp_path, face80):
+    src = tmp_path / "in"
+    _save(src / "a.png", face80)
+    _save(src / "wall.png", np.full((48, 64, 3), 120, np.uint8))
+    out = tmp_path / "out"
+    run_batch(src, out, ["bicubic"], 4)
+    rows = _by_key(_rows(out))
+    a = rows[("a.png", "bicubic")]
+    assert float(a.consistency_db) > 30 and 0 <= float(a.landmark_drift) < 1
+    assert a.fidelity == "pass"
+    assert rows[("wall.png", "bicubic")].fidelity == ""
+    header = (out / batch.SUMMARY_NAME).read_text().splitlines()[0].split(",")
+    assert header[-3:] == ["consistency_db", "landmark_drift", "fidelity"]
