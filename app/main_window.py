@@ -195,7 +195,7 @@ class MainWindow(QMainWindow):
         # side-by-side faces are limited by the window's width rather than its height.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.history_dock)
-        self.resizeDocks([self.history_dock], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([self.history_dock], [120], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.views.common import LANDMARK_COLOURS, LANDMARK_REGIONS, ms_text, rgb_to_pixmap
-from app.views.fidelity_panel import FidelityPanel
+from app.views.fidelity_panel import FidelityPanel, PanelScroll
 from app.views.zoom_view import LandmarkItem, ViewSync, ZoomView
 from engine import imaging
 
@@ -261,10 +261,13 @@ class CompareView(QWidget):
         self._stack.addWidget(wipe_page)
 
         # The fidelity checks of the output on screen, below it in both modes.
+        # In a scroll area: on a 1280x800 screen the faces keep half the height and the
+        # panel scrolls rather than clipping its text or the agreement matrix.
         self.fidelity_panel = FidelityPanel()
+        self.fidelity_scroll = PanelScroll(self.fidelity_panel)
         self._vertical = QSplitter(Qt.Orientation.Vertical)
         self._vertical.addWidget(self._stack)
-        self._vertical.addWidget(self.fidelity_panel)
+        self._vertical.addWidget(self.fidelity_scroll)
         self._vertical.setStretchFactor(0, 1)
         self._vertical.setStretchFactor(1, 0)
         self._vertical.setCollapsible(0, False)
