@@ -315,6 +315,9 @@ class MainWindow(QMainWindow):
                 self.errors.failure(error, spec.failure_title)
 
         self._jobs[job_id] = handle
+        if spec.cancellable:  # busy until the job's own first report (not the last job's "done")
+            self.progress_bar.setRange(0, 0)
+            self.progress_bar.setFormat("")
         handle.progress.connect(lambda d, t, m: self._on_progress(d, t, m, on_progress))
         if on_partial is not None:
             handle.partial.connect(lambda payload: live() and on_partial(payload))
