@@ -325,6 +325,10 @@ class EngineWorker(QObject):
             rgb = full_image(job.args.still, job.args.results)
         image = rgb  # what the model (or the paste-back) made, without the label strip
         strip = job.args.strip
+        if strip is not None and job.args.rgb is None:  # labelled full image: what was replaced
+            from app.views.common import outline_pasted
+
+            rgb = outline_pasted(rgb, job.args.results, job.args.still.width)
         if strip is not None:
             if strip.shape[1] != rgb.shape[1]:
                 raise ValueError(f"label strip is {strip.shape[1]} px wide, image {rgb.shape[1]}")

@@ -107,7 +107,10 @@ class ExportController(Controller):
             width = state.still.width * full_scale([result, *others])
         strip = None
         if visible:
-            strip = label_strip(width, [label, f"{entry.label} \u00d7{result.scale}"])
+            lines = [label, f"{entry.label} \u00d7{result.scale}"]
+            if role == "full":  # the worker outlines the pasted faces (app.views.common)
+                lines[1] += " \u00b7 outlined: the region the model replaced"
+            strip = label_strip(width, lines)
         self.w.statusBar().showMessage(f"Saving {path.name}\u2026")
         args = ExportArgs(
             path=str(path),

@@ -10,6 +10,7 @@ from app.views.common import (
     AI_LABEL,
     INTERPOLATED_LABEL,
     add_label_strip,
+    label_strip,
     ms_text,
     output_label,
     qimage_to_rgb,
@@ -37,6 +38,27 @@ def test_label_strip_is_appended_below_and_leaves_pixels_alone(qtbot):
     strip = out[128:].reshape(-1, 3)
     assert (strip == [180, 20, 20]).all(axis=1).mean() > 0.5  # red background
     assert (strip.min(axis=1) > 200).any()  # white text drawn
+
+
+def test_the_replaced_region_is_outlined():
+    from types import SimpleNamespace
+
+    from app.views.common import OUTLINE, outline_pasted
+
+    aligned = SimpleNamespace(matrix=np.array([[1.0, 0, -10], [0, 1.0, -10]]), size=20)
+    rgb = np.zeros((100, 100, 3), np.uint8)  # a 50 px still enlarged x2
+    out = outline_pasted(rgb, [SimpleNamespace(aligned=aligned, plan=None)], 50)
+    assert not rgb.any()  # the input is not changed
+    assert tuple(out[40, 20]) == OUTLINE and tuple(out[20, 40]) == OUTLINE  # the frame's edges
+    assert not out[40, 40].any() and not out[5, 5].any()  # inside and outside untouched
+
+
+def test_label_strip_grows_with_the_image(qtbot):
+    """Issue 28: a fixed 46 px strip under a 4000 px export was a thin line on a screen."""
+    small = label_strip(128, [AI_LABEL, "RAFSR x4"]).shape[0]
+    large = label_strip(4000, [AI_LABEL, "RAFSR x4"]).shape[0]
+    assert small <= 50
+    assert large >= 4000 // 40 * 2  # two lines of a 100 px font: readable when fitted
 
 
 def test_labels_and_times():
