@@ -159,3 +159,34 @@ def test_compare_view_modes_and_input_enlargement(qtbot):
         view.set_mode("overlay")
     view.set_pair(None)
     assert not view.wipe_view.scene().items()
+
+
+def test_the_wipe_line_is_dragged_on_the_image(qtbot):
+    """Issue 28: the split follows the mouse on the image, and the slider follows it."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(600, 500)
+    view.show()
+    lr = RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    sr = RNG.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    view.set_pair(ComparePair(lr, sr, None, None, "Test", AI_LABEL, 4, 1.0))
+    view.set_mode("wipe")
+    wipe = view.wipe_view
+    wipe.fit()
+    qtbot.wait(50)
+    start = wipe.mapFromScene(64, 64).toPointF()
+    end = wipe.mapFromScene(96, 64).toPointF()
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    for kind, pos, buttons in (
+        (QEvent.Type.MouseButtonPress, start, left),
+        (QEvent.Type.MouseMove, end, left),
+        (QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton),
+    ):
+        event = QMouseEvent(kind, pos, wipe.viewport().mapToGlobal(pos), left, buttons, none)
+        QApplication.sendEvent(wipe.viewport(), event)
+    assert abs(wipe.fraction() - 0.75) < 0.02
+    assert abs(view.wipe_slider.value() - 750) <= 20
