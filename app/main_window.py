@@ -389,6 +389,7 @@ class MainWindow(QMainWindow):
         exporting = "export" in kinds
         self.act_export_face.setEnabled(state.current is not None and not exporting)
         self.act_export_full.setEnabled(state.current is not None and not exporting)
+        self.act_export_comparison.setEnabled(state.still is not None and not exporting)
         log_ready = state.caselog_state is not None
         self.act_verify_log.setEnabled(log_ready and "verify_log" not in kinds)
         selected = self.history_view.selected_entry()
