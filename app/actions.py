@@ -49,6 +49,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("act_export_full", "Export f&ull image\u2026", "mdi6.file-export-outline",
                "Ctrl+Shift+E", "exporting.export_dialog", ("full",),
                tip="Save the whole still, enlarged, with the enhanced face pasted in"),
+    ActionSpec("act_export_comparison", "Export &comparison\u2026", "mdi6.view-grid-plus-outline",
+               slot="exporting.comparison_dialog",
+               tip="Save the comparison on screen (side by side, or the grid of all models) as "
+               "one labelled PNG for a report or a briefing"),
     ActionSpec("act_label_exports", "Add visible AI &label to exports",
                slot="case_log.label_triggered", checkable=True,
                tip="Append a red strip with the AI label below exported images "
@@ -114,8 +118,8 @@ ZOOM_ACTIONS = ("act_fit", "act_actual", "act_zoom_in", "act_zoom_out")
 # Menus: action names; None is a separator; "@..." are built from the session (see _fill).
 MENUS: tuple[tuple[str, str, tuple], ...] = (
     ("file_menu", "&File", ("act_open", "@recent", None, "act_export_face", "act_export_full",
-                            "act_label_exports", None, "act_batch", None, "act_settings",
-                            None, "act_quit")),
+                            "act_export_comparison", "act_label_exports", None, "act_batch",
+                            None, "act_settings", None, "act_quit")),
     ("view_menu", "&View", (*ZOOM_ACTIONS, None, "act_landmarks", "act_draw", None,
                             *PAGE_ACTIONS, None, "@input_methods", None, "@faces_dock",
                             "@history_dock")),

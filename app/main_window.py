@@ -197,7 +197,7 @@ class MainWindow(QMainWindow):
         # side-by-side faces are limited by the window's width rather than its height.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.history_dock)
-        self.resizeDocks([self.history_dock], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([self.history_dock], [120], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
@@ -317,6 +317,9 @@ class MainWindow(QMainWindow):
                 self.errors.failure(error, spec.failure_title)
 
         self._jobs[job_id] = handle
+        if spec.cancellable:  # busy until the job's own first report (not the last job's "done")
+            self.progress_bar.setRange(0, 0)
+            self.progress_bar.setFormat("")
         handle.progress.connect(lambda d, t, m: self._on_progress(d, t, m, on_progress))
         if on_partial is not None:
             handle.partial.connect(lambda payload: live() and on_partial(payload))
@@ -388,6 +391,7 @@ class MainWindow(QMainWindow):
         exporting = "export" in kinds
         self.act_export_face.setEnabled(state.current is not None and not exporting)
         self.act_export_full.setEnabled(state.current is not None and not exporting)
+        self.act_export_comparison.setEnabled(state.still is not None and not exporting)
         log_ready = state.caselog_state is not None
         self.act_verify_log.setEnabled(log_ready and "verify_log" not in kinds)
         selected = self.history_view.selected_entry()

@@ -324,14 +324,22 @@ class EngineWorker(QObject):
             )
         rgb = job.args.rgb
         if rgb is None:
+            job.token.set_progress(0, 3, "Rebuilding the full image")
             rgb = full_image(job.args.still, job.args.results)
         image = rgb  # what the model (or the paste-back) made, without the label strip
         strip = job.args.strip
+        if strip is not None and job.args.rgb is None:  # labelled full image: what was replaced
+            from app.views.common import outline_pasted
+
+            rgb = outline_pasted(rgb, job.args.results, job.args.still.width)
         if strip is not None:
             if strip.shape[1] != rgb.shape[1]:
                 raise ValueError(f"label strip is {strip.shape[1]} px wide, image {rgb.shape[1]}")
             rgb = np.vstack([rgb, strip])
+        # PNG compression of a large still takes seconds: the bar must not say "done" meanwhile
+        job.token.set_progress(1, 3, f"Writing {path.name}")
         sha = io.save_png(path, rgb, job.args.text)
+        job.token.set_progress(2, 3, "Logging the export")
         entry = None
         fields = job.args.log_fields
         if fields is not None:

@@ -118,9 +118,11 @@ def main() -> int:
 
         native_shots(window, args.out, Path(tmp), args.report)
         window.close()
+        batch_shots(args.out, Path(tmp))
     app.processEvents()
     names = ("main_window.png", "side_by_side_landmarks.png", "compare_grid.png")
     names += ("fidelity_history.png", "native_80px_auto.png", "native_200px_message.png")
+    names += ("batch_running.png", "batch_cancelled.png")
     for name in names:
         path = args.out / name
         sys.stdout.write(f"{path} {path.stat().st_size} bytes\n")
@@ -179,6 +181,36 @@ def native_shots(window: MainWindow, out: Path, tmp: Path, report: bool) -> None
     window.enhance()  # nothing runs: the plain-words message and the recorded pixels
     settle(300)
     window.grab().save(str(out / "native_200px_message.png"))
+
+
+def batch_shots(out: Path, tmp: Path) -> None:
+    """The batch window naming the file being worked on, and after Cancel (a demo summary:
+    what the engine returns for a run cancelled after 8 of 11 files)."""
+    from types import SimpleNamespace
+
+    from app.dialogs.batch import BatchDialog
+    from app.state import SCALES
+    from engine import registry
+
+    settings = QSettings(str(tmp / "batch.ini"), QSettings.Format.IniFormat)
+    settings.setValue("batchIn", "/cases/2024-117/stills")
+    settings.setValue("batchOut", "/cases/2024-117/enhanced")
+    settings.setValue("batchModels", ["bicubic", "s1_mffcn"])
+    dialog = BatchDialog(registry.MODELS, lambda m, s: "installed", SCALES, settings)
+    dialog.show()
+    dialog.started()
+    dialog.on_progress(8, 11, "File 9 of 11: cam2_0417.jpg (8 done, 9 faces, about 0:52 left)")
+    settle()
+    dialog.grab().save(str(out / "batch_running.png"))
+    summary = SimpleNamespace(
+        cancelled=True, files_done=8, files_total=11, elapsed_s=143.0, faces=9, ok=7,
+        no_face=1, errors=0, skipped=0, out_dir=Path("/cases/2024-117/enhanced"),
+        summary_path=Path("/cases/2024-117/enhanced/summary.csv"), timings={},
+    )  # fmt: skip
+    dialog.finished(summary)
+    settle()
+    dialog.grab().save(str(out / "batch_cancelled.png"))
+    dialog.close()
 
 
 if __name__ == "__main__":

@@ -107,7 +107,10 @@ class ExportController(Controller):
             width = state.still.width * full_scale([result, *others])
         strip = None
         if visible:
-            strip = label_strip(width, [label, f"{entry.label} \u00d7{result.scale}"])
+            lines = [label, f"{entry.label} \u00d7{result.scale}"]
+            if role == "full":  # the worker outlines the pasted faces (app.views.common)
+                lines[1] += " \u00b7 outlined: the region the model replaced"
+            strip = label_strip(width, lines)
         self.w.statusBar().showMessage(f"Saving {path.name}\u2026")
         args = ExportArgs(
             path=str(path),
@@ -125,6 +128,91 @@ class ExportController(Controller):
         self.errors.status(
             f"Saved {outcome.path} (SHA-256 {outcome.sha256[:16]}\u2026){logged}", 15000
         )
+
+    # ------------------------------------------------------------------ comparison
+    def comparison_results(self) -> list:
+        """The outputs a comparison shows: every model's for this face and scale on the grid
+        page, else the output on screen."""
+        state = self.state
+        if self.w.tabs.currentIndex() == 2:  # the grid of all models
+            return [
+                r
+                for (f, _, s), r in state.results.items()
+                if f == state.face_index and s == state.scale
+            ]
+        return [] if state.current is None else [state.current]
+
+    def comparison_dialog(self) -> None:
+        if not self.comparison_results() or self.state.still is None:
+            self.errors.status("Enhance a face (or compare all models) first")
+            return
+        stem = Path(self.state.still.name or "still").stem
+        folder = str(self.w.settings.value("lastExportDir", str(Path.home())))
+        path, _ = QFileDialog.getSaveFileName(
+            self.w,
+            "Export comparison",
+            str(Path(folder) / f"{stem}_face{(self.state.face_index or 0) + 1}_comparison.png"),
+            "PNG image (*.png)",
+        )
+        if path:
+            self.export_comparison(path)
+
+    def export_comparison(self, path: str | Path) -> int | None:
+        """The comparison on screen as one labelled PNG (app.views.comparison), logged."""
+        from app.views.comparison import Tile, comparison_image
+        from engine import imaging, resolution
+
+        state, results = self.state, self.comparison_results()
+        if not results or state.still is None:
+            return None
+        path = Path(path).with_suffix(".png")
+        if same_file(path, state.still.path):
+            self.errors.dialog("Export refused", f"{path} is the evidence file that was opened.")
+            return None
+        first = results[0]
+        crop, _ = resolution.evidence_crop(state.still.rgb, state.faces[first.face_index])
+        side = first.sr.shape[0]
+        tiles = [
+            Tile(crop, "Recorded pixels", f"{crop.shape[1]}\u00d7{crop.shape[0]} px, as recorded"),
+            Tile(imaging.resize(first.lr, side, side, "nearest"), "Model input",
+                 f"resampled to {first.lr.shape[0]} px"),
+        ]  # fmt: skip
+        for r in results:
+            entry = state.entry(r.model_id)
+            tiles.append(
+                Tile(r.sr, entry.label, f"\u00d7{r.scale}", output_label(entry.id, entry.paper))
+            )
+        still = state.still
+        header = [
+            f"{still.name} \u00b7 face {first.face_index + 1} \u00b7 scale {state.scale}",
+            f"SHA-256 {still.sha256}",
+            f"Examiner {app_settings.examiner(self.w.settings)} \u00b7 {AI_LABEL}: "
+            "enhanced faces are not evidence of identity",
+        ]
+        rgb = comparison_image(header, tiles)
+        fields = {
+            "input_path": str(still.path) if still.path is not None else None,
+            "input_sha256": still.sha256,
+            "parameters": {
+                "role": "comparison",
+                "face_index": int(first.face_index),
+                "models": [r.model_id for r in results],
+                "scale": str(state.scale),
+            },
+        }
+        text = {
+            "Description": f"{AI_LABEL}. Comparison of " + ", ".join(fields["parameters"]["models"])
+        }
+        self.w.settings.setValue("lastExportDir", str(path.parent))
+        args = ExportArgs(
+            path=str(path),
+            forbidden=str(still.path) if still.path is not None else None,
+            rgb=rgb,
+            text=text,
+            role="comparison",
+            log_fields=fields,
+        )
+        return self.w.submit(args, on_result=self._exported)
 
     # ------------------------------------------------------------------ case report
     def report_dialog(self) -> None:

@@ -89,20 +89,18 @@ class OpenController(Controller):
         w, state = self.w, self.state
         state.detector_used = detector
         self.show_faces()
-        by = (
-            "HOG found none; the CNN detector found "
-            if fallback
-            else f"the {detector.upper()} detector found "
-        )
         if state.faces:
             self.select_face(0)
             w.act_draw.setChecked(False)
             w.image_view.set_draw_mode(False)
-            other = "" if detector == "cnn" else " Missed faces? Choose CNN and Detect again."
+            found = f"{len(state.faces)} face(s) found"
+            if fallback:
+                found += " by the CNN (HOG found none)"
+            else:
+                found += f" ({detector.upper()})"
+            other = "" if detector == "cnn" else "; missed faces? Try the CNN"
             self.errors.status(
-                f"{what}: {by}{len(state.faces)} face(s). Press Enter to enhance the selected "
-                f"face.{other}",
-                15000,
+                f"{what}: {found}. Press Enter to enhance the selected face{other}.", 15000
             )
         else:
             w.act_draw.setChecked(True)

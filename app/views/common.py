@@ -79,15 +79,17 @@ def label_strip(width: int, lines: list[str]) -> np.ndarray:
     """A red (h, width, 3) uint8 strip carrying ``lines`` in white, to append below an export.
 
     Exports carry the evidence label visibly, not only in PNG metadata that viewers hide; the
-    strip goes below the picture, so no pixel of the output is covered. Rendered with Qt in the
-    GUI thread; the worker only stacks it under the image.
+    strip goes below the picture, so no pixel of the output is covered. Its text grows with the
+    image (up to a 40th of the width), so the label stays readable when a large export is fitted
+    to a screen, instead of shrinking to a thin red line. Rendered with Qt in the GUI thread;
+    the worker only stacks it under the image.
     """
     from PySide6.QtCore import QRect, Qt
     from PySide6.QtGui import QFont, QFontMetrics, QPainter
 
     font = QFont()
-    # The largest font (6 to 16 px) at which the longest line fits the width.
-    size = 16
+    # The largest font (6 px up to 16 px or a 40th of the width) at which the longest line fits.
+    size = max(16, width // 40)
     while size > 6:
         font.setPixelSize(size)
         if max(QFontMetrics(font).horizontalAdvance(line) for line in lines) <= width - 8:
@@ -95,7 +97,8 @@ def label_strip(width: int, lines: list[str]) -> np.ndarray:
         size -= 1
     font.setPixelSize(size)
     line_height = QFontMetrics(font).height()
-    canvas = QImage(width, line_height * len(lines) + 8, QImage.Format.Format_RGB888)
+    pad = max(4, size // 4)
+    canvas = QImage(width, line_height * len(lines) + 2 * pad, QImage.Format.Format_RGB888)
     canvas.fill(QColor(180, 20, 20))
     painter = QPainter(canvas)
     try:
@@ -103,7 +106,7 @@ def label_strip(width: int, lines: list[str]) -> np.ndarray:
         painter.setPen(QColor("white"))
         for i, line in enumerate(lines):
             painter.drawText(
-                QRect(4, 4 + i * line_height, width - 8, line_height),
+                QRect(pad, pad + i * line_height, width - 2 * pad, line_height),
                 int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
                 line,
             )
@@ -115,3 +118,35 @@ def label_strip(width: int, lines: list[str]) -> np.ndarray:
 def add_label_strip(rgb: np.ndarray, lines: list[str]) -> np.ndarray:
     """``rgb`` with :func:`label_strip` appended below it (``rgb`` itself is not changed)."""
     return np.vstack([rgb, label_strip(rgb.shape[1], lines)])
+
+
+OUTLINE = (255, 40, 40)  # the replaced region's outline on a labelled full-image export
+
+
+def outline_pasted(rgb: np.ndarray, results: list, still_width: int) -> np.ndarray:
+    """A copy of ``rgb`` (the still enlarged, enhanced faces pasted in) with the outline of each
+    pasted face's region, so a reader sees which part of the picture the model replaced.
+
+    The region is the aligned frame of each result (``aligned.matrix`` maps still pixels to it)
+    mapped back into the enlarged still; results not pasted (their face was shrunk) get none.
+    The line is about a 400th of the width (at least 2 px). Drawn on labelled exports only: the
+    logged pixels are those without it.
+    """
+    from PIL import Image, ImageDraw
+
+    scale = rgb.shape[1] / float(still_width)
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    draw = ImageDraw.Draw(image)
+    width = max(2, rgb.shape[1] // 400)
+    for result in results:
+        aligned, plan = getattr(result, "aligned", None), getattr(result, "plan", None)
+        if aligned is None or (plan is not None and plan.shrinks):
+            continue
+        matrix = np.asarray(aligned.matrix, dtype=np.float64)
+        inverse = np.linalg.inv(matrix[:, :2])
+        edge = aligned.size - 0.5
+        corners = np.array([[-0.5, -0.5], [edge, -0.5], [edge, edge], [-0.5, edge]])
+        still = (corners - matrix[:, 2]) @ inverse.T
+        points = [(float(x), float(y)) for x, y in (still + 0.5) * scale - 0.5]
+        draw.polygon(points, outline=OUTLINE, width=width)
+    return np.asarray(image)

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.views.common import LANDMARK_COLOURS, LANDMARK_REGIONS, ms_text, rgb_to_pixmap
-from app.views.fidelity_panel import FidelityPanel
+from app.views.fidelity_panel import FidelityPanel, PanelScroll
 from app.views.zoom_view import LandmarkItem, ViewSync, ZoomView
 from engine import imaging
 
@@ -124,10 +124,18 @@ class _ClipRect(QGraphicsRectItem):
 
 
 class WipeView(ZoomView):
-    """Input on the left of a movable split, output on the right, same frame, one view."""
+    """Input on the left of a movable split, output on the right, same frame, one view.
+
+    The split line can be dragged on the image itself (the cursor changes near it); elsewhere a
+    drag pans as in every view. :attr:`fractionDragged` tells the slider below."""
+
+    fractionDragged = Signal(float)
+    GRAB_PX = 8  # screen pixels either side of the line that pick it up
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._dragging = False
+        self.viewport().setMouseTracking(True)
         self._left = _ClipRect()
         self._right = _ClipRect()
         self._line = None
@@ -178,6 +186,43 @@ class WipeView(ZoomView):
 
     def fraction(self) -> float:
         return self._fraction
+
+    def _near_line(self, pos) -> bool:
+        if self._line is None or not self._size[0]:
+            return False
+        x = self.mapFromScene(self._fraction * self._size[0], 0).x()
+        return abs(pos.x() - x) <= self.GRAB_PX
+
+    def _drag_to(self, pos) -> None:
+        fraction = self.mapToScene(pos.toPoint()).x() / self._size[0]
+        self.set_fraction(fraction)
+        self.fractionDragged.emit(self._fraction)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if event.button() == Qt.MouseButton.LeftButton and self._near_line(event.position()):
+            self._dragging = True
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if self._dragging:
+            self._drag_to(event.position())
+            event.accept()
+            return
+        near = self._near_line(event.position())
+        self.viewport().setCursor(
+            Qt.CursorShape.SplitHCursor if near else Qt.CursorShape.OpenHandCursor
+        )
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if self._dragging:
+            self._drag_to(event.position())
+            self._dragging = False
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
 
 
 class CompareView(QWidget):
@@ -250,6 +295,7 @@ class CompareView(QWidget):
             "Drag to move the split: left of it the input, right of it the output"
         )
         self.wipe_slider.valueChanged.connect(lambda v: self.wipe_view.set_fraction(v / 1000))
+        self.wipe_view.fractionDragged.connect(lambda f: self.wipe_slider.setValue(round(f * 1000)))
         wipe_page = QWidget()
         wipe_layout = QVBoxLayout(wipe_page)
         wipe_layout.setContentsMargins(0, 0, 0, 0)
@@ -261,10 +307,13 @@ class CompareView(QWidget):
         self._stack.addWidget(wipe_page)
 
         # The fidelity checks of the output on screen, below it in both modes.
+        # In a scroll area: on a 1280x800 screen the faces keep half the height and the
+        # panel scrolls rather than clipping its text or the agreement matrix.
         self.fidelity_panel = FidelityPanel()
+        self.fidelity_scroll = PanelScroll(self.fidelity_panel)
         self._vertical = QSplitter(Qt.Orientation.Vertical)
         self._vertical.addWidget(self._stack)
-        self._vertical.addWidget(self.fidelity_panel)
+        self._vertical.addWidget(self.fidelity_scroll)
         self._vertical.setStretchFactor(0, 1)
         self._vertical.setStretchFactor(1, 0)
         self._vertical.setCollapsible(0, False)

@@ -41,9 +41,9 @@ def face_thumbnail(
 
 
 DETECTORS = {  # id -> what the analyst chooses
-    "auto": "Auto: HOG, then CNN if none",
-    "hog": "HOG (fast, frontal faces)",
-    "cnn": "CNN (slower, harder faces)",
+    "auto": "Auto (HOG, CNN)",
+    "hog": "HOG (fast)",
+    "cnn": "CNN (slower)",
 }
 SCORE_MEANING = {
     "hog": "how strongly dlib's HOG detector matched a frontal face (its SVM margin: 0 is the "
@@ -125,6 +125,7 @@ class FaceList(QListWidget):
         self.setIconSize(QSize(THUMB, THUMB))
         self.setSpacing(2)
         self.setUniformItemSizes(True)
+        self.setWordWrap(True)  # the caption in two lines in a narrow dock
         self.currentRowChanged.connect(self._row_changed)
 
     def set_faces(self, rgb: np.ndarray | None, faces: Sequence, detector: str = "hog") -> None:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -43,6 +44,8 @@ AMBER_FILL = "#ffe0a3"
 GREEN = "#2e7d32"
 GREY = "#777777"
 DIFF_THUMB = 96  # screen pixels for the difference thumbnail
+PANEL_SHARE = 0.38  # at most this share of the window's height, at first (the rest scrolls)
+NAME_CHARS = 18  # model names in the matrix's row headers (the tooltip has them in full)
 CHECK_NAMES = {
     "consistency": "Data consistency",
     "drift": "Landmark drift",
@@ -164,6 +167,29 @@ class DifferenceDialog(QDialog):
         return bool(self.view.scene().items())
 
 
+class PanelScroll(QScrollArea):
+    """The fidelity panel in a vertical scroll area that asks for at most
+    :data:`PANEL_SHARE` of the window's height, so the faces above keep theirs."""
+
+    def __init__(self, panel: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidget(panel)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+
+    def sizeHint(self):  # noqa: N802 (Qt override)
+        hint = super().sizeHint()
+        window = self.window()
+        limit = int(window.height() * PANEL_SHARE) if window is not self else hint.height()
+        panel = self.widget()
+        wanted = (
+            max(panel.minimumHeight(), panel.minimumSizeHint().height()) + 2 * self.frameWidth()
+        )
+        hint.setHeight(max(120, min(wanted, limit)))
+        return hint
+
+
 class FidelityPanel(QFrame):
     """Three checks, the difference thumbnail and (after a comparison) the agreement matrix."""
 
@@ -199,11 +225,11 @@ class FidelityPanel(QFrame):
                 "meaning": WrapLabel(),
             }
             cells["meaning"].setStyleSheet("color: #555555; font-size: 11px")
-            cells["meaning"].setContentsMargins(0, 0, 0, 6)
+            cells["meaning"].setContentsMargins(0, 0, 0, 3)
             cells["threshold"].setStyleSheet(f"color: {GREY}")
             cells["icon"].setFixedWidth(22)
             cells["name"].setFixedWidth(140)
-            cells["value"].setFixedWidth(130)
+            cells["value"].setFixedWidth(112)
             line = QHBoxLayout()
             line.setSpacing(6)
             for key in ("icon", "name", "value", "threshold"):
@@ -234,9 +260,12 @@ class FidelityPanel(QFrame):
 
         self.matrix_title = QLabel()
         self.matrix_title.setWordWrap(True)
-        self.matrix_title.setMaximumWidth(420)
+        self.matrix_title.setMaximumWidth(520)
         self.matrix = QTableWidget()
         self.matrix.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.matrix.setStyleSheet("font-size: 11px")  # ten outputs fit on a 1280 px screen
+        self.matrix.verticalHeader().setMinimumSectionSize(15)
+        self.matrix.horizontalHeader().setMinimumSectionSize(28)
         self.matrix.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         self.matrix.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.matrix.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -403,7 +432,9 @@ class FidelityPanel(QFrame):
         self.matrix.setRowCount(n)
         self.matrix.setColumnCount(n)
         self.matrix.setHorizontalHeaderLabels([str(i + 1) for i in range(n)])
-        self.matrix.setVerticalHeaderLabels([f"{i + 1} {s}" for i, s in enumerate(short)])
+        self.matrix.setVerticalHeaderLabels(
+            [f"{i + 1} {_elide(s, NAME_CHARS)}" for i, s in enumerate(short)]
+        )
         for i in range(n):
             for j in range(n):
                 value = float(distances[i][j])
@@ -437,7 +468,10 @@ class FidelityPanel(QFrame):
             + frame
             + sum(max(self.matrix.sizeHintForRow(r), vertical.sectionSizeHint(r)) for r in range(n))
         )
-        self.matrix.setFixedSize(min(width + 2, 420), min(height + 2, 230))
+        # the headers' lengths are the laid-out sizes (size hints can be a few pixels short)
+        width = max(width, vertical.sizeHint().width() + horizontal.length() + frame)
+        height = max(height, horizontal.sizeHint().height() + vertical.length() + frame)
+        self.matrix.setFixedSize(min(width + 2, 520), min(height + 2, 260))
 
     # ------------------------------------------------------------------ for people and tests
     def show_difference(self) -> DifferenceDialog | None:
@@ -474,3 +508,8 @@ class FidelityPanel(QFrame):
 
     def matrix_size(self) -> int:
         return self.matrix.rowCount() if self.matrix.isVisibleTo(self) else 0
+
+
+def _elide(text: str, chars: int) -> str:
+    """ "SRResNet+attention G\u2026" for a row header; short names unchanged."""
+    return text if len(text) <= chars else text[: chars - 1].rstrip() + "\u2026"

@@ -10,6 +10,7 @@ from app.views.common import (
     AI_LABEL,
     INTERPOLATED_LABEL,
     add_label_strip,
+    label_strip,
     ms_text,
     output_label,
     qimage_to_rgb,
@@ -37,6 +38,27 @@ def test_label_strip_is_appended_below_and_leaves_pixels_alone(qtbot):
     strip = out[128:].reshape(-1, 3)
     assert (strip == [180, 20, 20]).all(axis=1).mean() > 0.5  # red background
     assert (strip.min(axis=1) > 200).any()  # white text drawn
+
+
+def test_the_replaced_region_is_outlined():
+    from types import SimpleNamespace
+
+    from app.views.common import OUTLINE, outline_pasted
+
+    aligned = SimpleNamespace(matrix=np.array([[1.0, 0, -10], [0, 1.0, -10]]), size=20)
+    rgb = np.zeros((100, 100, 3), np.uint8)  # a 50 px still enlarged x2
+    out = outline_pasted(rgb, [SimpleNamespace(aligned=aligned, plan=None)], 50)
+    assert not rgb.any()  # the input is not changed
+    assert tuple(out[40, 20]) == OUTLINE and tuple(out[20, 40]) == OUTLINE  # the frame's edges
+    assert not out[40, 40].any() and not out[5, 5].any()  # inside and outside untouched
+
+
+def test_label_strip_grows_with_the_image(qtbot):
+    """Issue 28: a fixed 46 px strip under a 4000 px export was a thin line on a screen."""
+    small = label_strip(128, [AI_LABEL, "RAFSR x4"]).shape[0]
+    large = label_strip(4000, [AI_LABEL, "RAFSR x4"]).shape[0]
+    assert small <= 50
+    assert large >= 4000 // 40 * 2  # two lines of a 100 px font: readable when fitted
 
 
 def test_labels_and_times():
@@ -137,3 +159,34 @@ def test_compare_view_modes_and_input_enlargement(qtbot):
         view.set_mode("overlay")
     view.set_pair(None)
     assert not view.wipe_view.scene().items()
+
+
+def test_the_wipe_line_is_dragged_on_the_image(qtbot):
+    """Issue 28: the split follows the mouse on the image, and the slider follows it."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(600, 500)
+    view.show()
+    lr = RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    sr = RNG.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    view.set_pair(ComparePair(lr, sr, None, None, "Test", AI_LABEL, 4, 1.0))
+    view.set_mode("wipe")
+    wipe = view.wipe_view
+    wipe.fit()
+    qtbot.wait(50)
+    start = wipe.mapFromScene(64, 64).toPointF()
+    end = wipe.mapFromScene(96, 64).toPointF()
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    for kind, pos, buttons in (
+        (QEvent.Type.MouseButtonPress, start, left),
+        (QEvent.Type.MouseMove, end, left),
+        (QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton),
+    ):
+        event = QMouseEvent(kind, pos, wipe.viewport().mapToGlobal(pos), left, buttons, none)
+        QApplication.sendEvent(wipe.viewport(), event)
+    assert abs(wipe.fraction() - 0.75) < 0.02
+    assert abs(view.wipe_slider.value() - 750) <= 20
