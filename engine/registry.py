@@ -199,7 +199,12 @@ MODELS: tuple[ModelEntry, ...] = (
         variant="baseline",
         name="Lanczos",
     ),
-    ModelEntry(id="s0_srresnet_att", variant="psnr", name="SRResNet+attention (Chen 2020)", **_S0),
+    ModelEntry(
+        id="s0_srresnet_att",
+        variant="psnr",
+        name="SRResNet+attention (Chen 2020)",
+        **(_S0 | {"scales": (2, 4, 8)}),  # x2 for faces of 33-64 px (issue 23)
+    ),
     ModelEntry(id="s0_srresnet_att_robust", variant="robust", twin="s0_srresnet_att",
                name="SRResNet+attention robust (Chen 2020)", **_S0),
     ModelEntry(id="s0_srresnet_att_gan", variant="gan", twin="s0_srresnet_att",

@@ -50,8 +50,8 @@ CPU4="s0_srresnet_att_x4_cpu4 s3_prior_guided_x8_wide_cpu s3_prior_guided_gan_x8
 # Session 12 (issue 24), the CPU: robust variants fine-tuned from the files above on the
 # degradation mix of training/degrade.py (their cards say how far each got).
 ROBUST="s2_rafsr_robust_x4 s4_idrn_robust_x4"
-# Issue 23: S4 at x2, every tensor of the x2 network from the x4 file (init_partial).
-X2="s4_idrn_x2"
+# Issue 23: S4 and S0 at x2, every tensor of the x2 network from the x4 file (init_partial).
+X2="s4_idrn_x2 s0_srresnet_att_x2"
 for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3 $CPU4 $ROBUST $X2; do
     $PY -m training.train "training/configs/$cfg.json"
 done
@@ -67,7 +67,7 @@ $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 4 --deg
     --json benchmarks/degraded_x4.json --md benchmarks/degraded_x4.md
 # x2 and x3 (issue 23, clean LR): S1 serves both, S4 has an x2 file.
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --degrade clean \
-    --models bicubic,s1_mffcn,s4_idrn --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
+    --models bicubic,s1_mffcn,s4_idrn,s0_srresnet_att --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 3 --degrade clean \
     --models bicubic,s1_mffcn --json benchmarks/degraded_x3.json --md benchmarks/degraded_x3.md
 $PY -m training.results_table

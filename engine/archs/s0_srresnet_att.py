@@ -130,7 +130,7 @@ class SRResNetAttention(nn.Module):
     """S0 generator: LR (N, 3, H, W) in [0, 1] -> SR (N, 3, H*scale, W*scale), not clamped.
 
     Args:
-        scale: 4 or 8 (one x2 transposed-conv stage per factor of 2).
+        scale: 2, 4 or 8 (one x2 transposed-conv stage per factor of 2; x2 is not in the paper).
         channels: feature width (paper: 64).
         blocks: residual blocks (paper: 16).
         attention_at: 1-based indices of the blocks that carry self-attention.
@@ -138,7 +138,7 @@ class SRResNetAttention(nn.Module):
         image_residual: add the bicubic-upsampled input to the output (deviation, default off).
     """
 
-    SCALES: tuple[int, ...] = (4, 8)
+    SCALES: tuple[int, ...] = (2, 4, 8)
 
     def __init__(
         self,
@@ -163,7 +163,7 @@ class SRResNetAttention(nn.Module):
         )
         self.body_tail = conv3x3(channels, channels)
         stages: list[nn.Module] = []
-        for _ in range({4: 2, 8: 3}[self.scale]):
+        for _ in range({2: 1, 4: 2, 8: 3}[self.scale]):
             stages += [
                 nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1),
                 nn.ReLU(True),

@@ -192,8 +192,8 @@ def test_discriminator_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("cls", "scale"),
     [
-        (SRResNetAttention, 2),
         (SRResNetAttention, 3),
+        (SRResNetAttention, 16),
         (RAFSR, 2),
         (RAFSR, 3),
         (PriorGuidedSR, 2),
@@ -449,3 +449,13 @@ def test_bf16_autocast_channels_last_training_step(name: str, scale: int) -> Non
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     if name == "s0":
         assert outs[1].dtype == torch.float32  # landmarks keep full precision
+
+
+def test_s0_has_an_x2_variant_with_one_upsampling_stage() -> None:
+    """x2 (issue 23's middle sizes): one transposed-conv stage, output twice the input."""
+    net = SRResNetAttention(scale=2, channels=8, blocks=2, attention_at=(1, 2)).eval()
+    with torch.inference_mode():
+        out = net(torch.rand(1, 3, 20, 20))
+    assert out.shape == (1, 3, 40, 40)
+    stages = [m for m in net.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len(stages) == 1
