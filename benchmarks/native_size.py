@@ -21,7 +21,6 @@ Usage: ``nice .venv/bin/python benchmarks/native_size.py --faces cache/faces/tes
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from PIL import Image
 from engine import imaging, registry
 from engine.enhance import Enhancer
 from engine.fidelity import psnr
+from training.evaluate import hardware
 
 # Native sizes per model frame: a fixed-scale network's x4 file on faces 36-112 px (stretch
 # 1.1-3.5); the pre-upsampled S1 at x4 and x2 frames (its native run does not depend on the frame).
@@ -40,16 +40,6 @@ SIZES = {
     "upsampled": {4: (32, 36, 48, 56), 2: (64, 72, 80, 96, 112)},
 }
 MODELS = ("s2_rafsr", "s4_idrn", "s1_mffcn")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def routes(enhancer: Enhancer, model_id: str, frame_scale: int, lr: np.ndarray) -> dict:
@@ -99,7 +89,7 @@ def main() -> int:
         "# Faces between the model frames: native size against shrinking",
         "",
         f"Measured by `benchmarks/native_size.py` on {len(faces)} held-out faces "
-        f"({args.faces.name}), {cpu_name()}, torch CPU, {elapsed / 60:.1f} min. PSNR (dB, RGB, "
+        f"({args.faces.name}), {hardware()}, torch CPU, {elapsed / 60:.1f} min. PSNR (dB, RGB, "
         "128x128) against the HR face; the evidence is the HR face shrunk to N px (antialiased "
         "bicubic). *native*: the model run on the N px face (engine.resolution's native mode); "
         "*shrunk*: the N px face shrunk into the model's frame first (what the engine did "

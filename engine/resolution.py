@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -147,9 +147,6 @@ class Plan:
         }
         return self.native.to_dict() | out
 
-    def as_dict(self) -> dict[str, Any]:  # the dataclass fields, for tests and debugging
-        return asdict(self)
-
 
 def times(value: float) -> str:
     """A shrink or enlargement factor in words: 2.4x, 1.16x."""
@@ -198,13 +195,9 @@ def plan(
         return chosen
 
     if n >= HR_SIZE * (1.0 - 1e-9):
-        return Plan(
-            entry.id,
-            "none",
-            AUTO,
+        return _nothing(
+            entry,
             native,
-            None,
-            None,
             f"This face is already {_px(n)}; enlarging it would only interpolate. "
             "View it at native resolution.",
         )
@@ -213,16 +206,7 @@ def plan(
         scale = max(fitting)
         return Plan(entry.id, "scale", AUTO, native, scale, input_frame(scale))
     if not usable:
-        return Plan(
-            entry.id,
-            "none",
-            AUTO,
-            native,
-            None,
-            None,
-            f"{entry.label} has no installed weights.",
-            skipped=True,
-        )
+        return _nothing(entry, native, f"{entry.label} has no installed weights.", skipped=True)
     smallest = min(usable)  # the largest input frame this model has
     lr_size = min(HR_SIZE - 1, max(input_frame(smallest), math.ceil(n - 1e-6)))
     if entry.is_baseline:
@@ -245,18 +229,19 @@ def plan(
             f"x{HR_SIZE / lr_size:.2f} to the 128 px frame.",
         )
     frames = ", ".join(f"{input_frame(s)} px (x{s})" for s in usable)
-    return Plan(
-        entry.id,
-        "none",
-        AUTO,
+    return _nothing(
+        entry,
         native,
-        None,
-        None,
         f"{entry.label} has no weights for a {_px(n)} face (its inputs: {frames}), and run "
         "at the face's own size it was not measured to beat bicubic; it would have to shrink "
         "the face. Use a model with weights for this size, or Bicubic.",
         skipped=True,
     )
+
+
+def _nothing(entry: Any, native: NativeSize, message: str, skipped: bool = False) -> Plan:
+    """The plan of a face no model run is for, with the reason in plain words."""
+    return Plan(entry.id, "none", AUTO, native, None, None, message, skipped=skipped)
 
 
 def _scales(scales: Iterable[int]) -> str:
