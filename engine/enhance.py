@@ -91,6 +91,23 @@ def pipeline_parameters(
     }
 
 
+def plan_face(
+    face: facelib.Face,
+    entry: registry.ModelEntry,
+    scale: int | str,
+    installed: Sequence[int] | None,
+    allow_shrink: bool = False,
+) -> tuple[resolution.Plan, bool]:
+    """How ``entry`` meets ``face`` at ``scale`` ("auto" or a factor; ``installed``: the scales
+    with weights, which Auto chooses among) and whether it was refused because a fixed factor
+    would shrink the face. The one planning step of :meth:`Enhancer.enhance` and of batch runs
+    (:mod:`engine.batch_task`), so both choose the same scale for the same face."""
+    try:
+        return resolution.plan(face, entry, scale, installed, allow_shrink=allow_shrink), False
+    except resolution.ShrinkRefused as exc:
+        return exc.plan, True
+
+
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
@@ -172,7 +189,10 @@ class Enhancer:
         :func:`engine.resolution.plan` (raises :class:`resolution.ShrinkRefused`)."""
         entry = registry.get(model_id)
         installed = self.installed_scales(model_id) if scale == resolution.AUTO else None
-        return resolution.plan(face, entry, scale, installed, allow_shrink=allow_shrink)
+        plan, refused = plan_face(face, entry, scale, installed, allow_shrink)
+        if refused:
+            raise resolution.ShrinkRefused(plan)
+        return plan
 
     def enhance(
         self,

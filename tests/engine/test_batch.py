@@ -335,12 +335,12 @@ def test_resume_redoes_missing_outputs_and_removes_stale_ones(tmp_path, face80):
     _save(src / "a.png", face80)
     _save(src / "two.png", np.concatenate([face80, face80], axis=1))
     out = tmp_path / "out"
-    run_batch(src, out, ["bicubic"], 4, lookahead=False)
+    run_batch(src, out, ["bicubic"], 4)
     assert (out / "two_face1_bicubic_x4.png").is_file()
     (out / "a_bicubic_x4_full.png").unlink()
     _save(src / "two.png", np.concatenate([face80, face80[:, :, ::-1] // 8], axis=1))  # 1 face
 
-    again = run_batch(src, out, ["bicubic"], 4, lookahead=False)
+    again = run_batch(src, out, ["bicubic"], 4)
 
     assert (again.ok, again.skipped, again.faces) == (2, 0, 2)
     assert not (out / "two_face1_bicubic_x4.png").exists()  # the face that is gone
@@ -682,7 +682,7 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, face80):
         src, parts, ["s2_rafsr"], 4, enhancer=enhancer, token=token, on_event=stop_after_one
     )
     assert stopped.cancelled
-    run_batch(src, parts, ["s2_rafsr"], 4, enhancer=enhancer, lookahead=False)
+    run_batch(src, parts, ["s2_rafsr"], 4, enhancer=enhancer)
     assert len(_face_pixels(whole)) == 6
     assert _face_pixels(parts) == _face_pixels(whole)
 
