@@ -546,6 +546,15 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--detector", choices=("hog", "cnn"), default="hog")
     parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: automatic)")
     parser.add_argument(
+        "--dask",
+        default=None,
+        metavar="local:N|tcp://HOST:PORT",
+        help="process the photos on a Dask cluster: local:N starts N worker processes on this "
+        "computer, tcp://HOST:PORT joins an existing scheduler whose workers see IN_DIR and "
+        "OUT_DIR under the same paths (default: in this process). The outputs are the same "
+        "bytes; summary.csv, run.json and the case log are written here",
+    )
+    parser.add_argument(
         "--batch-faces",
         type=int,
         default=batch.DEFAULT_BATCH_FACES,
@@ -652,6 +661,7 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
             follow_links=getattr(args, "follow_links", False),
             overwrite=getattr(args, "overwrite", False),
             full=getattr(args, "full", True),
+            dask=getattr(args, "dask", None),
         )
     except batch.BatchError as exc:
         stream.write(f"ffe batch: error: {exc}\n")

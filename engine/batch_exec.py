@@ -136,6 +136,7 @@ def open_executor(spec: ClusterSpec, enhancer: Any, token: CancelToken) -> Itera
 def _dask_client(spec: ClusterSpec) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # not every connection
     if spec.kind == "local":
         try:
             cluster = LocalCluster(
@@ -163,23 +164,34 @@ def _dask_client(spec: ClusterSpec) -> Iterator[Any]:
         client.close()
 
 
-def _worker_version() -> str:
-    from engine import __version__ as version
+def code_fingerprint() -> str:
+    """This software's version and the SHA-256 of the engine's source files: what a worker
+    must share with the driver for its outputs to be the driver's bytes."""
+    import hashlib
+    from pathlib import Path
 
-    return version
+    import engine
+
+    root = Path(engine.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        digest.update(path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:16]}"
 
 
 def _check_workers(client: Any, spec: ClusterSpec) -> int:
-    """How many workers the cluster has (at least one), each running this software version."""
+    """How many workers the cluster has (at least one), each running this very engine."""
     try:
         client.wait_for_workers(1, timeout=60)
     except Exception as exc:  # noqa: BLE001 - a TimeoutError, in words
         raise ClusterError(f"no Dask worker joined {spec.describe()} within 60 s") from exc
-    versions = client.run(_worker_version)
-    other = {addr: v for addr, v in versions.items() if v != __version__}
+    here = code_fingerprint()
+    other = {a: v for a, v in client.run(code_fingerprint).items() if v != here}
     if other:
         raise ClusterError(
-            f"Dask workers run another version of this software ({other}); this one is "
-            f"{__version__}: install the same version on every worker"
+            f"{len(other)} Dask worker(s) run other code than this computer ({here}): "
+            f"{other}; install the same version of the software on every worker"
         )
-    return len(versions)
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers))
