@@ -114,6 +114,8 @@ class BatchArgs:
     model_ids: Sequence[str]
     scale: int
     recursive: bool = True
+    overwrite: bool = False  # replace another run's results in out_dir
+    dask: str | None = None  # where the photos run: None (in the app), "local:N", "tcp://H:P"
 
 
 @dataclass(frozen=True, eq=False)

@@ -305,6 +305,8 @@ class EngineWorker(QObject):
             token=job.token,
             on_event=on_event,
             enhancer=self.enhancer,
+            overwrite=job.args.overwrite,
+            dask=job.args.dask,
         )
         self._log_batch(job, summary)
         return summary

@@ -662,6 +662,7 @@ def run_batch_from_args(args: argparse.Namespace, stream: TextIO | None = None) 
             overwrite=getattr(args, "overwrite", False),
             full=getattr(args, "full", True),
             dask=getattr(args, "dask", None),
+            device=getattr(args, "device", None),
         )
     except batch.BatchError as exc:
         stream.write(f"ffe batch: error: {exc}\n")

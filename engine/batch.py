@@ -852,6 +852,7 @@ def run_batch(
     overwrite: bool = False,
     full: bool = True,
     dask: str | ClusterSpec | None = None,
+    device: str | None = None,
     time_utc: str | None = None,
 ) -> BatchSummary:
     """Enhance every face of every image under ``in_dir`` with every model in ``model_ids``.
@@ -864,7 +865,9 @@ def run_batch(
     ``follow_links``. ``full=False`` writes the faces and provenance only (the command line's
     default). ``dask`` chooses where the photos are processed (:mod:`engine.batch_exec`):
     None in this process, ``"local:N"`` or ``"tcp://HOST:PORT"`` on a Dask cluster; the outputs
-    are the same bytes either way. ``time_utc`` stamps every provenance record with that time
+    are the same bytes either way. ``device`` is where a cluster's workers run the models
+    (default: each worker's own choice, :func:`engine.device.resolve`); in this process the
+    ``enhancer``'s device is used. ``time_utc`` stamps every provenance record with that time
     instead of the time of writing (two runs with the same value give identical files).
 
     Raises :class:`BatchError` before writing anything when the run cannot start; per-file
@@ -890,7 +893,6 @@ def run_batch(
     except ValueError as exc:  # also ClusterError
         raise BatchError(str(exc)) from None
     in_root, out_root = _check_folders(in_dir, out_dir)
-    explicit_device = enhancer.device if enhancer is not None else None
     try:
         enhancer = enhancer or Enhancer()
         specs = _model_specs(ids, scale, enhancer)
@@ -914,7 +916,7 @@ def run_batch(
         "batch_faces": batch_faces,
         # In this process the Enhancer's device; on a cluster the one the run was given, or
         # each worker's own choice (engine.device.resolve: CUDA if it has one).
-        "device": None if spec.kind == "in-process" else explicit_device,
+        "device": None if spec.kind == "in-process" else device,
         "time_utc": time_utc,
     }
     token = token or CancelToken()

@@ -28,11 +28,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import __version__
-from engine.batch_task import PhotoTask, enhancer_models, process_photo, run_on_worker
-from engine.progress import CancelToken
+
+if TYPE_CHECKING:  # the app imports this module for parse_spec and dask_available: it stays
+    from engine.batch_task import PhotoTask  # light (no torch, no dlib, no Dask) until a run
+    from engine.progress import CancelToken
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,8 @@ class Executor:
 @contextmanager
 def open_executor(spec: ClusterSpec, enhancer: Any, token: CancelToken) -> Iterator[Executor]:
     """The executor for ``spec``; closed (threads joined, a local cluster shut down) on exit."""
+    from engine.batch_task import enhancer_models, process_photo, run_on_worker
+
     if spec.kind == IN_PROCESS:
         models = enhancer_models(enhancer)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-task")

@@ -5,6 +5,10 @@ The dialog only collects the settings and shows what the worker reports; the run
 refuses an output folder that is, contains or lies inside the input folder, writes every output
 atomically, keeps a ``summary.csv`` with one row per (file, model) and resumes a folder it has
 already partly done; faults (damaged files, no face, a full disk) are listed here as they come.
+
+*Run on* chooses where the photos are processed (``engine.batch_exec``): this computer in the
+app, a local Dask cluster of N worker processes, or an existing Dask scheduler. Dask is not
+imported here (only checked for): the engine starts it in the worker when a run asks for it.
 """
 
 from __future__ import annotations
@@ -28,12 +32,21 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from app.state import parse_scale, scale_text
 from app.views.common import ms_text
+from engine.batch_exec import NEEDS_SOURCE, ClusterError, dask_available, parse_spec
+
+#: The "Run on" choices: (data, text). "local" and "scheduler" need Dask (engine.batch_exec).
+RUN_ON = (
+    ("in-process", "This computer (in the app)"),
+    ("local", "Local cluster with N workers"),
+    ("scheduler", "Existing Dask scheduler at tcp://\u2026"),
+)
 
 
 def clock(seconds: float | None) -> str:
@@ -93,6 +106,13 @@ class BatchDialog(QDialog):
         self.scale_box.currentIndexChanged.connect(lambda _: self.refresh_models())
         self.model_list = QListWidget()
         self.model_list.itemChanged.connect(lambda _: self._update_buttons())
+        self.overwrite_box = QCheckBox("Overwrite existing outputs")
+        self.overwrite_box.setToolTip(
+            "Replace the results of another run in the output folder (its files listed in "
+            "summary.csv). Off: an output folder belongs to one run, and only that run resumes "
+            "in it."
+        )
+        self._build_run_on(settings)
 
         form = QFormLayout()
         row = QHBoxLayout()
@@ -104,8 +124,14 @@ class BatchDialog(QDialog):
         row.addWidget(out_browse)
         form.addRow("Output folder:", row)
         form.addRow("", self.recursive_box)
+        form.addRow("", self.overwrite_box)
         form.addRow("Scale:", self.scale_box)
         form.addRow("Models:", self.model_list)
+        row = QHBoxLayout()
+        row.addWidget(self.run_on_box, 1)
+        row.addWidget(self.workers_box)
+        row.addWidget(self.scheduler_edit, 1)
+        form.addRow("Run on:", row)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
@@ -146,6 +172,54 @@ class BatchDialog(QDialog):
         self.refresh_models()
 
     # ------------------------------------------------------------------ settings
+    def _build_run_on(self, settings: QSettings) -> None:
+        self.run_on_box = QComboBox()
+        have_dask = dask_available()
+        for i, (data, text) in enumerate(RUN_ON):
+            self.run_on_box.addItem(text, data)
+            if data != "in-process" and not have_dask:
+                item = self.run_on_box.model().item(i)
+                item.setEnabled(False)
+                item.setToolTip(NEEDS_SOURCE)
+        self.run_on_box.setToolTip(
+            "Where the photos are processed. A cluster gives the same output files; "
+            "summary.csv and the case log are written by the app."
+            + ("" if have_dask else f"\n{NEEDS_SOURCE}")
+        )
+        self.workers_box = QSpinBox()
+        self.workers_box.setRange(1, 256)
+        self.workers_box.setSuffix(" workers")
+        self.workers_box.setValue(int(settings.value("batchWorkers", 2)))
+        self.workers_box.setToolTip("Worker processes on this computer, one thread each")
+        self.scheduler_edit = QLineEdit(str(settings.value("batchScheduler", "")))
+        self.scheduler_edit.setPlaceholderText("tcp://HOST:8786")
+        self.scheduler_edit.setToolTip(
+            "A running `dask scheduler`; its workers must see the input and output folders "
+            "under the same paths"
+        )
+        saved = str(settings.value("batchRunOn", "in-process"))
+        index = self.run_on_box.findData(saved) if have_dask else 0
+        self.run_on_box.setCurrentIndex(max(0, index))
+        self.run_on_box.currentIndexChanged.connect(lambda _: self._update_buttons())
+        self.scheduler_edit.textChanged.connect(lambda _: self._update_buttons())
+
+    def dask(self) -> str | None:
+        """The engine's ``dask`` argument: None (in the app), "local:N" or the scheduler."""
+        kind = self.run_on_box.currentData()
+        if kind == "local":
+            return f"local:{self.workers_box.value()}"
+        if kind == "scheduler":
+            return self.scheduler_edit.text().strip()
+        return None
+
+    def _dask_problem(self) -> str:
+        """Why the "Run on" choice cannot be used, or ""."""
+        try:
+            parse_spec(self.dask())
+        except ClusterError as exc:
+            return str(exc)
+        return ""
+
     def scale(self) -> int | str:
         return parse_scale(self.scale_box.currentData())
 
@@ -207,7 +281,13 @@ class BatchDialog(QDialog):
         ready = bool(
             self.in_edit.text().strip() and self.out_edit.text().strip() and self.chosen_models()
         )
-        self.start_button.setEnabled(ready and not self._running)
+        kind = self.run_on_box.currentData()
+        self.workers_box.setVisible(kind == "local")
+        self.scheduler_edit.setVisible(kind == "scheduler")
+        problem = self._dask_problem() if kind == "scheduler" else ""
+        self.scheduler_edit.setStyleSheet("color: #b00020;" if problem else "")
+        self.start_button.setToolTip(problem)
+        self.start_button.setEnabled(ready and not problem and not self._running)
         self.pause_button.setEnabled(self._running)
         self.cancel_button.setEnabled(self._running)
         self.open_button.setEnabled(self._out_dir is not None and self._out_dir.is_dir())
@@ -217,6 +297,10 @@ class BatchDialog(QDialog):
             self.scale_box,
             self.model_list,
             self.recursive_box,
+            self.overwrite_box,
+            self.run_on_box,
+            self.workers_box,
+            self.scheduler_edit,
         ):
             widget.setEnabled(not self._running)
 
@@ -229,6 +313,8 @@ class BatchDialog(QDialog):
             "model_ids": self.chosen_models(),
             "scale": self.scale(),
             "recursive": self.recursive_box.isChecked(),
+            "overwrite": self.overwrite_box.isChecked(),
+            "dask": self.dask(),
         }
 
     def _start(self) -> None:
@@ -239,6 +325,9 @@ class BatchDialog(QDialog):
         s.setValue("batchModels", request["model_ids"])
         s.setValue("batchScale", request["scale"])
         s.setValue("batchRecursive", request["recursive"])
+        s.setValue("batchRunOn", self.run_on_box.currentData())  # (overwrite is never kept)
+        s.setValue("batchWorkers", self.workers_box.value())
+        s.setValue("batchScheduler", self.scheduler_edit.text().strip())
         self.startRequested.emit(request)
 
     def _pause(self, paused: bool) -> None:
@@ -261,7 +350,11 @@ class BatchDialog(QDialog):
         self._out_dir = Path(self.out_edit.text().strip()).expanduser()
         self.faults.clear()
         self.progress.setRange(0, 0)  # busy until the file count is known
-        self.status.setText("Listing the files and loading the models\u2026")
+        self.status.setText(
+            "Listing the files and loading the models\u2026"
+            if self.dask() is None
+            else "Starting the Dask cluster and loading the models\u2026"
+        )
         self.pause_button.setChecked(False)
         self._update_buttons()
 
@@ -311,7 +404,7 @@ class BatchDialog(QDialog):
             else:
                 head = (
                     f"<b>Done</b>: {summary.files_done}/{summary.files_total} files in "
-                    f"{clock(summary.elapsed_s)}; "
+                    f"{clock(summary.elapsed_s)} ({html.escape(summary.executor)}); "
                 )
             self.status.setText(
                 head + f"{summary.faces} faces; {summary.ok} ok, "

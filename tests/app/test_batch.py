@@ -98,3 +98,71 @@ def test_batch_lists_models_without_weights_disabled(make_window, qtbot, tmp_pat
     dialog.set_chosen_models(["bicubic", "s2_rafsr"])
     assert dialog.chosen_models() == ["bicubic"]  # a model that cannot run is never sent
     dialog.close()
+
+
+def test_batch_dialog_passes_where_to_run_and_overwrite_to_the_engine(
+    make_window, qtbot, run_job, tmp_path, monkeypatch
+):
+    """Issue 26: "Run on" (in the app, a local cluster, a scheduler) and "Overwrite existing
+    outputs" reach engine.batch through the worker's job."""
+    from engine import batch_exec
+
+    inputs = tmp_path / "case"
+    inputs.mkdir()
+    shutil.copyfile(SAMPLE, inputs / "a.png")
+    out = tmp_path / "results"
+    window = make_window()
+    qtbot.waitUntil(lambda: bool(window.device), timeout=180_000)
+    dialog = window.open_batch()
+    dialog.in_edit.setText(str(inputs))
+    dialog.out_edit.setText(str(out))
+    dialog.scale_box.setCurrentIndex(dialog.scale_box.findData(4))
+    dialog.set_chosen_models(["bicubic"])
+    # Defaults: in the app, nothing overwritten.
+    assert dialog.run_on_box.currentText() == "This computer (in the app)"
+    assert dialog.request()["dask"] is None and dialog.request()["overwrite"] is False
+    submitted = []
+    real_submit = window.submit
+
+    def spy(args, **kwargs):
+        submitted.append(args)
+        return real_submit(args, **kwargs)
+
+    monkeypatch.setattr(window, "submit", spy)
+    run_job(window, lambda: window.start_batch(dialog.request()))
+    assert "Done" in dialog.status.text() and "in-process" in dialog.status.text()
+    assert (submitted[-1].dask, submitted[-1].overwrite) == (None, False)
+
+    # Another run (another model) into that folder: refused, then allowed with Overwrite.
+    dialog.set_chosen_models(["lanczos"])
+    run_job(window, lambda: window.start_batch(dialog.request()))
+    assert "holds the results of another run" in dialog.status.text()
+    dialog.overwrite_box.setChecked(True)
+    run_job(window, lambda: window.start_batch(dialog.request()))
+    assert "Done" in dialog.status.text() and submitted[-1].overwrite is True
+    with open(out / "summary.csv", newline="") as fh:
+        assert [row["model"] for row in csv.DictReader(fh)] == ["lanczos"]
+
+    # A scheduler address that is not one: Start stays disabled and says why.
+    dialog.run_on_box.setCurrentIndex(dialog.run_on_box.findData("scheduler"))
+    assert dialog.scheduler_edit.isVisibleTo(dialog) and not dialog.workers_box.isVisibleTo(dialog)
+    dialog.scheduler_edit.setText("tcp://nowhere")
+    assert not dialog.start_button.isEnabled()
+    assert "not understood" in dialog.start_button.toolTip()
+    dialog.scheduler_edit.setText("tcp://10.0.0.5:8786")
+    assert dialog.start_button.isEnabled() and dialog.request()["dask"] == "tcp://10.0.0.5:8786"
+
+    # A local cluster of 3 workers reaches the engine (here told Dask is missing, as in the
+    # PyInstaller bundle, so that no cluster starts): the engine's message is shown.
+    dialog.run_on_box.setCurrentIndex(dialog.run_on_box.findData("local"))
+    dialog.workers_box.setValue(3)
+    monkeypatch.setattr(batch_exec, "dask_available", lambda: False)
+
+    def click_start() -> int:
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+        return window.exporting.batch_job
+
+    run_job(window, click_start)
+    assert submitted[-1].dask == "local:3" and submitted[-1].overwrite is True
+    assert "cluster mode needs the source install" in dialog.status.text()
+    dialog.close()

@@ -213,3 +213,18 @@ def test_a_worker_with_other_weights_gives_an_error_row_not_other_bytes(photos, 
     changed = dataclasses.replace(task, models=(specs["bicubic"],), sha256="1" * 64)
     result = batch_task.process_photo(changed, models)
     assert result.rows[0].status == "error" and "changed while the run" in result.rows[0].error
+
+
+def test_the_cli_and_the_batch_engine_import_dask_only_for_a_cluster_run():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, engine.__main__, engine.batch; "
+        "print(sorted({'dask', 'distributed'} & set(sys.modules)))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.strip() == "[]"
