@@ -197,5 +197,8 @@ def _check_workers(client: Any, spec: ClusterSpec) -> int:
             f"{len(other)} Dask worker(s) run other code than this computer ({here}): "
             f"{other}; install the same version of the software on every worker"
         )
+    from engine.batch_task import warm_up
+
+    client.run(warm_up)  # every worker at once: threads pinned, torch and dlib's models loaded
     workers = client.scheduler_info(n_workers=-1)["workers"].values()
     return max(1, sum(int(w.get("nthreads", 1)) for w in workers))

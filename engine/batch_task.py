@@ -267,6 +267,14 @@ class WorkerModels:
 WORKER_MODELS = WorkerModels()
 
 
+def warm_up() -> str:
+    """Prepare a worker process before its first photo (run on every worker when a run opens
+    its cluster): pinned threads, torch imported, dlib's models loaded. Returns host:pid."""
+    WORKER_MODELS.setup()
+    facelib.load_models()
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
 def run_on_worker(task: PhotoTask) -> PhotoResult:
     """The task as a Dask worker runs it: pinned threads, models from the process's cache."""
     WORKER_MODELS.setup()
