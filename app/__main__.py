@@ -4,4 +4,5 @@ from __future__ import annotations
 
 from app.main import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a worker process of a local Dask cluster imports it
+    raise SystemExit(main())
