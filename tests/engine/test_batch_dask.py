@@ -128,14 +128,15 @@ def test_a_run_survives_a_worker_killed_mid_run(photos, tiny_rafsr, expected, tm
     killed: list[tuple[int, list]] = []
 
     def kill_a_busy_worker(event: batch.BatchEvent) -> None:
+        """At the first photo done while a worker still holds a task: SIGKILL that worker."""
         if event.kind != "file" or killed:
             return
         busy = {addr: keys for addr, keys in client.processing().items() if keys}
-        assert busy, "no worker had a task when the first photo was done"
-        addr = sorted(busy)[0]
-        pid = client.run(os.getpid, workers=[addr])[addr]
-        os.kill(pid, signal.SIGKILL)
-        killed.append((pid, list(busy[addr])))
+        if busy:
+            addr = sorted(busy)[0]
+            pid = client.run(os.getpid, workers=[addr])[addr]
+            os.kill(pid, signal.SIGKILL)
+            killed.append((pid, list(busy[addr])))
 
     summary = run_batch(
         photos,
@@ -148,7 +149,7 @@ def test_a_run_survives_a_worker_killed_mid_run(photos, tiny_rafsr, expected, tm
         on_event=kill_a_busy_worker,
     )
 
-    assert killed and killed[0][1], "a worker with a task was killed"
+    assert killed, "no worker held a task after a photo was done: nothing was killed"
     assert summary.executor == f"Dask scheduler {local.scheduler_address}"
     assert (summary.ok, summary.errors, summary.faces) == (4, 1, 5)
     assert _files(tmp_path / "cluster") == expected
