@@ -159,8 +159,9 @@ class BatchSummary:
     faces: int = 0
     cancelled: bool = False
     elapsed_s: float = 0.0
-    #: Seconds spent per stage: "load" and "detect" (producer thread, overlapping the rest),
-    #: "model", "write" and "wait" (caller's thread; "wait" = idle, waiting for the producer).
+    #: Seconds spent per stage, summed over the tasks (on a cluster: over the workers): "load",
+    #: "detect", "model", "write", "fidelity"; the driver adds its own hashing to "load", its
+    #: moving of files to "write", and "wait" (idle, waiting for the next photo's task).
     timings: dict[str, float] = field(default_factory=dict)
     #: Forward passes per model (faces / passes = faces per pass; baselines count one per face).
     forward_passes: dict[str, int] = field(default_factory=dict)

@@ -306,6 +306,10 @@ def test_cancel_then_resume_skips_finished_files(tmp_path, face80):
     # A killed run may leave a temporary file: the next run removes it.
     stale = out / ".p3_face0_bicubic_x4.png.0123456789ab.tmp"
     stale.write_bytes(b"half a png")
+    # ... or a task's staging folder (a killed run, or a cluster task that outlived its run)
+    staged = out / batch.STAGING_NAME / "0000002.0123456789ab" / "p3_face0_bicubic_x4.png"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(b"a task's output the run never took")
     # p2 changes after the first run: it must be redone, not skipped.
     _save(src / "p2.png", face80[:, ::-1])
 
@@ -318,7 +322,7 @@ def test_cancel_then_resume_skips_finished_files(tmp_path, face80):
     assert rows[("p2.png", "bicubic")].sha256 == _sha(src / "p2.png")
     for p in rows[("p1.png", "bicubic")].outputs:
         assert (out / p).stat().st_mtime_ns == done_files[p]  # not rewritten
-    assert not stale.exists()
+    assert not stale.exists() and not (out / batch.STAGING_NAME).exists()
     _assert_summary_matches_disk(out)
     assert [e.status for e in events if e.kind == "file"][0] == "skipped_done"
 
