@@ -54,6 +54,7 @@ from app.state import AUTO, SessionState, parse_scale
 from app.views.compare_view import INPUT_METHODS, CompareView
 from app.views.face_list import DetectorBar, FaceList
 from app.views.grid_view import GridView
+from app.views.hand_box import StillPage
 from app.views.history_view import HistoryView
 from app.views.image_view import ImageView
 from app.worker import default_enhancer
@@ -159,7 +160,8 @@ class MainWindow(QMainWindow):
         self.grid_view = GridView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.image_view, qta.icon("mdi6.image-outline"), "Still")
+        self.still_page = StillPage(self.image_view)  # a drawn box's banner above the still
+        self.tabs.addTab(self.still_page, qta.icon("mdi6.image-outline"), "Still")
         self.tabs.addTab(
             self.compare_view, qta.icon("mdi6.compare-horizontal"), "Input vs enhanced"
         )

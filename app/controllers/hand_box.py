@@ -18,7 +18,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 
 from app.controllers import Controller
 from app.jobs import BoxArgs
-from app.views.hand_box import HandBoxBanner, HandBoxItem, is_item_alive
+from app.views.hand_box import HandBoxItem, is_item_alive
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -35,7 +35,7 @@ class HandBoxController(Controller):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         view = window.image_view
-        self.banner = HandBoxBanner(view)
+        self.banner = window.still_page.banner
         self.banner.confirmed.connect(self.confirm)
         self.banner.cancelled.connect(self.cancel)
         view.boxDrawn.connect(self.start)

@@ -4,8 +4,8 @@ fitted in it, and the banner above the still that asks the analyst to use it or 
 :class:`HandBoxItem` is the adjustable box on the still (drag inside to move, drag a handle to
 resize; ``adjusted`` fires once, when the mouse is let go). It shows the 68 landmarks the
 worker fitted in it and, dotted, the square the landmark predictor used. :class:`HandBoxBanner`
-sits above the still's viewport (the image is never hidden under it) and says what to do, and
-what looks wrong with the fit. :mod:`app.controllers.hand_box` ties them to the worker.
+sits above the still (:class:`StillPage`; the image is never hidden under it) and says what to
+do, and what looks wrong with the fit. :mod:`app.controllers.hand_box` ties them to the worker.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QFrame,
@@ -214,9 +214,8 @@ class HandBoxBanner(QFrame):
     confirmed = Signal()
     cancelled = Signal()
 
-    def __init__(self, view: QWidget) -> None:
-        super().__init__(view)
-        self._view = view
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.setObjectName("handBoxBanner")
         self.setStyleSheet(
             "#handBoxBanner { background: #2b2d31; border-bottom: 2px solid #ff9100; }"
@@ -240,7 +239,6 @@ class HandBoxBanner(QFrame):
         row.addLayout(text, 1)
         row.addWidget(self.use_button, 0, Qt.AlignmentFlag.AlignVCenter)
         row.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignVCenter)
-        view.installEventFilter(self)
         self.hide()
 
     def show_state(self, title: str, lines: Sequence[str], warn: bool, can_use: bool) -> None:
@@ -251,28 +249,24 @@ class HandBoxBanner(QFrame):
         self.message.setText("<br>".join(f'<span style="color:{colour}">{t}</span>' for t in lines))
         self.use_button.setEnabled(can_use)
         self.show()
-        self._place()
 
     def text(self) -> str:
         return f"{self.title.text()}\n{self.message.text()}"
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-        if watched is self._view and event.type() == QEvent.Type.Resize and self.isVisible():
-            self._place()
-        return False
 
-    def hideEvent(self, event) -> None:  # noqa: N802
-        super().hideEvent(event)
-        if not event.spontaneous():  # hidden by the controller, not with the window
-            self._view.set_top_margin(0)
+class StillPage(QWidget):
+    """The still's page: the banner of a box being refined, above the image view (so the
+    image is never hidden under it)."""
 
-    def _place(self) -> None:
-        width = self._view.width()
-        height = self.heightForWidth(width) if self.hasHeightForWidth() else -1
-        height = max(height, self.sizeHint().height())
-        self.setGeometry(0, 0, width, height)
-        self.raise_()
-        self._view.set_top_margin(height)
+    def __init__(self, view: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = view
+        self.banner = HandBoxBanner()
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(view, 1)
 
 
 def is_item_alive(item: QGraphicsItem | None) -> bool:

@@ -104,12 +104,6 @@ class ImageView(ZoomView):
         scene.setSceneRect(QRectF(0, 0, rgb.shape[1], rgb.shape[0]))
         self.fit()
 
-    def set_top_margin(self, height: int) -> None:
-        """Room above the image for a banner (the image is never hidden under it)."""
-        self.setViewportMargins(0, max(0, int(height)), 0, 0)
-        if self.fitting:
-            self.fit()
-
     def has_image(self) -> bool:
         return self._pixmap_item is not None
 
