@@ -120,7 +120,7 @@ def main() -> int:
         grab(app, args.out / "hand_box_refine.png")
 
         draw(window, (85.5, 7.0, 140.5, 80.4))  # a loose box over the hair (the issue's)
-        if not window.hand_box._fit.fit_warnings:
+        if not window.hand_box.fitted().fit_warnings:
             raise SystemExit("the box over the hair was not warned about")
         grab(app, args.out / "hand_box_warning.png")
 

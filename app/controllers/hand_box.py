@@ -62,6 +62,10 @@ class HandBoxController(Controller):
     def item(self) -> HandBoxItem | None:
         return self._item
 
+    def fitted(self) -> Any:
+        """The face fitted in the box as it is now (None while fitting, or with no box)."""
+        return self._fit
+
     # ------------------------------------------------------------------ steps
     def start(self, box: tuple) -> int | None:
         """A box was drawn: show it, adjustable, and fit the landmarks in it (nothing else)."""

@@ -88,12 +88,12 @@ def test_drawing_a_box_shows_its_landmarks_and_starts_no_enhancement(drawn, qtbo
 def test_moving_and_resizing_the_box_fits_the_landmarks_again(drawn, qtbot):
     window, sent = drawn()
     item = window.hand_box.item()
-    first = window.hand_box._fit
+    first = window.hand_box.fitted()
     x0, y0, x1, y1 = item.box()
     centre = QPointF((x0 + x1) / 2, (y0 + y1) / 2)
     drag(window.image_view, centre, centre + QPointF(8, 5))  # move
     wait_fit(qtbot, window)
-    moved = window.hand_box._fit
+    moved = window.hand_box.fitted()
     assert sent == ["BoxArgs", "BoxArgs"]
     assert item.box() == pytest.approx(
         (x0 + 8, y0 + 5, x1 + 8, y1 + 5), abs=1.0
@@ -111,7 +111,7 @@ def test_moving_and_resizing_the_box_fits_the_landmarks_again(drawn, qtbot):
     assert (bx1, by1) == pytest.approx(
         (x1 + 20, y1 + 17), abs=1.0
     )  # mouse positions are whole screen pixels
-    assert len(window.hand_box.boxes()) == 3 and window.hand_box._fit is not moved
+    assert len(window.hand_box.boxes()) == 3 and window.hand_box.fitted() is not moved
     assert len(landmark_items(window)) == 1  # the old landmarks are gone
 
 
