@@ -45,6 +45,7 @@ from app.controllers.case_log import CaseLogController
 from app.controllers.enhancing import EnhanceController
 from app.controllers.exporting import ExportController
 from app.controllers.fidelity import FidelityController
+from app.controllers.hand_box import HandBoxController
 from app.controllers.opening import OpenController
 from app.controllers.video import VideoEvidenceController
 from app.dialogs import settings as app_settings
@@ -53,6 +54,7 @@ from app.state import AUTO, SessionState, parse_scale
 from app.views.compare_view import INPUT_METHODS, CompareView
 from app.views.face_list import DetectorBar, FaceList
 from app.views.grid_view import GridView
+from app.views.hand_box import StillPage
 from app.views.history_view import HistoryView
 from app.views.image_view import ImageView
 from app.worker import default_enhancer
@@ -132,6 +134,7 @@ class MainWindow(QMainWindow):
         self._build_views()
         self._build_status_bar()
         self.opening = OpenController(self)
+        self.hand_box = HandBoxController(self)  # a drawn box, refined before it is used
         self.enhancing = EnhanceController(self)
         self.fidelity = FidelityController(self)
         self.exporting = ExportController(self)
@@ -157,7 +160,8 @@ class MainWindow(QMainWindow):
         self.grid_view = GridView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.image_view, qta.icon("mdi6.image-outline"), "Still")
+        self.still_page = StillPage(self.image_view)  # a drawn box's banner above the still
+        self.tabs.addTab(self.still_page, qta.icon("mdi6.image-outline"), "Still")
         self.tabs.addTab(
             self.compare_view, qta.icon("mdi6.compare-horizontal"), "Input vs enhanced"
         )
@@ -223,7 +227,6 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         """Views to controllers, and the verbs scripts and tests call on the window."""
         self.image_view.faceClicked.connect(self.opening.select_face)
-        self.image_view.boxDrawn.connect(self.opening.face_from_box)
         self.face_list.faceSelected.connect(self.opening.select_face)
         self.detector_bar.detectorChanged.connect(self.opening.set_detector)
         self.detector_bar.detectRequested.connect(self.opening.detect_again)
@@ -375,8 +378,11 @@ class MainWindow(QMainWindow):
         has_face = state.still is not None and state.face_index is not None
         # A batch run holds the worker for a long time: jobs queued behind it would look hung.
         batching = "batch" in kinds
-        enhancing = "enhance" in kinds or "box" in kinds or batching
-        self.act_enhance.setEnabled(has_face and not enhancing and state.runnable(state.model_id))
+        enhancing = "enhance" in kinds or batching
+        refining = self.hand_box.refining()  # Enter uses the drawn face, Esc discards it
+        self.act_enhance.setEnabled(
+            has_face and not enhancing and not refining and state.runnable(state.model_id)
+        )
         self.act_compare.setEnabled(has_face and not enhancing)
         self.act_open.setEnabled(not batching)
         self.recent_menu.setEnabled(not batching and bool(self.opening.recent_files()))
@@ -385,7 +391,7 @@ class MainWindow(QMainWindow):
             state.still is not None and not batching and not kinds & {"open", "detect"}
         )
         user_jobs = any(handle.spec.cancellable for handle in self._jobs.values())
-        self.act_cancel.setEnabled(user_jobs)
+        self.act_cancel.setEnabled(user_jobs and not refining)
         self.cancel_button.setVisible(user_jobs)
         self.progress_bar.setVisible(user_jobs)
         exporting = "export" in kinds

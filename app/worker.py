@@ -276,6 +276,7 @@ class EngineWorker(QObject):
         takes them in :func:`engine.batch.list_inputs` order). A cancelled run still answers
         with its summary: what was done before Cancel, kept and logged.
         """
+        from app.batch_progress import QuietToken
         from engine import batch
 
         try:
@@ -302,7 +303,7 @@ class EngineWorker(QObject):
             job.args.model_ids,
             job.args.scale,
             recursive=job.args.recursive,
-            token=job.token,
+            token=QuietToken(job.token),  # its own lines name the last file finished
             on_event=on_event,
             enhancer=self.enhancer,
             overwrite=job.args.overwrite,

@@ -302,6 +302,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     try:
         if box is not None:
             chosen = [(0, facelib.face_from_box(still.rgb, box))]
+            for text in chosen[0][1].fit_warnings:  # also in the provenance
+                print(f"ffe: warning: --box: {text}", file=sys.stderr)
         else:
             found = facelib.detect(still.rgb, method=args.detector)
             if not found:

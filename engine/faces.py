@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -69,6 +69,10 @@ class Face:
     score: float  # detector confidence (HOG margin or MMOD confidence); NaN for a hand-drawn box
     landmarks: np.ndarray  # (68, 2) float32 x, y in dlib's 68-point order
     manual: bool = False
+    # A hand-drawn face: every box the analyst drew or adjusted, in order (the landmarks were
+    # fitted in the last one, made square), and what looked implausible about the fit.
+    drawn_boxes: tuple[tuple[float, float, float, float], ...] = ()
+    fit_warnings: tuple[str, ...] = ()
 
     @property
     def width(self) -> float:
@@ -227,7 +231,9 @@ def face_from_box(rgb: np.ndarray, box: tuple[float, float, float, float]) -> Fa
     """A face from a box drawn by hand (when detection fails): landmarked and aligned like any other.
 
     A loose hand-drawn box is tightened to the proportions of dlib's detector boxes (square,
-    centred) because the landmark predictor was trained on those.
+    centred) because the landmark predictor was trained on those. The predictor places 68
+    points in any box, face or not: :func:`fit_warnings` says in words when the fit looks
+    implausible, and the face carries those words (and the box as drawn) into its provenance.
     """
     h, w = rgb.shape[:2]
     x0, y0, x1, y1 = (float(v) for v in box)
@@ -238,9 +244,94 @@ def face_from_box(rgb: np.ndarray, box: tuple[float, float, float, float]) -> Fa
     side = min(x1 - x0, y1 - y0)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     square = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-    return Face(
-        box=square, score=float("nan"), landmarks=landmarks_in_box(rgb, square), manual=True
+    drawn = (x0, y0, x1, y1)
+    face = Face(
+        box=square,
+        score=float("nan"),
+        landmarks=landmarks_in_box(rgb, square),
+        manual=True,
+        drawn_boxes=(drawn,),
     )
+    return replace(face, fit_warnings=fit_warnings(rgb, face, drawn))
+
+
+# Plausibility of a landmark fit in a hand-drawn box (measured on 55 UTKFace and CelebAMask-HQ
+# faces: dlib's own boxes never trip FIT_UNSTABLE, boxes shifted by 40% of the face trip it 48
+# and 53 times out of 55).
+FIT_MIN_EYE_SPAN = 0.2  # eye distance / the box's longer side (about 0.4 on a framed face)
+FIT_OUTSIDE_MARGIN = 0.15  # of the box's longer side: the chin and jaw often pass the box
+FIT_MAX_OUTSIDE = 8  # landmarks beyond that margin
+FIT_UNSTABLE = 0.1  # mean landmark move, in eye distances, when fitted again from the face
+
+
+def implied_box(face: Face) -> tuple[float, float, float, float]:
+    """The box dlib's detector would draw around the face the landmarks describe (the canonical
+    frame's :data:`ALIGNED_BOX_UNIT` mapped back into the still)."""
+    inverse = cv2.invertAffineTransform(alignment_matrix(face, HR_SIZE))
+    u0, v0, u1, v1 = (c * HR_SIZE for c in ALIGNED_BOX_UNIT)
+    corners = transform_points(np.array([[u0, v0], [u1, v0], [u0, v1], [u1, v1]]), inverse)
+    (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def fit_warnings(
+    rgb: np.ndarray, face: Face, box: tuple[float, float, float, float]
+) -> tuple[str, ...]:
+    """What looks implausible about ``face``'s landmarks in the hand-drawn ``box``, in plain
+    words (empty when nothing does): eyes low in the box, eyes close together for the box,
+    landmarks beyond the box, or landmarks that move when fitted again from the box the face
+    they describe would have (they then follow no face: hair, background)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    longer = max(x1 - x0, y1 - y0)
+    points = np.asarray(face.landmarks, dtype=np.float64)
+    eyes = five_points(points)[:2]
+    eye_span = float(np.linalg.norm(eyes[0] - eyes[1]))
+    found = []
+    if eyes[:, 1].mean() > (y0 + y1) / 2:
+        found.append(
+            "The eyes were placed in the lower half of the box: it probably starts above the "
+            "face (hair, forehead). Move its top edge down to the eyebrows."
+        )
+    if eye_span < FIT_MIN_EYE_SPAN * longer:
+        found.append(
+            f"The eyes are only {eye_span / longer:.0%} of the box apart (about 40% when the box "
+            "frames a face): the box is much larger than the face. Tighten it from the eyebrows "
+            "to the chin."
+        )
+    margin = FIT_OUTSIDE_MARGIN * longer
+    outside = int(
+        (
+            (points[:, 0] < x0 - margin)
+            | (points[:, 0] > x1 + margin)
+            | (points[:, 1] < y0 - margin)
+            | (points[:, 1] > y1 + margin)
+        ).sum()
+    )
+    if outside > FIT_MAX_OUTSIDE:
+        found.append(
+            f"{outside} of the 68 landmarks fall outside the box: the box is smaller than the "
+            "face, or the landmarks are not on a face."
+        )
+    if eye_span > 0:
+        try:
+            again = landmarks_in_box(rgb, implied_box(face))
+        except FaceError:
+            again = None
+        moved = (
+            float(np.linalg.norm(again - points, axis=1).mean()) / eye_span
+            if again is not None
+            else math.inf
+        )
+        if moved > FIT_UNSTABLE:
+            found.append(
+                "Fitted again from where they landed, the landmarks move by "
+                f"{moved:.0%} of the eye distance: they probably do not follow a face (hair, "
+                "background). Tighten the box around the face."
+                if math.isfinite(moved)
+                else "The landmarks describe a face too small to fit again: they probably do "
+                "not follow a face. Tighten the box around the face."
+            )
+    return tuple(found)
 
 
 # --------------------------------------------------------------------------- alignment

@@ -108,6 +108,8 @@ def record(
             # What the evidence holds for this face, in the still's pixels (engine.resolution).
             "native_frame_px": _rounded(getattr(face, "native_frame_px", None)),
             "interocular_px": _rounded(getattr(face, "interocular_px", None)),
+            # a face drawn by hand: the boxes drawn and adjusted, and the fit's warnings
+            **_hand_box(face),
         },
         "model": {
             "id": entry.id,
@@ -158,6 +160,19 @@ def png_text(rec: dict[str, Any]) -> dict[str, str]:
         PNG_KEY_SOFTWARE: f"{SOFTWARE} {__version__}",
         PNG_KEY_LABEL: AI_LABEL,
         PNG_KEY_PROVENANCE: json.dumps(rec, sort_keys=True, ensure_ascii=False),
+    }
+
+
+def _hand_box(face: Any) -> dict[str, Any]:
+    """A hand-drawn face's boxes (as drawn, then each adjustment; the landmarks were fitted in
+    the last, made square) and the warnings the analyst saw when confirming it."""
+    if not getattr(face, "manual", False):
+        return {}
+    return {
+        "drawn_boxes": [
+            [round(float(v), 2) for v in box] for box in getattr(face, "drawn_boxes", ())
+        ],
+        "fit_warnings": list(getattr(face, "fit_warnings", ())),
     }
 
 

@@ -1,6 +1,7 @@
 """Controllers: one concern each, between the window's widgets, the state and the worker.
 
-* :mod:`.opening` -- open a still, detect faces, faces drawn by hand, recent files;
+* :mod:`.opening` -- open a still, detect faces, recent files;
+* :mod:`.hand_box` -- a face drawn by hand: landmarks shown, box adjusted, then used or discarded;
 * :mod:`.enhancing` -- the model and scale pickers, enhance, compare all models;
 * :mod:`.fidelity` -- the fidelity checks of each output, shown under it and on the grid;
 * :mod:`.exporting` -- PNG exports, the case report, batch runs;

@@ -1,4 +1,4 @@
-"""Open a still, detect its faces, add a face drawn by hand; the recent-files list."""
+"""Open a still, detect its faces (faces drawn by hand: :mod:`.hand_box`); the recent-files list."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtWidgets import QFileDialog
 
 from app.controllers import Controller
-from app.jobs import BoxArgs, DetectArgs, DetectOutcome, OpenArgs, OpenOutcome
+from app.jobs import DetectArgs, DetectOutcome, OpenArgs, OpenOutcome
 from app.views.face_list import DETECTORS
 from engine import video
 
@@ -107,7 +107,9 @@ class OpenController(Controller):
             w.image_view.set_draw_mode(True)
             tried = "HOG or CNN" if fallback or detector == "cnn" else detector.upper()
             self.errors.status(
-                f"{what}: no face found ({tried}). Drag a box around a face to enhance it.", 30000
+                f"{what}: no face found ({tried}). Drag a box around a face: its landmarks are "
+                "shown before it is used.",
+                30000,
             )
         w.update_actions()
 
@@ -156,22 +158,6 @@ class OpenController(Controller):
         self.w.face_list.select(index)
         self.w.enhancing.show_cached()
         self.w.update_actions()
-
-    def face_from_box(self, box: tuple) -> int | None:
-        """A box drawn by hand -> engine.faces.face_from_box in the worker -> enhanced."""
-        if self.state.still is None:
-            return None
-        self.w.statusBar().showMessage("Placing landmarks in the drawn box\u2026")
-        args = BoxArgs(still=self.state.still, box=tuple(float(v) for v in box))
-        return self.w.submit(args, on_result=self._box_face)
-
-    def _box_face(self, face: Any) -> None:
-        self.state.faces.append(face)
-        self.show_faces()
-        self.w.act_draw.setChecked(False)
-        self.w.image_view.set_draw_mode(False)
-        self.select_face(len(self.state.faces) - 1)
-        self.w.enhancing.enhance()
 
     # ------------------------------------------------------------------ recent files
     def recent_files(self) -> list[str]:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.batch_progress import FileProgress
 from app.state import parse_scale, scale_text
 from app.views.common import ms_text
 from engine.batch_exec import NEEDS_SOURCE, ClusterError, dask_available, parse_spec
@@ -136,6 +137,7 @@ class BatchDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.file_progress = FileProgress(self.progress)  # moves within a file too
         self.status = QLabel("Choose the folders and models, then Start.")
         self.status.setWordWrap(True)
         self.faults = QListWidget()
@@ -335,6 +337,7 @@ class BatchDialog(QDialog):
         self.status.setText(
             "Paused (the current image finishes first)" if paused else "Running\u2026"
         )
+        self.file_progress.set_paused(paused)
         self.pauseToggled.emit(paused)
 
     def _open_output(self) -> None:
@@ -349,6 +352,7 @@ class BatchDialog(QDialog):
         self._running = True
         self._out_dir = Path(self.out_edit.text().strip()).expanduser()
         self.faults.clear()
+        self.file_progress.reset()
         self.progress.setRange(0, 0)  # busy until the file count is known
         self.status.setText(
             "Listing the files and loading the models\u2026"
@@ -359,14 +363,9 @@ class BatchDialog(QDialog):
         self._update_buttons()
 
     def on_progress(self, done: int, total: int, message: str) -> None:
-        """``message`` names the file being worked on. Until the first file is finished the
-        bar is a busy bar (a fixed 0% for the first file's seconds reads as a hang)."""
-        if done == 0 and total > 0:
-            self.progress.setRange(0, 0)
-        else:
-            self.progress.setRange(0, max(1, total))
-            self.progress.setValue(done)
-            self.progress.setFormat("%v/%m files")
+        """``message`` names the file being worked on; the bar moves within it too
+        (:class:`app.batch_progress.FileProgress`: a busy bar for the first file)."""
+        self.file_progress.update(done, total)
         if not self.pause_button.isChecked():
             self.status.setText(message)
 
@@ -382,7 +381,9 @@ class BatchDialog(QDialog):
         error ``message``, or neither (cancelled before it started)."""
         self._running = False
         self.pause_button.setChecked(False)
+        self.file_progress.stop()
         self.progress.setRange(0, 1)
+        self.progress.setFormat("%v/%m files")
         if summary is None:
             self.progress.setValue(0)
             if message is None:  # cancelled while it waited for the worker

@@ -2,8 +2,9 @@
 
 When the detector finds nothing (small, turned or blurred faces), the analyst switches on
 "draw face box" (it switches on by itself when no face is found) and drags a rectangle around
-the face; :attr:`ImageView.boxDrawn` carries it, in still pixels, to the worker, which runs
-``engine.faces.face_from_box``.
+the face; :attr:`ImageView.boxDrawn` carries it, in still pixels, to
+:mod:`app.controllers.hand_box`, where it is refined (landmarks shown, box adjustable) before
+the face is used.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class ImageView(ZoomView):
 
     faceClicked = Signal(int)
     boxDrawn = Signal(tuple)  # (x0, y0, x1, y1) in still pixels
+    imageReplaced = Signal()  # before the scene is cleared: items others added are gone
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +87,7 @@ class ImageView(ZoomView):
     # ------------------------------------------------------------------ content
     def set_image(self, rgb: np.ndarray | None) -> None:
         """Show a new still (or nothing); clears the faces and fits the view."""
+        self.imageReplaced.emit()
         scene = self.scene()
         scene.clear()
         self._face_items = []

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QImage, QMouseEvent
-from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel, QMessageBox
 
 from app.views.common import AI_LABEL, INTERPOLATED_LABEL
 from app.views.zoom_view import LandmarkItem
@@ -118,43 +118,6 @@ def test_bad_file_shows_an_error(make_window, qtbot, run_job, tmp_path):
     assert window.still is None
     assert str(bad) not in window.recent_files()
     box.close()
-
-
-def test_hand_drawn_box_becomes_a_face_and_is_enhanced(opened, qtbot, run_job):
-    window = opened()
-    window.set_model("bicubic")
-    view = window.image_view
-    view.set_draw_mode(True)
-    view.fit()
-    before = len(window.faces)
-    box = window.faces[0].box
-    start = view.mapFromScene(QPointF(box[0] - 4, box[1] - 4))
-    end = view.mapFromScene(QPointF(box[2] + 4, box[3] + 4))
-    drawn: list = []
-    view.boxDrawn.connect(drawn.append)
-    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    # The box job and the enhancement it triggers: wait until a result for the new face is shown.
-    with qtbot.waitSignal(
-        window.client.result,
-        timeout=60_000,
-        check_params_cb=lambda _j, payload: hasattr(payload, "results"),
-    ):
-        for kind, pos, buttons in (
-            (QEvent.Type.MouseButtonPress, start, left),
-            (QEvent.Type.MouseMove, end, left),
-            (QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton),
-        ):
-            point = QPointF(pos)
-            event = QMouseEvent(
-                kind, point, view.viewport().mapToGlobal(point), left, buttons, none
-            )
-            QApplication.sendEvent(view.viewport(), event)
-    assert len(drawn) == 1
-    assert len(window.faces) == before + 1 and window.faces[-1].manual
-    assert window.face_index == before
-    assert "drawn by hand" in window.face_list.item(before).text()
-    assert window.current is not None and window.current.face_index == before
-    assert not view.draw_mode()
 
 
 def test_export_face_and_full_image_never_over_input(opened, run_job, tmp_path):

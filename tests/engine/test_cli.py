@@ -93,6 +93,19 @@ def test_enhance_with_a_box(tmp_path, image):
     assert _picture(out / "still_lanczos_x4_full.png").shape == (408, 408, 3)
 
 
+def test_a_box_over_the_hair_is_warned_about_and_recorded(tmp_path, image, capsys):
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "lanczos", "--scale", "4", "--out", str(out)]
+    assert main([*args, "--box", "33.2,2.4,54.8,31.2"]) == 0
+    err = capsys.readouterr().err
+    assert "ffe: warning: --box: " in err and "do not follow a face" in err
+    face = json.loads((out / "still_lanczos_x4_provenance.json").read_text())["faces"][0]["face"]
+    assert face["drawn_boxes"] == [[33.2, 2.4, 54.8, 31.2]]
+    assert len(face["fit_warnings"]) == 1 and "do not follow a face" in face["fit_warnings"][0]
+    assert main([*args, "--box", BOX, "--overwrite"]) == 0  # the face's own box: no warning
+    assert "--box:" not in capsys.readouterr().err
+
+
 def test_refuses_the_input_folder_and_overwriting(tmp_path, image, capsys):
     base = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
     assert main([*base, "--out", str(image.parent)]) == 2

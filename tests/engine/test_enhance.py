@@ -85,6 +85,9 @@ def test_provenance_fields(still, face):
     assert (rec["input"]["width"], rec["input"]["height"]) == (still.width, still.height)
     assert rec["face"]["index"] == 2 and rec["face"]["manual"] is True
     assert rec["face"]["box"] == [round(v, 2) for v in face.box]
+    # the hand-drawn box as drawn (the landmarks were fitted in its square) and the warnings
+    assert rec["face"]["drawn_boxes"] == [[round(float(v), 2) for v in FACE_BOX]]
+    assert rec["face"]["fit_warnings"] == list(face.fit_warnings)
     model = rec["model"]
     assert (model["id"], model["paper"], model["variant"], model["scale"]) == (
         "lanczos",

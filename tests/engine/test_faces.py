@@ -135,6 +135,48 @@ def test_a_hand_drawn_box_goes_through_the_same_alignment(rgb, face):
     assert np.abs(a.pixels.astype(int) - b.pixels.astype(int)).mean() < 12
 
 
+def test_a_hand_box_around_the_face_fits_without_warnings(rgb, face):
+    x0, y0, x1, y1 = face.box
+    drawn = (x0 - 5, y0 - 8, x1 + 5, y1 + 4)
+    manual = faces.face_from_box(rgb, drawn)
+    assert manual.fit_warnings == ()
+    assert manual.drawn_boxes == (tuple(float(v) for v in drawn),)
+
+
+@pytest.mark.parametrize(
+    "shift",
+    [(0, 0.6, 0, 0.6), (-0.4, 0, -0.4, 0), (-0.1, -0.7, 0.1, -0.1)],
+    ids=["below the face", "left of the face", "over the hair"],
+)
+def test_a_hand_box_off_the_face_is_warned_about_in_words(rgb, face, shift):
+    x0, y0, x1, y1 = face.box
+    side = x1 - x0
+    box = tuple(v + d * side for v, d in zip(face.box, shift, strict=True))
+    manual = faces.face_from_box(rgb, box)
+    wrong = np.linalg.norm(manual.landmarks - face.landmarks, axis=1).mean()
+    assert wrong > 0.5 * face.interocular_px  # the fit really is off the face
+    assert any("do not follow a face" in text for text in manual.fit_warnings)
+
+
+def test_a_box_far_wider_than_the_face_is_warned_about(rgb, face):
+    x0, y0, x1, y1 = face.box
+    wide = (max(0.0, x0 - 2.5 * (x1 - x0)), y0, min(rgb.shape[1], x1 + 2.5 * (x1 - x0)), y1)
+    manual = faces.face_from_box(rgb, wide)
+    assert any("much larger than the face" in text for text in manual.fit_warnings)
+
+
+def test_the_fit_warnings_name_each_implausible_fit(rgb, face):
+    """Each check on its own: eyes low in the box, eyes close for the box, points outside."""
+    x0, y0, x1, y1 = face.box
+    points = face.landmarks.copy()
+    assert faces.fit_warnings(rgb, face, face.box) == ()
+    high = (x0, y0 - (y1 - y0), x1, y1 - 0.5 * (y1 - y0))  # the eyes in the lower half
+    assert any("lower half" in t for t in faces.fit_warnings(rgb, face, high))
+    shrunk = faces.Face(face.box, face.score, points, manual=True)
+    tiny = (x0 + 0.4 * (x1 - x0), y0 + 0.3 * (y1 - y0), x0 + 0.6 * (x1 - x0), y0 + 0.5 * (y1 - y0))
+    assert any("outside the box" in t for t in faces.fit_warnings(rgb, shrunk, tiny))
+
+
 def test_crop_past_the_border_is_marked_invalid(rgb, face):
     cut = np.ascontiguousarray(rgb[:, 105:])  # the face's left half is gone
     shifted = faces.Face(
