@@ -5,34 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from engine import io, video
 from engine.__main__ import main
-
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+from tests.clips import face_clip
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """6 frames of the sample's face region (128x128, face about 46 px), moving sub-pixel."""
-    rgb = np.array(Image.open(SAMPLE).convert("RGB"))[10:138, 50:178]
-    rng = np.random.default_rng(2)
-    frames = []
-    for _ in range(6):
-        m = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float64)
-        m[:, 2] = rng.uniform(-1, 1, 2)
-        moved = cv2.warpAffine(
-            rgb, m, (128, 128), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
-        )
-        frames.append(
-            np.clip(np.rint(moved + rng.normal(0, 3, moved.shape)), 0, 255).astype(np.uint8)
-        )
-    folder = tmp_path_factory.mktemp("case")
-    return video.encode_clip(folder / "cam1.mp4", frames, bit_rate=300_000, gop=4)
+    return face_clip(tmp_path_factory.mktemp("case") / "cam1.mp4", 6, seed=2)
 
 
 def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -> None:
