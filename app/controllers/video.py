@@ -12,8 +12,11 @@ found off the GUI thread, it is logged ("open", with the clip's SHA-256, the fra
 time and pixel hash), and every still feature works on it.
 
 "Track and fuse this face" (the selected face of a used frame) runs the worker's "track" job
-(:mod:`app.video_jobs`): the track is drawn on the timeline, and the fused result is shown
-beside the single-frame result with the ranked frames (:class:`app.views.track_view.TrackDialog`).
+(:mod:`app.video_jobs`) with the settings of the track window (frames to fuse, frames
+searched, detector, frames ticked or unticked): the track is drawn on the timeline, the fused
+result is shown beside the single-frame result with the ranked frames
+(:class:`app.views.track_view.TrackDialog`), and the fused output joins the session's results
+(compare page, fidelity, export, case report) under the key (face, model, "fused").
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.controllers import Controller
 from app.jobs import OpenArgs, OpenOutcome, TrackArgs, TrackOutcome
+from app.state import result_key
 from app.video_controller import VideoController, describe
 from app.views.timeline import Timeline
 from app.views.track_view import TrackDialog
@@ -167,25 +171,34 @@ class VideoEvidenceController(Controller):
             position.setText(position.text() + f"  \u00b7  in use: frame {self.used}")
 
     # ------------------------------------------------------------------ track and fuse
+    def track_dialog(self) -> TrackDialog:
+        if self.dialog is None:
+            self.dialog = TrackDialog(self.w)
+            self.dialog.fuseRequested.connect(self.track_and_fuse)
+        return self.dialog
+
     def track_and_fuse(self) -> int | None:
-        """Track the selected face of the used frame, fuse its best frames, run the model."""
+        """Track the selected face of the used frame, fuse its frames, run the model (the
+        settings, picks and exclusions of the track window; the stills' detector at first)."""
         state = self.state
         still = state.still
         if not self.can_track():
             return None
         face = state.faces[state.face_index]
-        entry = state.entry(state.model_id)
-        installed = tuple(
-            s for s in entry.scales if state.model_state(state.model_id, s) == "installed"
-        )
+        frame_index = int(still.video["frame"]["index"])
+        box = tuple(float(v) for v in face.box)
+        count = int(still.video["clip"].get("frame_count") or frame_index + 1)
+        dialog = self.track_dialog()
+        dialog.prepare(frame_index, count, box, state.detector)
         args = TrackArgs(
             clip_path=str(still.path),
             clip_sha256=still.video["clip"]["sha256"],
-            frame_index=int(still.video["frame"]["index"]),
-            box=tuple(float(v) for v in face.box),
+            frame_index=frame_index,
+            box=box,  # type: ignore[arg-type]
             model_id=state.model_id,
             scale=state.scale,
-            installed=installed,
+            face_index=state.face_index,
+            **dialog.settings(),
         )
         self.errors.status(f"Tracking the face around frame {args.frame_index}\u2026")
         return self.w.submit(args, on_result=self._tracked)
@@ -202,15 +215,19 @@ class VideoEvidenceController(Controller):
     def _tracked(self, outcome: TrackOutcome) -> None:
         self.outcome = outcome
         self.timeline.set_track(outcome.track.frames, outcome.used)
-        if self.dialog is None:
-            self.dialog = TrackDialog(self.w)
-        self.dialog.set_outcome(outcome)
-        self.dialog.show()
-        self.dialog.raise_()
+        dialog = self.track_dialog()
+        dialog.set_outcome(outcome)
+        dialog.show()
+        dialog.raise_()
+        result = outcome.result
+        if result is not None:  # first-class: compare, fidelity, export, report take it
+            key = result_key(result)
+            self.state.results[key] = result
+            self.state.model_fidelity.pop(key, None)
+            self.w.enhancing.show_result(result)
+            self.w.show_page("side" if self.w.compare_view.mode() == "side" else "wipe")
         self.errors.status(
-            f"Track of {len(outcome.track.faces)} frames; fused from {len(outcome.used)} frames "
-            f"with {outcome.model_id} \u00d7{outcome.scale} ({outcome.scale_note}).",
-            20000,
+            f"Track of {len(outcome.track.faces)} frames; {outcome.scale_note}", 20000
         )
 
     def update_actions(self, kinds: set[str]) -> None:
