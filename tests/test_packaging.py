@@ -25,6 +25,7 @@ from engine import registry, weights
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = Path(os.environ.get("FFE_BUNDLE_DIR") or ROOT / "dist" / "ForensicFaceEnhancer")
 SAMPLE = ROOT / "resources" / "samples" / "astronaut.png"
+SAMPLE_CLIP = ROOT / "resources" / "samples" / "cctv_face.mp4"
 
 bundle_only = pytest.mark.skipif(
     os.environ.get("FFE_TEST_BUNDLE") != "1",
@@ -51,6 +52,18 @@ def test_smoke_test_opens_a_clip(qapp, tmp_path, caplog) -> None:
     clip = _tiny_clip(tmp_path)
     assert app_main.main(["ffe-gui", "--smoke-test", str(clip)]) == 0
     assert "clip.mp4 opened, 5 frame(s)" in caplog.text and "frame 0 decoded" in caplog.text
+
+
+def _sample_frame0() -> str:
+    recorded = json.loads(SAMPLE_CLIP.with_suffix(".json").read_text("utf-8"))
+    return recorded["frames"][0]["pixels_sha256"]
+
+
+def test_smoke_test_opens_the_sample_clip(qapp, caplog) -> None:
+    caplog.set_level("INFO", logger="app.main")
+    assert app_main.main(["ffe-gui", "--smoke-test", str(SAMPLE_CLIP)]) == 0
+    assert "cctv_face.mp4 opened, 24 frame(s)" in caplog.text
+    assert f"frame 0 decoded, pixels {_sample_frame0()[:16]}" in caplog.text
 
 
 def test_smoke_test_passes_on_the_sample(qapp, caplog) -> None:
@@ -97,6 +110,8 @@ def test_bundle_holds_programs_and_resources() -> None:
     assert (internal / "resources" / "weights" / "manifest.json").is_file()
     assert (internal / "resources" / "icons" / "app.svg").is_file()
     assert (internal / "resources" / "samples" / "astronaut.png").is_file()
+    assert (internal / "resources" / "samples" / SAMPLE_CLIP.name).is_file()
+    assert list((internal / "av.libs").glob("libavcodec*.so*"))  # PyAV's FFmpeg, where av/ looks
     models = internal / "face_recognition_models" / "models"
     assert (models / "shape_predictor_68_face_landmarks.dat").is_file()
     assert (models / "mmod_human_face_detector.dat").is_file()
@@ -123,6 +138,15 @@ def test_bundled_gui_smoke_test_opens_a_clip(tmp_path) -> None:
     done = _run([str(BUNDLE / "ForensicFaceEnhancer"), "--smoke-test", str(clip)], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "clip.mp4 opened, 5 frame(s)" in done.stderr and "smoke test passed" in done.stderr
+
+
+@bundle_only
+def test_bundled_gui_opens_the_sample_clip_and_decodes_a_frame(tmp_path) -> None:
+    """The committed H.264 sample: opened, indexed and frame 0 decoded to its recorded hash."""
+    done = _run([str(BUNDLE / "ForensicFaceEnhancer"), "--smoke-test", str(SAMPLE_CLIP)], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "cctv_face.mp4 opened, 24 frame(s)" in done.stderr
+    assert f"frame 0 decoded, pixels {_sample_frame0()[:16]}" in done.stderr
 
 
 @bundle_only
