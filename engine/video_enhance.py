@@ -75,10 +75,17 @@ def what_happened(plan: resolution.Plan | None, lr_size: int, frames: int, model
             f"shrunk {resolution.times(plan.evidence_shrink)} from the evidence, as the analyst "
             "allowed."
         )
-    how = "picked by Auto for" if plan.requested == resolution.AUTO else "as set; it holds"
+    how = "picked by Auto for" if plan.requested == resolution.AUTO else "as set, for"
+    if plan.evidence_shrink > 1.0 + 1e-3:
+        kept = (
+            f"its {lr_size} px input is within the {resolution.TOLERANCE:.0%} the alignment "
+            "itself is uncertain by"
+        )
+    else:
+        kept = "no recorded pixel is thrown away"
     return (
-        f"{fused} at {lr_size} px, then {model} ×{plan.scale} ({how} this {native} face: "
-        "no recorded pixel is thrown away)."
+        f"{fused} at {lr_size} px, then {model} \u00d7{plan.scale} ({how} this {native} face: "
+        f"{kept})."
     )
 
 

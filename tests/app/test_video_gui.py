@@ -161,7 +161,7 @@ def test_track_and_fuse_draws_the_track_and_shows_fused_beside_single(
     # Auto: the scale the face's native size allows, as for stills (not "x4 or else")
     assert outcome is not None and outcome.scale == plan.scale and outcome.frame_index == 5
     assert outcome.args.detector == window.state.detector and outcome.args.fuse == 8
-    assert "no recorded pixel is thrown away" in outcome.scale_note
+    assert "picked by Auto" in outcome.scale_note
     assert outcome.track.frames == list(range(FRAMES))
     assert 5 in outcome.used and len(outcome.chosen) == FRAMES
     strip = window.video.timeline.strip

@@ -34,6 +34,7 @@ def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -
         "bicubic",
         "--scale",
         "4",
+        "--allow-shrink",  # a 46 px face into x4's 32 px frame: asked for, and recorded
         "--out",
         str(out),
     ]
@@ -51,8 +52,10 @@ def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -
         f"{stem}_fusion_fine.png",
         f"{stem}_single_bicubic_x4.png",
         f"{stem}_fused_bicubic_x4.png",
-        f"{stem}_fused_bicubic_x4_full.png",
     } <= set(names)
+    # shrunk for the model: its output may not replace the recorded pixels (as for stills)
+    assert not any(n.endswith("_full.png") for n in names)
+    assert any("full image not built" in n for n in doc["fused"]["notes"])
     assert clip.read_bytes() == before
     # the clip and every frame used are identified; reopening reproduces the frame hashes
     assert doc["clip"]["sha256"] == io.sha256_file(clip)
@@ -115,6 +118,7 @@ def test_report_names_the_clip_frame_and_fused_frames(clip, tmp_path, capsys) ->
 
     out = tmp_path / "out"
     argv = ["video", str(clip), "--use", "0,2,3,5", "--model", "bicubic", "--scale", "4"]
+    argv.append("--allow-shrink")
     assert main([*argv, "--out", str(out)]) == 0
     capsys.readouterr()
     doc = json.loads(next(out.glob("*_provenance.json")).read_text())
@@ -140,3 +144,21 @@ def test_report_names_the_clip_frame_and_fused_frames(clip, tmp_path, capsys) ->
     assert "Multi-frame fusion" in page and "4 of 4 frames used" in page
     for f in frames:
         assert f["pixels_sha256"] in page
+
+
+def test_the_scale_follows_the_stills_policy(clip, tmp_path, capsys) -> None:
+    """Auto picks the scale the face allows; a fixed scale that would shrink it is refused."""
+    sample = Path(__file__).resolve().parents[2] / "resources" / "samples" / "cctv_face.mp4"
+    out = tmp_path / "auto"
+    argv = ["video", str(sample), "--frames", "8:17", "--fuse", "4", "--model", "bicubic"]
+    assert main([*argv, "--out", str(out)]) == 0  # --scale auto is the default
+    capsys.readouterr()
+    doc = json.loads(next(out.glob("*_provenance.json")).read_text())
+    resolution = doc["fused"]["resolution"]
+    assert resolution["requested_scale"] == "auto" and resolution["scale_used"] == 4
+    assert resolution["evidence_shrink"] <= 1.11  # a 35 px face: x4's 32 px frame, in tolerance
+    assert "picked by Auto" in doc["fused"]["parameters"]["what_happened"]
+    assert list(out.glob("*_fused_bicubic_x4.png"))
+    refused = ["video", str(clip), "--model", "bicubic", "--scale", "8"]
+    assert main([*refused, "--out", str(tmp_path / "x8")]) == 2
+    assert "shrinks this face" in capsys.readouterr().err and not (tmp_path / "x8").exists()
