@@ -137,9 +137,7 @@ def enhance_track(
     still = video.to_still(clip, frames[reference])
     name = model.entry.label if model is not None else "the model"
     summary = what_happened(plan, lr_size, len(fused.used), name)
-    notes: list[str] = [summary]
-    if plan is not None and plan.message and plan.message not in summary:
-        notes.append(plan.message)
+    notes: list[str] = [summary]  # the plan's own words are in the record's "resolution"
     sr_single = sr_fused = full = None
     if runs:
         sr_single = model.run(fused.single)

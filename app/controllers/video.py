@@ -25,15 +25,20 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
 from app.controllers import Controller
-from app.jobs import OpenArgs, OpenOutcome, TrackArgs, TrackOutcome
+from app.dialogs import settings as app_settings
+from app.jobs import ExportArgs, OpenArgs, OpenOutcome, TrackArgs, TrackOutcome
 from app.state import result_key
 from app.video_controller import VideoController, describe
+from app.views.common import label_strip
 from app.views.timeline import Timeline
 from app.views.track_view import TrackDialog
+from app.worker import same_file
+from engine import export as records
 from engine import video
+from engine.video_enhance import FUSED_LABEL
 
 VIDEO_FILTER = "Video clips (" + " ".join(f"*{s}" for s in video.VIDEO_SUFFIXES) + ")"
 
@@ -175,6 +180,7 @@ class VideoEvidenceController(Controller):
         if self.dialog is None:
             self.dialog = TrackDialog(self.w)
             self.dialog.fuseRequested.connect(self.track_and_fuse)
+            self.dialog.exportRequested.connect(self.export_fused_dialog)
         return self.dialog
 
     def track_and_fuse(self) -> int | None:
@@ -229,6 +235,61 @@ class VideoEvidenceController(Controller):
         self.errors.status(
             f"Track of {len(outcome.track.faces)} frames; {outcome.scale_note}", 20000
         )
+
+    def export_fused_dialog(self) -> None:
+        outcome = self.outcome
+        if outcome is None or self.state.still is None:
+            return
+        folder = str(self.w.settings.value("lastExportDir", str(Path.home())))
+        name = f"{Path(self.state.still.name or 'frame').stem}_fused{len(outcome.used)}.png"
+        path, _ = QFileDialog.getSaveFileName(
+            self.w, "Export fused face", str(Path(folder) / name), "PNG image (*.png)"
+        )
+        if path:
+            self.export_fused(path)
+
+    def export_fused(self, path: str | Path) -> int | None:
+        """Save the fused face no model enlarged (a face of 128 px or more): labelled as fused
+        frames, with the provenance and the frames in its PNG text, logged as an export."""
+        outcome, state = self.outcome, self.state
+        if outcome is None or outcome.result is not None or state.still is None:
+            return None
+        path = Path(path).with_suffix(".png")
+        if same_file(path, state.still.path):
+            self.errors.dialog("Export refused", f"{path} is the evidence file that was opened.")
+            return None
+        e = outcome.enhancement
+        fused = SimpleNamespace(  # what engine.export reads of a result
+            model_id=outcome.model_id,
+            scale=1,
+            face_index=e.face_index,
+            provenance=e.record_fused,
+            fusion=e.record_fused["parameters"]["fusion"],
+            lr=e.fused.lr,
+            aligned=e.fused.aligned,
+            plan=e.plan,
+        )
+        record = records.export_record(
+            fused,
+            "face",
+            visible_label=True,
+            label=FUSED_LABEL,
+            app_label=FUSED_LABEL,
+            examiner=app_settings.examiner(self.w.settings),
+        )
+        frames = ", ".join(map(str, outcome.used))
+        strip = label_strip(e.fused.lr.shape[1], [FUSED_LABEL, f"frames {frames}, not enlarged"])
+        self.w.settings.setValue("lastExportDir", str(path.parent))
+        args = ExportArgs(
+            path=str(path),
+            forbidden=str(state.still.path) if state.still.path is not None else None,
+            rgb=e.fused.lr,
+            strip=strip,
+            text=records.export_png_text(record),
+            role="fused",
+            log_fields=records.export_log_fields(state.still, fused, record),
+        )
+        return self.w.submit(args, on_result=self.w.exporting._exported)
 
     def update_actions(self, kinds: set[str]) -> None:
         busy = bool(kinds & {"track", "batch", "enhance", "box"})

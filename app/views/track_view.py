@@ -43,6 +43,7 @@ class TrackDialog(QDialog):
     """Fused vs single frame, the track's ranking and the fusion settings."""
 
     fuseRequested = Signal()  # "Fuse again" with these settings and these frames
+    exportRequested = Signal()  # save the fused face that no model enlarged (128 px or more)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -106,6 +107,14 @@ class TrackDialog(QDialog):
         )
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
+        # A model output is exported from the File menu (it is the output on screen); a face
+        # fused but not enlarged is no model output, so it is saved from here.
+        self.export = buttons.addButton(
+            "Export fused face\u2026", QDialogButtonBox.ButtonRole.ActionRole
+        )
+        self.export.setToolTip("Save the averaged face, labelled, with its frames and hashes")
+        self.export.clicked.connect(self.exportRequested)
+        self.export.setVisible(False)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addLayout(grid)
@@ -195,6 +204,7 @@ class TrackDialog(QDialog):
         ]
         if outcome.result is not None:
             lines.append("The fused output is in the compare page: export it, check it, report it.")
+        self.export.setVisible(outcome.result is None)
         if outcome.log_entry is not None:
             lines.append(f"Case log entry {outcome.log_entry.get('seq')} (track_fuse).")
         self.summary.setText("\n".join(lines))

@@ -10,20 +10,21 @@ import json
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
 from engine import registry, resolution, video
 from tests.app.conftest import JOB_MS, SAMPLE, wait_engine
-from tests.clips import face_clip
+from tests.clips import face_clip, moving_frames
 
 FRAMES = 8
 
 
 @pytest.fixture(scope="module")
 def clip_path(tmp_path_factory) -> Path:
-    """8 frames of the sample's face region (128x128, face about 46 px), moving sub-pixel."""
+    """8 frames of the sample's face region (128x128, face native 81 px), moving sub-pixel."""
     return face_clip(tmp_path_factory.mktemp("case") / "cam1.mp4", FRAMES, seed=5)
 
 
@@ -161,7 +162,8 @@ def test_track_and_fuse_draws_the_track_and_shows_fused_beside_single(
     # Auto: the scale the face's native size allows, as for stills (not "x4 or else")
     assert outcome is not None and outcome.scale == plan.scale and outcome.frame_index == 5
     assert outcome.args.detector == window.state.detector and outcome.args.fuse == 8
-    assert "picked by Auto" in outcome.scale_note
+    assert plan.mode == "native"  # an 81 px face: between x2's 64 px frame and 128 px
+    assert "native 81 px" in outcome.scale_note and "no recorded pixel" in outcome.scale_note
     assert outcome.track.frames == list(range(FRAMES))
     assert 5 in outcome.used and len(outcome.chosen) == FRAMES
     strip = window.video.timeline.strip
@@ -248,7 +250,7 @@ def test_a_fixed_scale_that_would_shrink_the_face_is_refused(
     opened, qtbot, run_job, clip_path
 ) -> None:
     window = opened()
-    window.set_scale(8)  # a 46 px face into x8's 16 px frame: the evidence would be shrunk
+    window.set_scale(8)  # an 81 px face into x8's 16 px frame: the evidence would be shrunk
     open_clip(qtbot, window, clip_path)
     run_job(window, lambda: window.video.use_frame(0))
     run_job(window, window.video.track_and_fuse, timeout=180_000)
@@ -295,3 +297,28 @@ def test_an_animated_gif_opens_as_a_clip(make_window, qtbot, clip_path, tmp_path
     window = make_window()
     open_clip(qtbot, window, gif)
     assert window.video.timeline.frame_count == 3 and "gif" in window.video.timeline.details.text()
+
+
+def test_a_large_face_is_fused_not_enlarged_and_can_be_exported(
+    opened, qtbot, run_job, tmp_path, case_log_path
+) -> None:
+    frames = [np.kron(f, np.ones((2, 2, 1), np.uint8)) for f in moving_frames(5, 3)]
+    clip = video.encode_clip(tmp_path / "near.mp4", frames, bit_rate=2_000_000, gop=5)
+    window = opened()
+    open_clip(qtbot, window, clip)
+    show_frame(qtbot, window, 2)
+    run_job(window, lambda: window.video.use_frame(2))
+    assert window.state.faces[0].native_frame_px >= 128
+    run_job(window, window.video.track_and_fuse, timeout=180_000)
+    outcome = window.video.outcome
+    assert outcome.result is None and outcome.scale == 1  # averaged, not enlarged
+    assert "does not enlarge" in outcome.scale_note
+    dialog = window.video.dialog
+    assert "not enlarged" in dialog.fused_caption.text() and dialog.export.isVisibleTo(dialog)
+    assert outcome.log_entry["details"]["pixels_sha256"] is None
+    run_job(window, lambda: window.video.export_fused(tmp_path / "fused.png"))
+    with Image.open(tmp_path / "fused.png") as im:
+        assert "Fused from several frames" in json.dumps(dict(im.text))
+        assert im.width == outcome.enhancement.fused.lr.shape[1]
+    exported = log_entries(case_log_path, "export")[-1]
+    assert [f["index"] for f in exported["details"]["fusion"]["frames_used"]] == outcome.used

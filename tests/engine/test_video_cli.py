@@ -16,7 +16,7 @@ from tests.clips import face_clip
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    """6 frames of the sample's face region (128x128, face about 46 px), moving sub-pixel."""
+    """6 frames of the sample's face region (128x128, face native 81 px), moving sub-pixel."""
     return face_clip(tmp_path_factory.mktemp("case") / "cam1.mp4", 6, seed=2)
 
 
@@ -34,7 +34,7 @@ def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -
         "bicubic",
         "--scale",
         "4",
-        "--allow-shrink",  # a 46 px face into x4's 32 px frame: asked for, and recorded
+        "--allow-shrink",  # an 81 px face into x4's 32 px frame: asked for, and recorded
         "--out",
         str(out),
     ]
@@ -68,7 +68,7 @@ def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -
             assert f["time_s"] == pytest.approx(f["index"] / 25)
     assert all(np.isfinite(f["registration"]["residual_rms"]) for f in used)
     assert doc["fused"]["input"]["video"]["frame"]["index"] == ref
-    assert any("shrunk" in n for n in doc["fused"]["notes"])  # the 46 px face into 32 px
+    assert any("shrunk" in n for n in doc["fused"]["notes"])  # the 81 px face into 32 px
     assert doc["fused"]["input"]["sha256"] == doc["reference_frame"]["pixels_sha256"]
     # the saved frame is the decoded frame, bit for bit
     frame = io.load(out / f"{stem}_frame.png")
