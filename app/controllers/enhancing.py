@@ -334,6 +334,7 @@ class EnhanceController(Controller):
                 time_ms=result.timings.get("model"),
                 evidence=None if evidence is None else evidence[0],
                 plan=getattr(result, "plan", None),
+                fused_frames=0 if fused is None else int(fused["frames_used"]),
             )
         )
         self.w.update_actions()

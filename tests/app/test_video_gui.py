@@ -187,6 +187,8 @@ def test_track_and_fuse_draws_the_track_and_shows_fused_beside_single(
     result = outcome.result
     assert window.state.current is result and window.state.results[(0, result.model_id, "fused")]
     assert "fused from" in window.compare_view._pair.model_name
+    shown = " ".join(window.compare_view.input_view.caption())
+    assert f"{len(outcome.used)} frames registered and fused" in shown
     # Exported through the File menu's path: labelled, with the frames in its provenance.
     out = tmp_path / "out"
     out.mkdir()
