@@ -8,7 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import caselog, export, registry, report, resolution, tracks, video, video_enhance
+from engine import (
+    caselog,
+    enhance,
+    export,
+    registry,
+    report,
+    resolution,
+    tracks,
+    video,
+    video_enhance,
+)
 from engine.enhance import Enhancer
 from tests.clips import moving_frames
 
@@ -62,6 +72,9 @@ def test_auto_fuses_at_the_scale_the_native_size_allows(sample_track) -> None:
     assert export.result_key(result) == (0, "bicubic", "fused")
     assert result.single is first.sr_single and result.sr.shape == (128, 128, 3)
     assert result.input_landmarks.shape == (68, 2) and result.pasted is not None
+    # the full-image export rebuilds the frame enlarged with the fused face, as for stills
+    full = enhance.paste_all(first.still.rgb, [result])
+    assert full.shape == first.full.shape == (160 * 4, 224 * 4, 3)
     name = export.result_output_name("cctv_face_f000012", result, "face")
     assert name == f"cctv_face_f000012_face0_bicubic_x4_fused{len(first.fused.used)}.png"
 
