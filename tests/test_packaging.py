@@ -186,12 +186,13 @@ def test_bundled_cli_opens_a_clip_and_fuses(tmp_path) -> None:
     """PyAV's FFmpeg inside the bundle: a clip made here (H.264) is opened, tracked and fused."""
     clip = _tiny_clip(tmp_path)
     out = tmp_path / "out"
-    args = [str(BUNDLE / "ffe"), "video", str(clip), "--model", "bicubic", "--scale", "4"]
+    args = [str(BUNDLE / "ffe"), "video", str(clip), "--model", "bicubic"]  # --scale auto
     done = _run([*args, "--fuse", "5", "--out", str(out)], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads(next(out.glob("*_provenance.json")).read_text())
     assert record["clip"]["codec"] == "h264" and record["clip"]["frame_count"] == 5
     assert record["fused"]["parameters"]["frames_fused"] == 5
+    assert record["fused"]["resolution"]["requested_scale"] == "auto"
 
 
 @bundle_only
