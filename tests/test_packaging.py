@@ -25,6 +25,7 @@ from engine import registry, weights
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = Path(os.environ.get("FFE_BUNDLE_DIR") or ROOT / "dist" / "ForensicFaceEnhancer")
 SAMPLE = ROOT / "resources" / "samples" / "astronaut.png"
+SMALL = ROOT / "resources" / "samples" / "astronaut_small.png"
 SAMPLE_CLIP = ROOT / "resources" / "samples" / "cctv_face.mp4"
 
 bundle_only = pytest.mark.skipif(
@@ -166,7 +167,8 @@ def _bundle_weights_status(model_id: str, scale: int) -> str:
 @pytest.mark.parametrize("model_id", ["bicubic", "s2_rafsr"])
 def test_bundled_cli_enhances_the_sample(tmp_path, model_id) -> None:
     out = tmp_path / "out"
-    args = [str(BUNDLE / "ffe"), "enhance", str(SAMPLE), "--model", model_id, "--scale", "4"]
+    # the 32 px face: x4 holds it (the 78 px one would be shrunk, which the CLI refuses)
+    args = [str(BUNDLE / "ffe"), "enhance", str(SMALL), "--model", model_id, "--scale", "4"]
     done = _run([*args, "--out", str(out)], tmp_path)
     if model_id != "bicubic" and _bundle_weights_status(model_id, 4) != "installed":
         # No trained weights shipped yet: the CLI must refuse clearly, never run random weights.
@@ -211,7 +213,7 @@ def test_bundled_cli_runs_a_network(tmp_path) -> None:
     weights.save(module, entry, 4, path, training={"note": "random test weights"})
     weights.update_manifest(path)
     out = tmp_path / "out"
-    args = [str(BUNDLE / "ffe"), "enhance", str(SAMPLE), "--model", "s2_rafsr", "--scale", "4"]
+    args = [str(BUNDLE / "ffe"), "enhance", str(SMALL), "--model", "s2_rafsr", "--scale", "4"]
     env = {**_env(tmp_path), "FFE_WEIGHTS_DIR": str(folder)}
     done = subprocess.run(
         [*args, "--out", str(out)], env=env, capture_output=True, text=True, timeout=300
