@@ -354,13 +354,18 @@ def _result_section(number: int, result: Any, fidelity: Any, still_rgb: Any = No
         ]
     if diff is not None:
         cells.append(("Difference, output shrunk back vs input (x4)", blocks(diff)))
-    images = (
+    # A fused output has five pictures: the inputs on one row, the outputs side by side on the
+    # next (one row of five is wider than a PDF page).
+    split = len(cells) - (3 if diff is not None else 2) if fusion is not None else len(cells)
+    images = "".join(
         "<table cellpadding='4'><tr>"
         + "".join(
             f"<td align='center' valign='top'>{_img(img, cap)}<br>{_e(cap)}</td>"
-            for cap, img in cells
+            for cap, img in row
         )
         + "</tr></table>"
+        for row in (cells[:split], cells[split:])
+        if row
     )
     return "\n".join(
         [

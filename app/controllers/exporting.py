@@ -109,9 +109,11 @@ class ExportController(Controller):
         strip = None
         if visible:
             lines = [label, f"{entry.label} \u00d7{result.scale}"]
-            if getattr(result, "fusion", None) is not None:  # which frames, in the picture too
+            if getattr(result, "fusion", None) is not None:  # the frames, in the picture too
                 used = [f["index"] for f in fused_frames(result)["fusion"]["frames_used"]]
-                lines[1] += f" \u00b7 fused from {len(used)} frames: {', '.join(map(str, used))}"
+                lines.append(f"fused from {len(used)} frames")
+                if role == "full":  # wide enough to list them (a face's provenance does)
+                    lines[-1] += f": {', '.join(map(str, used))}"
             if role == "full":  # the worker outlines the pasted faces (app.views.common)
                 lines[1] += " \u00b7 outlined: the region the model replaced"
             strip = label_strip(width, lines)
