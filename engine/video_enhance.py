@@ -5,6 +5,16 @@
 loaded model on the fused face and on the reference frame alone (aligned the same way, so the
 two are comparable pixel for pixel), pastes the fused result back into the reference frame, and
 builds the provenance records of both results. Writing files is the caller's business.
+
+The size of the fused face follows the stills' policy (:func:`engine.resolution.plan` on the
+reference frame's face): the model's input frame at the scale Auto picks (or the analyst set,
+never shrinking the face unless allowed), the face's own size between the model frames, and
+for a face of 128 px or more the frames are averaged at that size and no model runs;
+:func:`what_happened` says which in plain words, for the GUI and the provenance.
+:func:`choose_frames` picks the frames (the N best, or the analyst's picks, never the
+excluded ones); :func:`fused_result` turns the fused output into an
+:class:`engine.enhance.Result`, so compare, fidelity checks, export and the case report take it
+as they take a still's.
 """
 
 from __future__ import annotations
