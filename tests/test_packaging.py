@@ -38,14 +38,10 @@ bundle_only = pytest.mark.skipif(
 
 
 def _tiny_clip(folder: Path) -> Path:
-    import numpy as np
-    from PIL import Image
+    """5 frames of the sample's face, moving sub-pixel (tests/clips.py)."""
+    from tests.clips import face_clip
 
-    from engine import video
-
-    rgb = np.array(Image.open(SAMPLE).convert("RGB"))[10:138, 50:178]
-    frames = [np.roll(rgb, (i % 2, i // 2), (0, 1)) for i in range(5)]
-    return video.encode_clip(folder / "clip.mp4", frames, bit_rate=300_000)
+    return face_clip(folder / "clip.mp4", 5, seed=1)
 
 
 def test_smoke_test_opens_a_clip(qapp, tmp_path, caplog) -> None:
@@ -193,7 +189,10 @@ def test_bundled_cli_opens_a_clip_and_fuses(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads(next(out.glob("*_provenance.json")).read_text())
     assert record["clip"]["codec"] == "h264" and record["clip"]["frame_count"] == 5
-    assert record["fused"]["parameters"]["frames_fused"] == 5
+    frames = record["fused"]["parameters"]["fusion"]["frames"]
+    used = [f for f in frames if f["registration"]["used"]]
+    assert len(frames) == 5 and len(used) >= 3  # each rejected one says why
+    assert record["fused"]["parameters"]["frames_fused"] == len(used)
     assert record["fused"]["resolution"]["requested_scale"] == "auto"
 
 
