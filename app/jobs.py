@@ -89,20 +89,41 @@ class ExportArgs:
 
 @dataclass(frozen=True, eq=False)
 class TrackArgs:
-    """Track the face at ``box`` in frame ``frame_index`` over the frames around it, fuse the
-    best ``fuse`` frames and run the model on the fused face and on the frame alone; answered
-    by :class:`TrackOutcome`. The worker opens the clip itself and checks its SHA-256."""
+    """Track the face at ``box`` in frame ``frame_index`` over frames ``start`` to ``stop - 1``
+    (None: :data:`TRACK_RADIUS` on each side), fuse the best ``fuse`` frames -- or exactly the
+    frames in ``use`` (the analyst's picks), never those in ``exclude`` -- and run the model on
+    the fused face and on the frame alone; answered by :class:`TrackOutcome`. The scale follows
+    the stills' policy (engine.resolution); a fixed scale that would shrink the face is refused
+    unless ``allow_shrink``. The worker opens the clip itself and checks its SHA-256."""
 
     clip_path: str
     clip_sha256: str
     frame_index: int
     box: tuple[float, float, float, float]
     model_id: str
-    scale: int | str  # a factor, or "auto" (engine.resolution on the face; x4 when it says none)
-    installed: tuple[int, ...] = ()  # the model's scales with weights (for "auto")
-    radius: int = 60  # frames searched on each side of frame_index
+    scale: int | str  # a factor, or "auto" (engine.resolution.plan on the face)
+    face_index: int = 0  # the face's index in the frame in use (the still on screen)
+    start: int | None = None
+    stop: int | None = None
     fuse: int = 8
-    detector: str = "hog"
+    use: tuple[int, ...] = ()
+    exclude: tuple[int, ...] = ()
+    detector: str = "auto"  # "auto", "hog" or "cnn", as for stills
+    allow_shrink: bool = False
+
+    def frames(self, count: int) -> tuple[int, int]:
+        """The frames searched, ``start`` to ``stop - 1``, within a clip of ``count`` frames."""
+        start = self.frame_index - TRACK_RADIUS if self.start is None else self.start
+        stop = self.frame_index + TRACK_RADIUS + 1 if self.stop is None else self.stop
+        start, stop = max(0, start), min(count, stop)
+        if not start <= self.frame_index < stop:
+            raise ValueError(
+                f"the frames searched ({start} to {stop - 1}) must hold frame {self.frame_index}"
+            )
+        return start, stop
+
+
+TRACK_RADIUS = 60  # frames searched on each side of the frame in use, unless the analyst says
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,14 +247,16 @@ class TrackOutcome:
 
     frame_index: int
     model_id: str
-    scale: int
-    scale_note: str
+    scale: int  # the model's factor (1: the face was fused but not enlarged)
+    scale_note: str  # what happened, in plain words (engine.video_enhance.what_happened)
     searched: tuple[int, int]  # frames start..stop-1
     track: Any
     ranked: list  # [engine.tracks.RankedFace], best first
     chosen: list[int]  # frame indices given to the fusion
     enhancement: Any
     log_entry: dict | None = None
+    result: Any = None  # the fused face as an engine.enhance.Result (None: not enlarged)
+    args: Any = None  # the TrackArgs asked
 
     @property
     def used(self) -> list[int]:

@@ -4,6 +4,12 @@ A handler of :data:`app.worker.JOBS` (``(EngineWorker, Job) -> answer``), kept o
 ``worker.py`` so that room stays small. It runs in the worker thread, which owns dlib and
 torch; it opens the clip itself (the timeline's decoding thread keeps its own) and refuses a
 file whose SHA-256 changed since the analyst opened it.
+
+The scale follows the stills' policy (:func:`engine.resolution.plan` on the face in the frame
+in use): Auto picks the scale the face's native size allows; a fixed scale that would shrink
+the face is refused unless the analyst allowed it; a face of 128 px or more is fused at its own
+size and not enlarged. The fused face comes back as an ``engine.enhance.Result`` (its
+``fusion`` and ``single`` set), so compare, fidelity, export and the report take it as is.
 """
 
 from __future__ import annotations
@@ -11,33 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 from app.jobs import TrackArgs, TrackOutcome
-
-FALLBACK_SCALE = 4  # "auto" on a face engine.resolution would not enlarge
-
-
-def choose_scale(
-    face: Any, model_id: str, requested: int | str, installed: tuple[int, ...]
-) -> tuple[int, str]:
-    """The scale to fuse at, and the words that say how it was chosen.
-
-    A factor is used as asked. "auto" takes the scale :func:`engine.resolution.plan` picks for
-    the face (the largest whose model input still holds every recorded pixel); when it picks
-    none (the face is large enough), x4, or the model's nearest offered scale.
-    """
-    from engine import registry, resolution
-
-    if requested != "auto":
-        return int(requested), f"\u00d7{int(requested)} as set in the toolbar"
-    entry = registry.get(model_id)
-    plan = resolution.plan(face, entry, "auto", installed or None)
-    native = f"face about {plan.native.frame_px:.0f} px"
-    if plan.runs and plan.scale is not None:
-        return int(plan.scale), f"Auto: \u00d7{plan.scale}, picked for this face ({native})"
-    scale = min(entry.scales, key=lambda s: abs(s - FALLBACK_SCALE))
-    return scale, (
-        f"Auto: \u00d7{scale} (fixed fallback; {native}, which Auto would not enlarge: "
-        f"{plan.message or 'no scale fits'})"
-    )
 
 
 def pick_track(found: list, frame_index: int, box: tuple[float, ...]) -> Any:
@@ -59,7 +38,7 @@ def pick_track(found: list, frame_index: int, box: tuple[float, ...]) -> Any:
 
 
 def job_track(worker: Any, job: Any) -> TrackOutcome:
-    from engine import caselog, tracks, video, video_enhance
+    from engine import caselog, registry, resolution, tracks, video, video_enhance
 
     a: TrackArgs = job.args
     token = job.token
@@ -67,18 +46,22 @@ def job_track(worker: Any, job: Any) -> TrackOutcome:
     with video.open_clip(a.clip_path) as clip:
         if clip.info.sha256 != a.clip_sha256:
             raise video.VideoError(a.clip_path, "the file changed since it was opened")
-        start = max(0, a.frame_index - a.radius)
-        stop = min(len(clip), a.frame_index + a.radius + 1)
-        token.set_progress(1, 4, f"Looking for faces in frames {start} to {stop - 1}")
+        start, stop = a.frames(len(clip))
+        detector = {"auto": "Auto (HOG, then CNN)", "hog": "HOG", "cnn": "CNN"}[a.detector]
+        token.set_progress(1, 4, f"Looking for faces in frames {start} to {stop - 1} ({detector})")
         found = tracks.track_faces(clip, start, stop, method=a.detector, check=token.check)
         track = pick_track(found, a.frame_index, a.box)
-        scale, note = choose_scale(
-            track.face_at(a.frame_index), a.model_id, a.scale, tuple(a.installed)
-        )
-        model = worker.enhancer.model(a.model_id, scale)
-        ranked = track.ranked()
-        order = [a.frame_index] + [r.frame_index for r in ranked if r.frame_index != a.frame_index]
-        chosen = sorted(order[: max(1, a.fuse)])
+        entry = registry.get(a.model_id)
+        auto = a.scale == resolution.AUTO
+        plan = resolution.plan(
+            track.face_at(a.frame_index),
+            entry,
+            a.scale,
+            worker.enhancer.installed_scales(a.model_id) if auto else None,
+            allow_shrink=a.allow_shrink,
+        )  # raises ShrinkRefused: a fixed scale never shrinks the evidence unasked
+        model = worker.enhancer.model(a.model_id, plan.scale) if plan.runs else None
+        chosen = video_enhance.choose_frames(track, a.frame_index, a.fuse, a.use, a.exclude)
         token.check()
         token.set_progress(2, 4, f"Registering and fusing {len(chosen)} frames")
         frames = {i: clip.frame(i) for i in chosen}
@@ -89,27 +72,39 @@ def job_track(worker: Any, job: Any) -> TrackOutcome:
             chosen=chosen,
             reference=a.frame_index,
             model=model,
-            scale=scale,
+            plan=plan,
+            face_index=a.face_index,
             parameters={
                 "detector": a.detector,
                 "frames_searched": f"{start}:{stop}",
-                "analyst": {"reference": a.frame_index, "fuse": a.fuse, "scale": note},
+                "analyst": {
+                    "reference": a.frame_index,
+                    "fuse": a.fuse,
+                    "picked": sorted(a.use),
+                    "excluded": sorted(a.exclude),
+                    "scale": str(a.scale),
+                    "allow_shrink": a.allow_shrink,
+                },
             },
         )
     token.check()
+    token.set_progress(3, 4, "Landmarks of the fused output")
+    result = video_enhance.fused_result(enhancement, a.model_id) if enhancement.enlarged else None
     token.set_progress(4, 4, f"Fused {len(enhancement.fused.used)} frames")
-    entry = worker._record(
-        job, "track_fuse", **caselog.track_fields(enhancement, a.model_id, scale)
+    entry_log = worker._record(
+        job, "track_fuse", **caselog.track_fields(enhancement, a.model_id, enhancement.scale)
     )
     return TrackOutcome(
         frame_index=a.frame_index,
         model_id=a.model_id,
-        scale=scale,
-        scale_note=note,
+        scale=enhancement.scale,
+        scale_note=enhancement.what_happened,
         searched=(start, stop),
         track=track,
-        ranked=ranked,
+        ranked=track.ranked(),
         chosen=chosen,
         enhancement=enhancement,
-        log_entry=entry,
+        log_entry=entry_log,
+        result=result,
+        args=a,
     )

@@ -859,11 +859,25 @@ def track_fields(enhancement: Any, model_id: str, scale: int) -> dict[str, Any]:
             **_video_details(still),
             "reference_frame": int(enhancement.reference),
             "frames_fused": len(fused.used),
-            "pixels_sha256": pixels_sha256(enhancement.sr_fused),
-            "single_frame_pixels_sha256": pixels_sha256(enhancement.sr_single),
+            "frames_used": [
+                {k: f.get(k) for k in ("index", "time_s", "pixels_sha256")}
+                | {"residual_rms": (f.get("registration") or {}).get("residual_rms")}
+                for f in fused.record.get("frames") or []
+                if (f.get("registration") or {}).get("used")
+            ],
+            "fused_face_sha256": fused.record.get("fused_sha256"),
+            "pixels_sha256": _maybe_hash(enhancement.sr_fused),
+            "single_frame_pixels_sha256": _maybe_hash(enhancement.sr_single),
+            "resolution": record.get("resolution"),
+            "what_happened": getattr(enhancement, "what_happened", None),
             "notes": list(enhancement.notes),
         },
     }
+
+
+def _maybe_hash(rgb: Any) -> str | None:
+    """The pixel hash of a model output, or None where no model ran (a face of 128 px+)."""
+    return None if rgb is None else pixels_sha256(rgb)
 
 
 def batch_fields(summary: Any, recursive: bool | None) -> dict[str, Any]:

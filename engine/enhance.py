@@ -55,6 +55,11 @@ class Result:
     aligned: facelib.AlignedFace | None = field(default=None, repr=False)  # the LR crop's frame
     device: str = "cpu"
     plan: resolution.Plan | None = None  # how the face's native resolution set the scale
+    # A face fused from several frames of a clip (engine.video_enhance.fused_result): the
+    # fusion's record (frames used, hashes, residuals) and the same model on the reference
+    # frame alone, for the side-by-side; None for a face of one still.
+    fusion: dict[str, Any] | None = field(default=None, repr=False)
+    single: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def evidence_shrink(self) -> float:

@@ -26,6 +26,7 @@ import numpy as np
 from engine import provenance
 
 PNG_KEY_LABEL_REMOVED = "ffe-label-removed"
+FUSED = "fused"  # result_key's "scale asked" of a face fused from frames (engine.video_enhance)
 
 #: The visible labels (the GUI's words): interpolation is not called "AI".
 VISIBLE_AI_LABEL = "AI-enhanced \u2014 not original evidence"
@@ -153,7 +154,10 @@ def scale_tag(plan: Any) -> str:
 def result_output_name(stem: str, result: Any, role: str) -> str:
     """:func:`output_name` for an ``engine.enhance.Result`` (its plan's tag when it has one)."""
     plan = getattr(result, "plan", None)
-    scale = scale_tag(plan) if plan is not None and role == "face" else result.scale
+    scale: int | str = scale_tag(plan) if plan is not None and role == "face" else result.scale
+    fusion = getattr(result, "fusion", None)
+    if fusion is not None:  # "..._s4_idrn_x4_fused8.png": the frames fused are in the name
+        scale = f"{scale if isinstance(scale, str) else f'x{scale}'}_fused{fusion['frames_used']}"
     return output_name(stem, result.model_id, scale, role, result.face_index)
 
 
@@ -245,15 +249,37 @@ def export_log_fields(still: Any, result: Any, record: Mapping[str, Any]) -> dic
             "faces": export.get("faces", [int(result.face_index)]),
             "visible_label": export["visible_label"],
         },
-        "details": {"label_removed": export.get("label_removed")},
+        "details": {"label_removed": export.get("label_removed")} | fused_frames(result),
     }
 
 
+def fused_frames(result: Any) -> dict[str, Any]:
+    """For a face fused from frames: the frames used (index, time, pixel SHA-256, residual),
+    what the case log's "export" entry names; {} for a face of one still."""
+    fusion = getattr(result, "fusion", None)
+    if fusion is None:
+        return {}
+    frames = [
+        {
+            "index": f.get("index"),
+            "time_s": f.get("time_s"),
+            "pixels_sha256": f.get("pixels_sha256"),
+            "residual_rms": (f.get("registration") or {}).get("residual_rms"),
+        }
+        for f in fusion.get("frames") or []
+        if (f.get("registration") or {}).get("used")
+    ]
+    return {"fusion": {"method": fusion.get("fusion_method"), "frames_used": frames}}
+
+
 def result_key(result: Any) -> tuple[int, str, int | str]:
-    """(face index, model id, the scale asked for: a factor or "auto"): how a session keeps
-    results and their checks apart (a face at Auto and at a fixed factor are two results)."""
+    """(face index, model id, the scale asked for: a factor or "auto"; "fused" for a face fused
+    from several frames of a clip): how a session keeps results and their checks apart (a face
+    at Auto, at a fixed factor and fused from frames are three results)."""
     plan = getattr(result, "plan", None)
     asked = "auto" if plan is not None and plan.requested == "auto" else result.scale
+    if getattr(result, "fusion", None) is not None:
+        asked = FUSED
     return (result.face_index, result.model_id, asked)
 
 
@@ -273,12 +299,18 @@ def report_groups(
     ordered = sorted(
         results, key=lambda r: (r.face_index, str(result_key(r)[2]), order.get(r.model_id, 99))
     )
-    pairs = [(r.face_index, r.model_id) for r in ordered]
+    # Faces fused from frames have their own checks (keyed (face, "fused")): they go in the
+    # first report and never split it.
+    fused = [r for r in ordered if result_key(r)[2] == FUSED]
+    plain = [r for r in ordered if result_key(r)[2] != FUSED]
+    pairs = [(r.face_index, r.model_id) for r in plain]
     if len(set(pairs)) == len(pairs):
         return [("", ordered, _fidelity_map(ordered, fidelity))]
     groups = []
-    for asked in sorted({result_key(r)[2] for r in ordered}, key=str):
-        chosen = [r for r in ordered if result_key(r)[2] == asked]
+    for asked in sorted({result_key(r)[2] for r in plain}, key=str):
+        chosen = [r for r in plain if result_key(r)[2] == asked]
+        if not groups:
+            chosen += fused
         suffix = f"_{asked}" if isinstance(asked, str) else f"_x{asked}"
         groups.append((suffix, chosen, _fidelity_map(chosen, fidelity)))
     return groups
@@ -287,8 +319,17 @@ def report_groups(
 def _fidelity_map(
     results: list, fidelity: Mapping[tuple[int, str, int], tuple[Any, Any]]
 ) -> dict[int, Any]:
-    """One FidelityReport per face holding the checks of exactly these results."""
-    out: dict[int, Any] = {}
+    """One FidelityReport per face holding the checks of exactly these results; those of the
+    faces fused from frames under (face index, "fused")."""
+    out: dict[Any, Any] = {}
+    fused = [r for r in results if result_key(r)[2] == FUSED]
+    for face_index in sorted({r.face_index for r in fused}):
+        known = [fidelity.get(result_key(r)) for r in fused if r.face_index == face_index]
+        known = [k for k in known if k is not None]
+        if known:
+            models = {mf.model_id: mf for mf, _ in known}
+            out[(face_index, FUSED)] = dataclasses.replace(known[0][1], models=models)
+    results = [r for r in results if result_key(r)[2] != FUSED]
     for face_index in sorted({r.face_index for r in results}):
         known = [fidelity.get(result_key(r)) for r in results if r.face_index == face_index]
         known = [k for k in known if k is not None]

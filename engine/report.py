@@ -177,20 +177,28 @@ def _model_info(model_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return model
 
 
-def _report_for(fidelity: Any, face_index: int, scale: int) -> Any:
+def _report_for(fidelity: Any, face_index: int, scale: int, fused: bool = False) -> Any:
     """One face's FidelityReport from ``fidelity``: a single report, or a mapping keyed by
-    ``(face_index, scale)`` (one face enhanced at several scales) or by ``face_index``."""
+    ``(face_index, scale)`` (one face enhanced at several scales) or by ``face_index``; a face
+    fused from frames has its own, under ``(face_index, "fused")``."""
     if isinstance(fidelity, Mapping) and "models" not in fidelity:
+        if fused:
+            return fidelity.get((face_index, "fused"))
         found = fidelity.get((face_index, scale))
         return found if found is not None else fidelity.get(face_index)
-    return fidelity
+    return None if fused else fidelity
+
+
+def _fused(result: Any) -> dict[str, Any] | None:
+    """The fusion record of a face fused from frames (engine.enhance.Result.fusion), or None."""
+    return _get(result, "fusion")
 
 
 def _fidelity_for(
-    fidelity: Any, face_index: int, scale: int, model_id: str
+    fidelity: Any, face_index: int, scale: int, model_id: str, fused: bool = False
 ) -> list[dict[str, Any]]:
     """The three check dicts of one model's output, or [] when none were computed."""
-    report = _report_for(fidelity, face_index, scale)
+    report = _report_for(fidelity, face_index, scale, fused)
     if report is None:
         return []
     data = report.to_dict() if hasattr(report, "to_dict") else report
@@ -202,9 +210,9 @@ def _fidelity_for(
 
 
 def _difference_image(
-    fidelity: Any, face_index: int, scale: int, model_id: str
+    fidelity: Any, face_index: int, scale: int, model_id: str, fused: bool = False
 ) -> np.ndarray | None:
-    report = _report_for(fidelity, face_index, scale)
+    report = _report_for(fidelity, face_index, scale, fused)
     models = getattr(report, "models", None)
     if not isinstance(models, Mapping) or model_id not in models:
         return None
@@ -305,7 +313,8 @@ def _result_section(number: int, result: Any, fidelity: Any, still_rgb: Any = No
     ]
     lr = _get(result, "lr")
     sr = _get(result, "sr")
-    diff = _difference_image(fidelity, face_index, scale, model_id)
+    fusion = _fused(result)
+    diff = _difference_image(fidelity, face_index, scale, model_id, fusion is not None)
     recorded = _recorded_pixels(result, still_rgb)
     cells = []
     if recorded is not None:
@@ -316,44 +325,85 @@ def _result_section(number: int, result: Any, fidelity: Any, still_rgb: Any = No
                 blocks(recorded),
             )
         )
-    cells += [
-        (
-            f"Model input: aligned and resampled to {lr.shape[0]} px - not the recorded pixels"
-            if lr is not None
-            else "Model input",
-            None if lr is None else blocks(lr),
-        ),
-        (
-            "Interpolated output (no AI)"
-            if model.get("variant") == "baseline"
-            else "Enhanced output (AI-generated)",
-            sr,
-        ),
-    ]
+    made = (
+        "Interpolated output (no AI)"
+        if model.get("variant") == "baseline"
+        else ("Enhanced output (AI-generated)")
+    )
+    if fusion is not None:
+        n = fusion.get("frames_used")
+        single = _get(result, "single")
+        cells += [
+            (
+                f"Model input: {n} frames registered and fused at {lr.shape[0]} px - "
+                "not the recorded pixels",
+                blocks(lr),
+            ),
+            (f"Single frame {_reference_frame(fusion)}, same model: {made}", single),
+            (f"Fused from {n} frames, same model: {made}", sr),
+        ]
+    else:
+        cells += [
+            (
+                f"Model input: aligned and resampled to {lr.shape[0]} px - not the recorded pixels"
+                if lr is not None
+                else "Model input",
+                None if lr is None else blocks(lr),
+            ),
+            (made, sr),
+        ]
     if diff is not None:
         cells.append(("Difference, output shrunk back vs input (x4)", blocks(diff)))
-    images = (
+    # A fused output has five pictures: the inputs on one row, the outputs side by side on the
+    # next (one row of five is wider than a PDF page).
+    split = len(cells) - (3 if diff is not None else 2) if fusion is not None else len(cells)
+    images = "".join(
         "<table cellpadding='4'><tr>"
         + "".join(
             f"<td align='center' valign='top'>{_img(img, cap)}<br>{_e(cap)}</td>"
-            for cap, img in cells
+            for cap, img in row
         )
         + "</tr></table>"
+        for row in (cells[:split], cells[split:])
+        if row
     )
     return "\n".join(
         [
             # one page per output: its images and checks together
             f"<h3 style='{PAGE_BREAK}'>Output {number}. Face {face_index + 1}: "
-            f"{_e(model.get('label') or model_id)} x{_e(scale)}</h3>",
+            f"{_e(model.get('label') or model_id)} x{_e(scale)}{_e(_fused_words(result))}</h3>",
             images,
+            _what_happened(params),
             _fusion_table(params.get("fusion")),
             "<p><b>Fidelity checks</b></p>",
-            _fidelity_table(_fidelity_for(fidelity, face_index, scale, model_id)),
+            _fidelity_table(
+                _fidelity_for(fidelity, face_index, scale, model_id, fusion is not None)
+            ),
             "<p><b>Model and parameters</b></p>",
             _table(rows),
             f"<p>The full provenance record of this output is number {number} in the appendix.</p>",
         ]
     )
+
+
+def _fused_words(result: Any) -> str:
+    """ ", fused from 7 frames" for a face fused from frames, else nothing."""
+    fusion = _fused(result)
+    return "" if fusion is None else f", fused from {fusion.get('frames_used')} frames"
+
+
+def _reference_frame(fusion: Mapping[str, Any]) -> Any:
+    """The clip's frame index of the fusion's reference frame."""
+    frames = fusion.get("frames") or []
+    position = fusion.get("reference_position")
+    if isinstance(position, int) and 0 <= position < len(frames):
+        return frames[position].get("index")
+    return "?"
+
+
+def _what_happened(params: Mapping[str, Any]) -> str:
+    text = params.get("what_happened")
+    return f"<p><b>Resolution</b>: {_e(text)}</p>" if text else ""
 
 
 def _fusion_table(fusion: Mapping[str, Any] | None) -> str:
@@ -448,7 +498,7 @@ def _summary_section(
     models: list[str] = []
     for r in results:
         info = _model_info(_get(r, "model_id"), _get(r, "provenance") or {})
-        text = f"{info.get('label') or _get(r, 'model_id')} x{_get(r, 'scale')}"
+        text = f"{info.get('label') or _get(r, 'model_id')} x{_get(r, 'scale')}{_fused_words(r)}"
         if text not in models:
             models.append(text)
     if verification is None:
@@ -490,7 +540,9 @@ def _key_results(results: Sequence[Any], fidelity: Any) -> str:
         model_id, scale = _get(r, "model_id"), _get(r, "scale")
         face_index = int(_get(r, "face_index", 0) or 0)
         label = _model_info(model_id, _get(r, "provenance") or {}).get("label") or model_id
-        checks = {c.get("name"): c for c in _fidelity_for(fidelity, face_index, scale, model_id)}
+        fused = _fused(r) is not None
+        found = _fidelity_for(fidelity, face_index, scale, model_id, fused)
+        checks = {c.get("name"): c for c in found}
         cells = []
         for n in names:
             c = checks.get(n)
@@ -502,9 +554,8 @@ def _key_results(results: Sequence[Any], fidelity: Any) -> str:
             value = "" if c.get("value") is None else f"<br>{_format_value(c)}"
             cells.append(f"<td>{word}{value}</td>")
         rows.append(
-            f"<tr><td>{number}. Face {face_index + 1}: {_e(label)} x{_e(scale)}</td>"
-            + "".join(cells)
-            + "</tr>"
+            f"<tr><td>{number}. Face {face_index + 1}: {_e(label)} x{_e(scale)}"
+            f"{_e(_fused_words(r))}</td>" + "".join(cells) + "</tr>"
         )
     return (
         f"<table border='1' cellspacing='0' cellpadding='4'>{head}{''.join(rows)}</table>"
@@ -533,7 +584,7 @@ def _appendix(results: Sequence[Any], provenance_in: tuple[str, str] | None) -> 
         text = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False)
         parts.append(
             f"<h3>{number}. Face {int(_get(r, 'face_index', 0) or 0) + 1}: "
-            f"{_e(_get(r, 'model_id'))} x{_e(_get(r, 'scale'))}</h3>"
+            f"{_e(_get(r, 'model_id'))} x{_e(_get(r, 'scale'))}{_e(_fused_words(r))}</h3>"
         )
         # pre-wrap: long citations must wrap on a PDF page (QTextDocument honours it)
         parts.append(f"<pre style='white-space: pre-wrap'>{_e(text)}</pre>")

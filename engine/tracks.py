@@ -176,6 +176,9 @@ def detect_range(
 ) -> dict[int, list[tuple[facelib.Face, Quality]]]:
     """Faces (with their quality) in each ``(frame index, rgb)`` given.
 
+    ``method`` is "hog", "cnn" or "auto" (HOG, then the CNN on a frame where HOG finds none:
+    the stills' Auto, frame by frame).
+
     ``upsample`` as :func:`engine.faces.detect` (None: automatic, finds faces down to about
     20 px but costs time on large frames). ``check`` is called before every frame (a cancel
     token's ``check``).
@@ -184,7 +187,11 @@ def detect_range(
     for index, rgb in frames:
         if check is not None:
             check()
-        found = facelib.detect(rgb, method=method, upsample=upsample)
+        if method == "auto":  # as for stills: HOG, then the CNN where HOG finds no face
+            found = facelib.detect(rgb, method="hog", upsample=upsample)
+            found = found or facelib.detect(rgb, method="cnn", upsample=upsample)
+        else:
+            found = facelib.detect(rgb, method=method, upsample=upsample)
         out[index] = [(f, quality(rgb, f)) for f in found]
     return out
 

@@ -2,13 +2,17 @@
 
 ::
 
-    python -m engine video CLIP --frames A:B --track auto --fuse 8 --model ID --scale 4 --out DIR
+    python -m engine video CLIP --frames A:B --track auto --fuse 8 --model ID --scale auto --out DIR
 
 Frames A to B-1 (Python slice; default: the whole clip) are searched for faces, which are
 linked into tracks; the chosen track's frames are ranked by quality; the best ``--fuse`` of them
 (minus any ``--exclude``; or exactly the frames given with ``--use``) are registered to the best one (or ``--reference``) and fused
 (:mod:`engine.fusion`); the model runs on the fused face and, for comparison, on the reference
-frame alone, aligned the same way. Written into ``--out`` (never next to the clip unless
+frame alone, aligned the same way. The scale follows the stills' policy
+(:mod:`engine.resolution`, on the reference frame's face): ``auto`` (the default) picks the
+scale the face's native size allows; a fixed scale that would shrink the face is refused
+unless ``--allow-shrink``; a face of 128 px or more is fused at its own size and not enlarged
+(no model output is written). Written into ``--out`` (never next to the clip unless
 ``--allow-input-dir``; existing files are refused unless ``--overwrite``):
 
 * ``STEM_fNNNNNN_frame.png`` -- the reference frame as decoded (its pixel SHA-256 is the one
@@ -16,7 +20,8 @@ frame alone, aligned the same way. Written into ``--out`` (never next to the cli
 * ``STEM_fNNNNNN_fused_lr.png`` -- the fused face at the model's input size (no model);
 * ``STEM_fNNNNNN_fusion_fine.png`` -- the multi-frame reconstruction itself (``reconstruct``);
 * ``STEM_fNNNNNN_single_TAG.png`` / ``STEM_fNNNNNN_fused_TAG.png`` -- the model on the
-  reference frame alone and on the fused face (TAG = model and scale);
+  reference frame alone and on the fused face (TAG = model and scale: ``x4``, ``native75`` for
+  a face run at its native 75 px, ``none`` when nothing was enlarged);
 * ``STEM_fNNNNNN_fused_TAG_full.png`` -- the reference frame enlarged, fused result pasted in;
 * ``STEM_fNNNNNN_TAG_provenance.json`` -- the clip (SHA-256, codec...), the track, every frame
   used (index, time, pixel SHA-256, registration residual) or rejected (and why), the model
@@ -59,7 +64,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("clip", type=Path, help="the video file (never modified)")
     parser.add_argument("--model", required=True, help="model id (see `models`)")
-    parser.add_argument("--scale", required=True, type=int, help="enlargement factor, e.g. 4")
+    parser.add_argument(
+        "--scale",
+        default="auto",
+        help="auto (default: the scale the face's native size allows) or a factor, e.g. 4",
+    )
+    parser.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="run a fixed --scale even where it shrinks the face (recorded)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument(
         "--frames", default=None, help="A:B, the frames searched (A to B-1; default all)"
@@ -94,7 +108,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="auto (default): multi-frame reconstruction where the face is at least about the "
         "model's input size in the frames, else a trimmed per-pixel mean",
     )
-    parser.add_argument("--detector", choices=("hog", "cnn"), default="hog")
+    parser.add_argument(
+        "--detector",
+        choices=("hog", "cnn", "auto"),
+        default="hog",
+        help="hog (default), cnn, or auto (HOG, then the CNN on frames where HOG finds none)",
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: automatic)")
     parser.add_argument(
         "--allow-input-dir", action="store_true", help="allow writing into the clip's folder"
@@ -152,13 +171,20 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from engine import faces as facelib
-    from engine import io, tracks, video, weights
+    from engine import io, resolution, tracks, video, weights
     from engine.enhance import Enhancer
+    from engine.export import scale_tag
     from engine.video_enhance import enhance_track
 
     try:
         entry = registry.get(args.model)
-        scale = registry.check_scale(entry, args.scale)
+        requested: int | str = resolution.AUTO
+        if str(args.scale).strip().lower() != resolution.AUTO:
+            try:
+                requested = int(args.scale)
+            except ValueError:
+                raise ValueError(f"--scale must be auto or a factor, got {args.scale!r}") from None
+            requested = registry.check_scale(entry, requested)
     except KeyError as exc:
         raise VideoUsageError(exc.args[0]) from None
     except ValueError as exc:
@@ -181,7 +207,8 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         enhancer = Enhancer(device=args.device)
-        model = enhancer.model(entry.id, scale)
+        if requested != resolution.AUTO:  # a missing weights file fails first
+            enhancer.model(entry.id, int(requested))
     except (ValueError, weights.WeightsError) as exc:
         raise VideoUsageError(str(exc)) from None
 
@@ -220,6 +247,15 @@ def _run(args: argparse.Namespace) -> int:
         else:
             chosen = [reference] + [r.frame_index for r in ranked if r.frame_index != reference]
             chosen = sorted(chosen[: args.fuse])
+        try:
+            plan = enhancer.plan(
+                track.face_at(reference), entry.id, requested, allow_shrink=args.allow_shrink
+            )
+            model = enhancer.model(entry.id, plan.scale) if plan.runs else None
+        except resolution.ShrinkRefused as exc:
+            raise VideoUsageError(f"{exc} Pass --allow-shrink to run it anyway.") from None
+        except (ValueError, weights.WeightsError) as exc:
+            raise VideoUsageError(str(exc)) from None
         frames = {i: clip.frame(i) for i in chosen}
         clip_record = clip.info.record()
     result = enhance_track(
@@ -229,7 +265,7 @@ def _run(args: argparse.Namespace) -> int:
         chosen=chosen,
         reference=reference,
         model=model,
-        scale=scale,
+        plan=plan,
         method=args.method,
         parameters={
             "detector": args.detector,
@@ -239,6 +275,8 @@ def _run(args: argparse.Namespace) -> int:
                 "excluded": sorted(exclude),
                 "chosen": sorted(use),
                 "reference": args.reference,
+                "scale": str(requested),
+                "allow_shrink": bool(args.allow_shrink),
             },
         },
     )
@@ -249,7 +287,7 @@ def _run(args: argparse.Namespace) -> int:
     ref_still = result.still
 
     stem = f"{clip_path.stem}_f{reference:06d}"
-    tag = f"{entry.id}_x{scale}"
+    tag = f"{entry.id}_{scale_tag(plan) if plan.runs else 'none'}"
     paths = {
         "frame": out / f"{stem}_frame.png",
         "fused_lr": out / f"{stem}_fused_lr.png",
@@ -261,6 +299,8 @@ def _run(args: argparse.Namespace) -> int:
     }
     if fused.fine is None:
         del paths["fusion_fine"]
+    if not result.enlarged:  # 128 px or more: fused at its own size, no model output
+        del paths["single"], paths["fused"]
     if full is None:
         del paths["full"]
     existing = [p.name for p in paths.values() if p.exists()]

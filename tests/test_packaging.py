@@ -25,6 +25,8 @@ from engine import registry, weights
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = Path(os.environ.get("FFE_BUNDLE_DIR") or ROOT / "dist" / "ForensicFaceEnhancer")
 SAMPLE = ROOT / "resources" / "samples" / "astronaut.png"
+SMALL = ROOT / "resources" / "samples" / "astronaut_small.png"
+SAMPLE_CLIP = ROOT / "resources" / "samples" / "cctv_face.mp4"
 
 bundle_only = pytest.mark.skipif(
     os.environ.get("FFE_TEST_BUNDLE") != "1",
@@ -36,14 +38,10 @@ bundle_only = pytest.mark.skipif(
 
 
 def _tiny_clip(folder: Path) -> Path:
-    import numpy as np
-    from PIL import Image
+    """5 frames of the sample's face, moving sub-pixel (tests/clips.py)."""
+    from tests.clips import face_clip
 
-    from engine import video
-
-    rgb = np.array(Image.open(SAMPLE).convert("RGB"))[10:138, 50:178]
-    frames = [np.roll(rgb, (i % 2, i // 2), (0, 1)) for i in range(5)]
-    return video.encode_clip(folder / "clip.mp4", frames, bit_rate=300_000)
+    return face_clip(folder / "clip.mp4", 5, seed=1)
 
 
 def test_smoke_test_opens_a_clip(qapp, tmp_path, caplog) -> None:
@@ -51,6 +49,18 @@ def test_smoke_test_opens_a_clip(qapp, tmp_path, caplog) -> None:
     clip = _tiny_clip(tmp_path)
     assert app_main.main(["ffe-gui", "--smoke-test", str(clip)]) == 0
     assert "clip.mp4 opened, 5 frame(s)" in caplog.text and "frame 0 decoded" in caplog.text
+
+
+def _sample_frame0() -> str:
+    recorded = json.loads(SAMPLE_CLIP.with_suffix(".json").read_text("utf-8"))
+    return recorded["frames"][0]["pixels_sha256"]
+
+
+def test_smoke_test_opens_the_sample_clip(qapp, caplog) -> None:
+    caplog.set_level("INFO", logger="app.main")
+    assert app_main.main(["ffe-gui", "--smoke-test", str(SAMPLE_CLIP)]) == 0
+    assert "cctv_face.mp4 opened, 24 frame(s)" in caplog.text
+    assert f"frame 0 decoded, pixels {_sample_frame0()[:16]}" in caplog.text
 
 
 def test_smoke_test_passes_on_the_sample(qapp, caplog) -> None:
@@ -97,6 +107,8 @@ def test_bundle_holds_programs_and_resources() -> None:
     assert (internal / "resources" / "weights" / "manifest.json").is_file()
     assert (internal / "resources" / "icons" / "app.svg").is_file()
     assert (internal / "resources" / "samples" / "astronaut.png").is_file()
+    assert (internal / "resources" / "samples" / SAMPLE_CLIP.name).is_file()
+    assert list((internal / "av.libs").glob("libavcodec*.so*"))  # PyAV's FFmpeg, where av/ looks
     models = internal / "face_recognition_models" / "models"
     assert (models / "shape_predictor_68_face_landmarks.dat").is_file()
     assert (models / "mmod_human_face_detector.dat").is_file()
@@ -126,6 +138,15 @@ def test_bundled_gui_smoke_test_opens_a_clip(tmp_path) -> None:
 
 
 @bundle_only
+def test_bundled_gui_opens_the_sample_clip_and_decodes_a_frame(tmp_path) -> None:
+    """The committed H.264 sample: opened, indexed and frame 0 decoded to its recorded hash."""
+    done = _run([str(BUNDLE / "ForensicFaceEnhancer"), "--smoke-test", str(SAMPLE_CLIP)], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "cctv_face.mp4 opened, 24 frame(s)" in done.stderr
+    assert f"frame 0 decoded, pixels {_sample_frame0()[:16]}" in done.stderr
+
+
+@bundle_only
 def test_bundled_cli_lists_models(tmp_path) -> None:
     done = _run([str(BUNDLE / "ffe"), "models", "--json"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -142,7 +163,8 @@ def _bundle_weights_status(model_id: str, scale: int) -> str:
 @pytest.mark.parametrize("model_id", ["bicubic", "s2_rafsr"])
 def test_bundled_cli_enhances_the_sample(tmp_path, model_id) -> None:
     out = tmp_path / "out"
-    args = [str(BUNDLE / "ffe"), "enhance", str(SAMPLE), "--model", model_id, "--scale", "4"]
+    # the 32 px face: x4 holds it (the 78 px one would be shrunk, which the CLI refuses)
+    args = [str(BUNDLE / "ffe"), "enhance", str(SMALL), "--model", model_id, "--scale", "4"]
     done = _run([*args, "--out", str(out)], tmp_path)
     if model_id != "bicubic" and _bundle_weights_status(model_id, 4) != "installed":
         # No trained weights shipped yet: the CLI must refuse clearly, never run random weights.
@@ -162,12 +184,16 @@ def test_bundled_cli_opens_a_clip_and_fuses(tmp_path) -> None:
     """PyAV's FFmpeg inside the bundle: a clip made here (H.264) is opened, tracked and fused."""
     clip = _tiny_clip(tmp_path)
     out = tmp_path / "out"
-    args = [str(BUNDLE / "ffe"), "video", str(clip), "--model", "bicubic", "--scale", "4"]
+    args = [str(BUNDLE / "ffe"), "video", str(clip), "--model", "bicubic"]  # --scale auto
     done = _run([*args, "--fuse", "5", "--out", str(out)], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads(next(out.glob("*_provenance.json")).read_text())
     assert record["clip"]["codec"] == "h264" and record["clip"]["frame_count"] == 5
-    assert record["fused"]["parameters"]["frames_fused"] == 5
+    frames = record["fused"]["parameters"]["fusion"]["frames"]
+    used = [f for f in frames if f["registration"]["used"]]
+    assert len(frames) == 5 and len(used) >= 3  # each rejected one says why
+    assert record["fused"]["parameters"]["frames_fused"] == len(used)
+    assert record["fused"]["resolution"]["requested_scale"] == "auto"
 
 
 @bundle_only
@@ -186,7 +212,7 @@ def test_bundled_cli_runs_a_network(tmp_path) -> None:
     weights.save(module, entry, 4, path, training={"note": "random test weights"})
     weights.update_manifest(path)
     out = tmp_path / "out"
-    args = [str(BUNDLE / "ffe"), "enhance", str(SAMPLE), "--model", "s2_rafsr", "--scale", "4"]
+    args = [str(BUNDLE / "ffe"), "enhance", str(SMALL), "--model", "s2_rafsr", "--scale", "4"]
     env = {**_env(tmp_path), "FFE_WEIGHTS_DIR": str(folder)}
     done = subprocess.run(
         [*args, "--out", str(out)], env=env, capture_output=True, text=True, timeout=300

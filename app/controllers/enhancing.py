@@ -64,8 +64,11 @@ class EnhanceController(Controller):
             model_state = state.model_state(entry.id, state.scale)
             text = state.model_text(entry)
             # which input the model is for, in plain words (engine.registry.USE_WHEN)
-            tip = (f"{entry.use_when}\n\n{entry.citation}" if model_state == "installed"
-                   else f"{text}. {model_state}")
+            tip = (
+                f"{entry.use_when}\n\n{entry.citation}"
+                if model_state == "installed"
+                else f"{text}. {model_state}"
+            )
             action = w.model_actions[entry.id]
             action.setText(text.replace("&", "&&"))  # "Wu & Chen": not a mnemonic
             action.setEnabled(model_state == "installed")
@@ -308,7 +311,8 @@ class EnhanceController(Controller):
         # The pickers name what is on screen (a grid tile, or a result that arrived after
         # the analyst picked another model, shows another model's output).
         _, model_id, scale = result_key(result)
-        if (model_id, scale) != (state.model_id, state.scale):
+        fused = getattr(result, "fusion", None)
+        if fused is None and (model_id, scale) != (state.model_id, state.scale):
             state.model_id, state.scale = model_id, scale
             self.refresh_models()
         self.w.fidelity.show()
@@ -322,12 +326,15 @@ class EnhanceController(Controller):
                 sr=result.sr,
                 input_landmarks=result.input_landmarks,
                 output_landmarks=result.output_landmarks,
-                model_name=entry.label,
+                model_name=entry.label
+                if fused is None
+                else f"{entry.label} \u00b7 fused from {fused['frames_used']} frames",
                 label=output_label(entry.id, entry.paper),
                 scale=result.scale,
                 time_ms=result.timings.get("model"),
                 evidence=None if evidence is None else evidence[0],
                 plan=getattr(result, "plan", None),
+                fused_frames=0 if fused is None else int(fused["frames_used"]),
             )
         )
         self.w.update_actions()
@@ -377,6 +384,8 @@ def face_words(face: Any) -> str:
 def how_enlarged(result: Any) -> str:
     """ "\u00d74", or "native 75 px \u2192 \u00d71.71" for a face run at its native size."""
     plan = getattr(result, "plan", None)
+    fused = getattr(result, "fusion", None)
+    tail = "" if fused is None else f" \u00b7 fused from {fused['frames_used']} frames"
     if plan is not None and plan.mode == "native":
-        return f"native {plan.lr_size} px \u2192 \u00d7{plan.factor:.2f}"
-    return f"\u00d7{result.scale}"
+        return f"native {plan.lr_size} px \u2192 \u00d7{plan.factor:.2f}{tail}"
+    return f"\u00d7{result.scale}{tail}"

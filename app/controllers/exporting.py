@@ -19,6 +19,7 @@ from app.state import SCALES, result_key
 from app.views.common import AI_LABEL, label_strip, output_label
 from app.worker import same_file
 from engine import export as records
+from engine.export import fused_frames
 
 
 def full_scale(results: list) -> int:
@@ -108,6 +109,11 @@ class ExportController(Controller):
         strip = None
         if visible:
             lines = [label, f"{entry.label} \u00d7{result.scale}"]
+            if getattr(result, "fusion", None) is not None:  # the frames, in the picture too
+                used = [f["index"] for f in fused_frames(result)["fusion"]["frames_used"]]
+                lines.append(f"fused from {len(used)} frames")
+                if role == "full":  # wide enough to list them (a face's provenance does)
+                    lines[-1] += f": {', '.join(map(str, used))}"
             if role == "full":  # the worker outlines the pasted faces (app.views.common)
                 lines[1] += " \u00b7 outlined: the region the model replaced"
             strip = label_strip(width, lines)

@@ -12,8 +12,11 @@ found off the GUI thread, it is logged ("open", with the clip's SHA-256, the fra
 time and pixel hash), and every still feature works on it.
 
 "Track and fuse this face" (the selected face of a used frame) runs the worker's "track" job
-(:mod:`app.video_jobs`): the track is drawn on the timeline, and the fused result is shown
-beside the single-frame result with the ranked frames (:class:`app.views.track_view.TrackDialog`).
+(:mod:`app.video_jobs`) with the settings of the track window (frames to fuse, frames
+searched, detector, frames ticked or unticked): the track is drawn on the timeline, the fused
+result is shown beside the single-frame result with the ranked frames
+(:class:`app.views.track_view.TrackDialog`), and the fused output joins the session's results
+(compare page, fidelity, export, case report) under the key (face, model, "fused").
 """
 
 from __future__ import annotations
@@ -22,14 +25,20 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
 from app.controllers import Controller
-from app.jobs import OpenArgs, OpenOutcome, TrackArgs, TrackOutcome
+from app.dialogs import settings as app_settings
+from app.jobs import ExportArgs, OpenArgs, OpenOutcome, TrackArgs, TrackOutcome
+from app.state import result_key
 from app.video_controller import VideoController, describe
+from app.views.common import label_strip
 from app.views.timeline import Timeline
 from app.views.track_view import TrackDialog
+from app.worker import same_file
+from engine import export as records
 from engine import video
+from engine.video_enhance import FUSED_LABEL
 
 VIDEO_FILTER = "Video clips (" + " ".join(f"*{s}" for s in video.VIDEO_SUFFIXES) + ")"
 
@@ -167,25 +176,35 @@ class VideoEvidenceController(Controller):
             position.setText(position.text() + f"  \u00b7  in use: frame {self.used}")
 
     # ------------------------------------------------------------------ track and fuse
+    def track_dialog(self) -> TrackDialog:
+        if self.dialog is None:
+            self.dialog = TrackDialog(self.w)
+            self.dialog.fuseRequested.connect(self.track_and_fuse)
+            self.dialog.exportRequested.connect(self.export_fused_dialog)
+        return self.dialog
+
     def track_and_fuse(self) -> int | None:
-        """Track the selected face of the used frame, fuse its best frames, run the model."""
+        """Track the selected face of the used frame, fuse its frames, run the model (the
+        settings, picks and exclusions of the track window; the stills' detector at first)."""
         state = self.state
         still = state.still
         if not self.can_track():
             return None
         face = state.faces[state.face_index]
-        entry = state.entry(state.model_id)
-        installed = tuple(
-            s for s in entry.scales if state.model_state(state.model_id, s) == "installed"
-        )
+        frame_index = int(still.video["frame"]["index"])
+        box = tuple(float(v) for v in face.box)
+        count = int(still.video["clip"].get("frame_count") or frame_index + 1)
+        dialog = self.track_dialog()
+        dialog.prepare(frame_index, count, box, state.detector)
         args = TrackArgs(
             clip_path=str(still.path),
             clip_sha256=still.video["clip"]["sha256"],
-            frame_index=int(still.video["frame"]["index"]),
-            box=tuple(float(v) for v in face.box),
+            frame_index=frame_index,
+            box=box,  # type: ignore[arg-type]
             model_id=state.model_id,
             scale=state.scale,
-            installed=installed,
+            face_index=state.face_index,
+            **dialog.settings(),
         )
         self.errors.status(f"Tracking the face around frame {args.frame_index}\u2026")
         return self.w.submit(args, on_result=self._tracked)
@@ -202,16 +221,75 @@ class VideoEvidenceController(Controller):
     def _tracked(self, outcome: TrackOutcome) -> None:
         self.outcome = outcome
         self.timeline.set_track(outcome.track.frames, outcome.used)
-        if self.dialog is None:
-            self.dialog = TrackDialog(self.w)
-        self.dialog.set_outcome(outcome)
-        self.dialog.show()
-        self.dialog.raise_()
+        dialog = self.track_dialog()
+        dialog.set_outcome(outcome)
+        dialog.show()
+        dialog.raise_()
+        result = outcome.result
+        if result is not None:  # first-class: compare, fidelity, export, report take it
+            key = result_key(result)
+            self.state.results[key] = result
+            self.state.model_fidelity.pop(key, None)
+            self.w.enhancing.show_result(result)
+            self.w.show_page("side" if self.w.compare_view.mode() == "side" else "wipe")
         self.errors.status(
-            f"Track of {len(outcome.track.faces)} frames; fused from {len(outcome.used)} frames "
-            f"with {outcome.model_id} \u00d7{outcome.scale} ({outcome.scale_note}).",
-            20000,
+            f"Track of {len(outcome.track.faces)} frames; {outcome.scale_note}", 20000
         )
+
+    def export_fused_dialog(self) -> None:
+        outcome = self.outcome
+        if outcome is None or self.state.still is None:
+            return
+        folder = str(self.w.settings.value("lastExportDir", str(Path.home())))
+        name = f"{Path(self.state.still.name or 'frame').stem}_fused{len(outcome.used)}.png"
+        path, _ = QFileDialog.getSaveFileName(
+            self.w, "Export fused face", str(Path(folder) / name), "PNG image (*.png)"
+        )
+        if path:
+            self.export_fused(path)
+
+    def export_fused(self, path: str | Path) -> int | None:
+        """Save the fused face no model enlarged (a face of 128 px or more): labelled as fused
+        frames, with the provenance and the frames in its PNG text, logged as an export."""
+        outcome, state = self.outcome, self.state
+        if outcome is None or outcome.result is not None or state.still is None:
+            return None
+        path = Path(path).with_suffix(".png")
+        if same_file(path, state.still.path):
+            self.errors.dialog("Export refused", f"{path} is the evidence file that was opened.")
+            return None
+        e = outcome.enhancement
+        fused = SimpleNamespace(  # what engine.export reads of a result
+            model_id=outcome.model_id,
+            scale=1,
+            face_index=e.face_index,
+            provenance=e.record_fused,
+            fusion=e.record_fused["parameters"]["fusion"],
+            lr=e.fused.lr,
+            aligned=e.fused.aligned,
+            plan=e.plan,
+        )
+        record = records.export_record(
+            fused,
+            "face",
+            visible_label=True,
+            label=FUSED_LABEL,
+            app_label=FUSED_LABEL,
+            examiner=app_settings.examiner(self.w.settings),
+        )
+        frames = ", ".join(map(str, outcome.used))
+        strip = label_strip(e.fused.lr.shape[1], [FUSED_LABEL, f"frames {frames}, not enlarged"])
+        self.w.settings.setValue("lastExportDir", str(path.parent))
+        args = ExportArgs(
+            path=str(path),
+            forbidden=str(state.still.path) if state.still.path is not None else None,
+            rgb=e.fused.lr,
+            strip=strip,
+            text=records.export_png_text(record),
+            role="fused",
+            log_fields=records.export_log_fields(state.still, fused, record),
+        )
+        return self.w.submit(args, on_result=self.w.exporting._exported)
 
     def update_actions(self, kinds: set[str]) -> None:
         busy = bool(kinds & {"track", "batch", "enhance", "box"})

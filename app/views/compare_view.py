@@ -60,6 +60,7 @@ class ComparePair:
     time_ms: float | None = None
     evidence: np.ndarray | None = None  # the recorded pixels around the face (axis-aligned crop)
     plan: object | None = None  # engine.resolution.Plan: how the face's size set the scale
+    fused_frames: int = 0  # the input is this many frames of a clip fused (0: one still)
 
 
 RECORDED_DETAIL = 8  # the recorded crop is drawn this many times finer than the 128 px frame
@@ -95,8 +96,13 @@ def _input_caption(pair: ComparePair, method: str) -> list[str]:
             "each block is one pixel (not aligned, not resampled)",
         ]
     h, w = pair.lr.shape[:2]
+    made = (
+        f"{pair.fused_frames} frames registered and fused at {w} px"
+        if pair.fused_frames
+        else f"aligned and resampled to {w} px"
+    )
     return [
-        f"Model input: aligned and resampled to {w} px \u2014 not the recorded pixels",
+        f"Model input: {made} \u2014 not the recorded pixels",
         f"enlarged {pair.sr.shape[1] / w:.3g}\u00d7 ({method}) for display",
     ]
 

@@ -10,37 +10,22 @@ import json
 import threading
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from app.video_jobs import choose_scale
-from engine import faces, registry, video
+from engine import registry, resolution, video
 from tests.app.conftest import JOB_MS, SAMPLE, wait_engine
+from tests.clips import face_clip, moving_frames
 
-FACE_SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
 FRAMES = 8
 
 
 @pytest.fixture(scope="module")
 def clip_path(tmp_path_factory) -> Path:
-    """8 frames of the sample's face region (128x128, face about 46 px), moving sub-pixel."""
-    rgb = np.array(Image.open(FACE_SAMPLE).convert("RGB"))[10:138, 50:178]
-    rng = np.random.default_rng(5)
-    frames = []
-    for _ in range(FRAMES):
-        m = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float64)
-        m[:, 2] = rng.uniform(-1, 1, 2)
-        moved = cv2.warpAffine(
-            rgb, m, (128, 128), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
-        )
-        frames.append(
-            np.clip(np.rint(moved + rng.normal(0, 3, moved.shape)), 0, 255).astype(np.uint8)
-        )
-    folder = tmp_path_factory.mktemp("case")
-    return video.encode_clip(folder / "cam1.mp4", frames, bit_rate=300_000, gop=4)
+    """8 frames of the sample's face region (128x128, face native 81 px), moving sub-pixel."""
+    return face_clip(tmp_path_factory.mktemp("case") / "cam1.mp4", FRAMES, seed=5)
 
 
 def log_entries(path: Path, action: str) -> list[dict]:
@@ -163,16 +148,22 @@ def test_use_this_frame_makes_it_the_still_logged_with_clip_and_frame(
 
 
 def test_track_and_fuse_draws_the_track_and_shows_fused_beside_single(
-    opened, qtbot, run_job, clip_path, case_log_path
+    opened, qtbot, run_job, clip_path, case_log_path, tmp_path
 ) -> None:
     window = opened()
-    window.set_scale(4)
+    assert window.state.scale == "auto"
     open_clip(qtbot, window, clip_path)
     show_frame(qtbot, window, 5)
     run_job(window, lambda: window.video.use_frame(5))
+    face = window.state.faces[0]
+    plan = resolution.plan(face, registry.get(window.state.model_id), "auto")
     run_job(window, window.video.track_and_fuse, timeout=180_000)
     outcome = window.video.outcome
-    assert outcome is not None and outcome.scale == 4 and outcome.frame_index == 5
+    # Auto: the scale the face's native size allows, as for stills (not "x4 or else")
+    assert outcome is not None and outcome.scale == plan.scale and outcome.frame_index == 5
+    assert outcome.args.detector == window.state.detector and outcome.args.fuse == 8
+    assert plan.mode == "native"  # an 81 px face: between x2's 64 px frame and 128 px
+    assert "native 81 px" in outcome.scale_note and "no recorded pixel" in outcome.scale_note
     assert outcome.track.frames == list(range(FRAMES))
     assert 5 in outcome.used and len(outcome.chosen) == FRAMES
     strip = window.video.timeline.strip
@@ -181,27 +172,92 @@ def test_track_and_fuse_draws_the_track_and_shows_fused_beside_single(
     assert dialog.isVisible()
     assert dialog.single_caption.text().startswith("single frame 5")
     assert dialog.fused_caption.text().startswith(f"fused from {len(outcome.used)} frames")
+    assert outcome.scale_note in dialog.summary.text()
     assert dialog.ranking.topLevelItemCount() == FRAMES
     assert "sharpness" in dialog.ranking.topLevelItem(0).text(3)
     assert outcome.enhancement.sr_fused.shape == (128, 128, 3)
     entry = log_entries(case_log_path, "track_fuse")[-1]
     assert entry == outcome.log_entry
-    assert entry["scale"] == 4 and entry["model_id"] == window.state.model_id
+    assert entry["scale"] == plan.scale and entry["model_id"] == window.state.model_id
     assert entry["details"]["reference_frame"] == 5
     assert entry["details"]["frames_fused"] == len(outcome.used)
     assert entry["details"]["clip"]["sha256"] == video.io.sha256_file(clip_path)
     assert entry["parameters"]["fusion"]["frames"]  # every frame fused or rejected, and why
+    # First-class: the fused face is the output on screen, kept with the session's results.
+    result = outcome.result
+    assert window.state.current is result and window.state.results[(0, result.model_id, "fused")]
+    assert "fused from" in window.compare_view._pair.model_name
+    shown = " ".join(window.compare_view.input_view.caption())
+    assert f"{len(outcome.used)} frames registered and fused" in shown
+    # Exported through the File menu's path: labelled, with the frames in its provenance.
+    out = tmp_path / "out"
+    out.mkdir()
+    run_job(window, lambda: window.export("face", out / "fused.png"))
+    with Image.open(out / "fused.png") as im:
+        text = dict(im.text)
+    first_hash = outcome.log_entry["details"]["frames_used"][0]["pixels_sha256"]
+    assert "fusion_method" in json.dumps(text) and first_hash in json.dumps(text)
+    exported = log_entries(case_log_path, "export")[-1]
+    assert [f["index"] for f in exported["details"]["fusion"]["frames_used"]] == outcome.used
+    # The case report: a page for the fused output, single frame beside it, the frame table.
+    with qtbot.waitSignal(window.reportWritten, timeout=120_000) as written:
+        window.export_report(out / "report.html")
+    page = (out / "report.html").read_text("utf-8")
+    assert [p.name for p, _ in written.args[0].files] == ["report.html", "report.pdf"]
+    assert "Single frame 5, same model" in page and "Multi-frame fusion" in page
+    assert f"fused from {len(outcome.used)} frames" in page and "No fidelity checks" not in page
 
 
-def test_auto_scale_for_tracking_is_the_one_resolution_picks(clip_path) -> None:
-    with video.open_clip(clip_path) as clip:
-        face = faces.detect(clip.frame(0).rgb)[0]
-    entry = registry.get("bicubic")
-    scale, note = choose_scale(face, "bicubic", "auto", ())
-    from engine import resolution
+def test_fusion_settings_picks_and_exclusions_reach_the_engine(
+    opened, qtbot, run_job, clip_path
+) -> None:
+    window = opened()
+    open_clip(qtbot, window, clip_path)
+    show_frame(qtbot, window, 3)
+    run_job(window, lambda: window.video.use_frame(3))
+    dialog = window.video.track_dialog()
+    dialog.prepare(3, FRAMES, tuple(window.state.faces[0].box), "auto")
+    dialog.fuse.setValue(3)
+    dialog.first.setValue(1)
+    dialog.last.setValue(6)
+    dialog.detector.setCurrentIndex(dialog.detector.findData("hog"))
+    run_job(window, window.video.track_and_fuse, timeout=180_000)
+    outcome = window.video.outcome
+    assert outcome.searched == (1, 7) and len(outcome.chosen) == 3 and 3 in outcome.chosen
+    analyst = outcome.result.provenance["parameters"]
+    assert analyst["detector"] == "hog" and analyst["frames_searched"] == "1:7"
+    assert analyst["analyst"]["fuse"] == 3
+    # Tick two more frames, untick one of the chosen: exactly the ticked ones are fused.
+    items = {
+        int(dialog.ranking.topLevelItem(i).text(0)): dialog.ranking.topLevelItem(i)
+        for i in range(dialog.ranking.topLevelItemCount())
+    }
+    dropped = next(i for i in outcome.chosen if i != 3)
+    added = [i for i in sorted(items) if i not in outcome.chosen][:2]
+    items[dropped].setCheckState(0, Qt.CheckState.Unchecked)
+    for i in added:
+        items[i].setCheckState(0, Qt.CheckState.Checked)
+    assert not items[3].flags() & Qt.ItemFlag.ItemIsUserCheckable  # the frame in use stays
+    wanted = sorted({*outcome.chosen, *added} - {dropped})
+    dialog.again.click()  # "Fuse again": the controller submits the job
+    qtbot.waitUntil(lambda: window.video.outcome is not outcome, timeout=180_000)
+    qtbot.waitUntil(lambda: "track" not in window.busy_kinds(), timeout=JOB_MS)
+    again = window.video.outcome
+    assert again is not outcome and again.chosen == wanted
+    recorded = again.result.provenance["parameters"]["analyst"]
+    assert recorded["picked"] == wanted and recorded["excluded"] == [dropped]
 
-    assert scale == resolution.plan(face, entry, "auto").scale and note.startswith("Auto")
-    assert choose_scale(face, "bicubic", 8, ()) == (8, "\u00d78 as set in the toolbar")
+
+def test_a_fixed_scale_that_would_shrink_the_face_is_refused(
+    opened, qtbot, run_job, clip_path
+) -> None:
+    window = opened()
+    window.set_scale(8)  # an 81 px face into x8's 16 px frame: the evidence would be shrunk
+    open_clip(qtbot, window, clip_path)
+    run_job(window, lambda: window.video.use_frame(0))
+    run_job(window, window.video.track_and_fuse, timeout=180_000)
+    assert window.video.outcome is None
+    assert "shrinks this face" in window.errors.last_message
 
 
 def test_a_dropped_clip_and_a_recent_clip_open_in_the_timeline(make_window, qtbot, clip_path):
@@ -243,3 +299,28 @@ def test_an_animated_gif_opens_as_a_clip(make_window, qtbot, clip_path, tmp_path
     window = make_window()
     open_clip(qtbot, window, gif)
     assert window.video.timeline.frame_count == 3 and "gif" in window.video.timeline.details.text()
+
+
+def test_a_large_face_is_fused_not_enlarged_and_can_be_exported(
+    opened, qtbot, run_job, tmp_path, case_log_path
+) -> None:
+    frames = [np.kron(f, np.ones((2, 2, 1), np.uint8)) for f in moving_frames(5, 3)]
+    clip = video.encode_clip(tmp_path / "near.mp4", frames, bit_rate=2_000_000, gop=5)
+    window = opened()
+    open_clip(qtbot, window, clip)
+    show_frame(qtbot, window, 2)
+    run_job(window, lambda: window.video.use_frame(2))
+    assert window.state.faces[0].native_frame_px >= 128
+    run_job(window, window.video.track_and_fuse, timeout=180_000)
+    outcome = window.video.outcome
+    assert outcome.result is None and outcome.scale == 1  # averaged, not enlarged
+    assert "does not enlarge" in outcome.scale_note
+    dialog = window.video.dialog
+    assert "not enlarged" in dialog.fused_caption.text() and dialog.export.isVisibleTo(dialog)
+    assert outcome.log_entry["details"]["pixels_sha256"] is None
+    run_job(window, lambda: window.video.export_fused(tmp_path / "fused.png"))
+    with Image.open(tmp_path / "fused.png") as im:
+        assert "Fused from several frames" in json.dumps(dict(im.text))
+        assert im.width == outcome.enhancement.fused.lr.shape[1]
+    exported = log_entries(case_log_path, "export")[-1]
+    assert [f["index"] for f in exported["details"]["fusion"]["frames_used"]] == outcome.used

@@ -8,30 +8,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from engine import provenance, video
-
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+from tests import clips as clips_helper
 
 
 def moving_frames(n: int, seed: int = 0, noise: float = 2.0) -> list[np.ndarray]:
-    """The sample shifted by a random sub-pixel amount per frame, with Gaussian noise."""
-    rgb = np.array(Image.open(SAMPLE).convert("RGB"))
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        dx, dy = rng.uniform(-1.5, 1.5, 2)
-        m = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float64)
-        moved = cv2.warpAffine(
-            rgb, m, (256, 256), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
-        )
-        noisy = moved.astype(np.float32) + rng.normal(0, noise, moved.shape)
-        out.append(np.clip(np.rint(noisy), 0, 255).astype(np.uint8))
-    return out
+    """The whole sample shifted by a random sub-pixel amount per frame, with Gaussian noise."""
+    return clips_helper.moving_frames(n, seed, region=None, shift=1.5, noise=noise)
 
 
 @pytest.fixture(scope="module")

@@ -5,34 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from engine import io, video
 from engine.__main__ import main
-
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
+from tests.clips import face_clip
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    """6 frames of the sample's face region (128x128, face about 46 px), moving sub-pixel."""
-    rgb = np.array(Image.open(SAMPLE).convert("RGB"))[10:138, 50:178]
-    rng = np.random.default_rng(2)
-    frames = []
-    for _ in range(6):
-        m = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float64)
-        m[:, 2] = rng.uniform(-1, 1, 2)
-        moved = cv2.warpAffine(
-            rgb, m, (128, 128), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
-        )
-        frames.append(
-            np.clip(np.rint(moved + rng.normal(0, 3, moved.shape)), 0, 255).astype(np.uint8)
-        )
-    folder = tmp_path_factory.mktemp("case")
-    return video.encode_clip(folder / "cam1.mp4", frames, bit_rate=300_000, gop=4)
+    """6 frames of the sample's face region (128x128, face native 81 px), moving sub-pixel."""
+    return face_clip(tmp_path_factory.mktemp("case") / "cam1.mp4", 6, seed=2)
 
 
 def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -> None:
@@ -49,6 +34,7 @@ def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -
         "bicubic",
         "--scale",
         "4",
+        "--allow-shrink",  # an 81 px face into x4's 32 px frame: asked for, and recorded
         "--out",
         str(out),
     ]
@@ -66,8 +52,10 @@ def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -
         f"{stem}_fusion_fine.png",
         f"{stem}_single_bicubic_x4.png",
         f"{stem}_fused_bicubic_x4.png",
-        f"{stem}_fused_bicubic_x4_full.png",
     } <= set(names)
+    # shrunk for the model: its output may not replace the recorded pixels (as for stills)
+    assert not any(n.endswith("_full.png") for n in names)
+    assert any("full image not built" in n for n in doc["fused"]["notes"])
     assert clip.read_bytes() == before
     # the clip and every frame used are identified; reopening reproduces the frame hashes
     assert doc["clip"]["sha256"] == io.sha256_file(clip)
@@ -80,7 +68,7 @@ def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -
             assert f["time_s"] == pytest.approx(f["index"] / 25)
     assert all(np.isfinite(f["registration"]["residual_rms"]) for f in used)
     assert doc["fused"]["input"]["video"]["frame"]["index"] == ref
-    assert any("shrunk" in n for n in doc["fused"]["notes"])  # the 46 px face into 32 px
+    assert any("shrunk" in n for n in doc["fused"]["notes"])  # the 81 px face into 32 px
     assert doc["fused"]["input"]["sha256"] == doc["reference_frame"]["pixels_sha256"]
     # the saved frame is the decoded frame, bit for bit
     frame = io.load(out / f"{stem}_frame.png")
@@ -130,6 +118,7 @@ def test_report_names_the_clip_frame_and_fused_frames(clip, tmp_path, capsys) ->
 
     out = tmp_path / "out"
     argv = ["video", str(clip), "--use", "0,2,3,5", "--model", "bicubic", "--scale", "4"]
+    argv.append("--allow-shrink")
     assert main([*argv, "--out", str(out)]) == 0
     capsys.readouterr()
     doc = json.loads(next(out.glob("*_provenance.json")).read_text())
@@ -155,3 +144,21 @@ def test_report_names_the_clip_frame_and_fused_frames(clip, tmp_path, capsys) ->
     assert "Multi-frame fusion" in page and "4 of 4 frames used" in page
     for f in frames:
         assert f["pixels_sha256"] in page
+
+
+def test_the_scale_follows_the_stills_policy(clip, tmp_path, capsys) -> None:
+    """Auto picks the scale the face allows; a fixed scale that would shrink it is refused."""
+    sample = Path(__file__).resolve().parents[2] / "resources" / "samples" / "cctv_face.mp4"
+    out = tmp_path / "auto"
+    argv = ["video", str(sample), "--frames", "8:17", "--fuse", "4", "--model", "bicubic"]
+    assert main([*argv, "--out", str(out)]) == 0  # --scale auto is the default
+    capsys.readouterr()
+    doc = json.loads(next(out.glob("*_provenance.json")).read_text())
+    resolution = doc["fused"]["resolution"]
+    assert resolution["requested_scale"] == "auto" and resolution["scale_used"] == 4
+    assert resolution["evidence_shrink"] <= 1.11  # a 35 px face: x4's 32 px frame, in tolerance
+    assert "picked by Auto" in doc["fused"]["parameters"]["what_happened"]
+    assert list(out.glob("*_fused_bicubic_x4.png"))
+    refused = ["video", str(clip), "--model", "bicubic", "--scale", "8"]
+    assert main([*refused, "--out", str(tmp_path / "x8")]) == 2
+    assert "shrinks this face" in capsys.readouterr().err and not (tmp_path / "x8").exists()
