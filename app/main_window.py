@@ -43,6 +43,7 @@ from app import actions, errors
 from app.client import EngineClient, JobHandle
 from app.controllers.case_log import CaseLogController
 from app.controllers.enhancing import EnhanceController
+from app.controllers.evidence import EvidenceController
 from app.controllers.exporting import ExportController
 from app.controllers.fidelity import FidelityController
 from app.controllers.hand_box import HandBoxController
@@ -52,6 +53,7 @@ from app.dialogs import settings as app_settings
 from app.dialogs.about import AboutDialog
 from app.state import AUTO, SessionState, parse_scale
 from app.views.compare_view import INPUT_METHODS, CompareView
+from app.views.evidence_info import EvidenceInfo
 from app.views.face_list import DetectorBar, FaceList
 from app.views.grid_view import GridView
 from app.views.hand_box import StillPage
@@ -139,6 +141,7 @@ class MainWindow(QMainWindow):
         self.fidelity = FidelityController(self)
         self.exporting = ExportController(self)
         self.case_log = CaseLogController(self)
+        self.evidence = EvidenceController(self)
         self.video = VideoEvidenceController(self)  # the clip timeline above the pages
         actions.build(self)
         self._wire()
@@ -174,6 +177,8 @@ class MainWindow(QMainWindow):
         faces_box = QWidget()
         column = QVBoxLayout(faces_box)
         column.setContentsMargins(0, 0, 0, 0)
+        self.evidence_info = EvidenceInfo()  # JPEG quality, noise, the variant recommended
+        column.addWidget(self.evidence_info)
         column.addWidget(self.detector_bar)
         column.addWidget(self.face_list, 1)
         self.faces_dock = QDockWidget("Faces", self)

@@ -473,6 +473,7 @@ class EngineWorker(QObject):
             {r.model_id: r.output_landmarks for r in results},
             evidence_shrink={r.model_id: r.evidence_shrink for r in results},
             lrs={r.model_id: r.lr for r in results},
+            evidence=first.provenance.get("evidence_quality"),  # sets the consistency line
         )
         job.token.set_progress(1, 1, "Fidelity checks done")
         return FidelityOutcome(face_index=first.face_index, scale=first.scale, report=report)

@@ -59,7 +59,13 @@ def _parser() -> argparse.ArgumentParser:
 
     enhance = commands.add_parser("enhance", help="enhance the faces of one image")
     enhance.add_argument("image", type=Path, help="the input image (never modified)")
-    enhance.add_argument("--model", required=True, help="model id (see `models`)")
+    enhance.add_argument(
+        "--model",
+        default=None,
+        help="model id (see `models`); default: the one the evidence calls for (the robust "
+        "variant for compressed, noisy or unknown input, clean-trained for clean lossless "
+        "input), said on stderr and recorded in the provenance as model_choice",
+    )
     enhance.add_argument(
         "--scale",
         type=parse_scale,
@@ -256,6 +262,20 @@ def _remove_written(paths: Sequence[Path]) -> None:
             print(f"ffe: warning: could not remove partial output {path}: {exc}", file=sys.stderr)
 
 
+def _recommended_entry(enhancer: Any, still: Any, scale: int | str) -> registry.ModelEntry:
+    """No --model: the model the evidence calls for (engine.evidence_quality), said on stderr."""
+    start = registry.default_model_id()
+    choice = enhancer.model_choice(still, start, scale)
+    entry = registry.get(choice["recommended"])
+    quality = still.evidence.summary() if still.evidence is not None else "not assessed"
+    print(
+        f"ffe: no --model given: using {entry.id} ({entry.label}). Evidence: {quality}. "
+        f"{choice['reason'].split(' The analyst chose')[0]}",
+        file=sys.stderr,
+    )
+    return entry
+
+
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from engine import caselog, io, resolution
     from engine import faces as facelib
@@ -263,8 +283,10 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     # What was asked for, checked before any heavy work.
     try:
-        entry = registry.get(args.model)
-        scale = args.scale if args.scale == "auto" else registry.check_scale(entry, args.scale)
+        entry = registry.get(args.model) if args.model is not None else None
+        if entry is not None and args.scale != "auto":
+            registry.check_scale(entry, args.scale)
+        scale = args.scale if args.scale == "auto" else int(args.scale)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     except ValueError as exc:
@@ -292,6 +314,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     try:
         enhancer = Enhancer(device=args.device)
+        if entry is None:
+            entry = _recommended_entry(enhancer, still, scale)
         if scale != "auto":
             enhancer.model(entry.id, scale)
         elif not enhancer.installed_scales(entry.id):

@@ -41,7 +41,7 @@ import numpy as np
 from engine import __version__, export, fidelity, io, provenance, registry, resolution
 from engine import device as devices
 from engine import faces as facelib
-from engine.enhance import paste_scale, pipeline_parameters, plan_face
+from engine.enhance import Enhancer, paste_scale, pipeline_parameters, plan_face
 from engine.progress import Cancelled, CancelToken
 from engine.weights import LoadedModel
 
@@ -501,9 +501,16 @@ class _Photo:
             parameters=params,
             device=devices.describe(loaded.device),
             notes=notes,
+            model_choice=self._model_choice(model.spec, k),
         )
         record["resolution"] = plan.to_dict()
         return self._stamp(record)
+
+    def _model_choice(self, spec: ModelSpec, k: int) -> dict[str, Any]:
+        """What the evidence recommends against the model this run uses (the same rule as
+        the GUI's and ``enhance``'s; batch itself always runs the model it was asked for)."""
+        planner = Enhancer(device="cpu", weights_dir=spec.weights_dir)
+        return planner.model_choice(self.still, spec.id, self.task.scale, self.faces[k])
 
     def _stamp(self, document: dict[str, Any]) -> dict[str, Any]:
         if self.task.time_utc:
@@ -626,9 +633,11 @@ class _Photo:
         """Data consistency (against what the model saw) and landmark drift of one face."""
         t = time.perf_counter()
         face = self.faces[k]
-        consistency = fidelity.data_consistency(self.aligned[(k, plan.lr_size)].pixels, sr)
         expected = facelib.transform_points(
             face.landmarks, facelib.alignment_matrix(face, facelib.HR_SIZE)
+        )
+        consistency = fidelity.data_consistency(
+            self.aligned[(k, plan.lr_size)].pixels, sr, self.still.evidence, expected
         )
         drift = fidelity.landmark_drift(expected, fidelity.output_landmarks(sr))
         self._add_time("fidelity", t)

@@ -187,6 +187,31 @@ class Enhancer:
     def scale_status(self, entry: ModelEntry, scale: int) -> str:
         return weights.status(entry, scale, self.weights_dir)
 
+    def model_choice(
+        self, still: Any, model_id: str, scale: int | str, face: facelib.Face | None = None
+    ) -> dict[str, Any]:
+        """The model the evidence calls for against ``model_id`` (engine.evidence_quality):
+        {"recommended", "chosen", "variant", "reason"} for the provenance record. A model is
+        available when it would run ``face`` at ``scale`` (engine.resolution's plan, no
+        shrinking), or without a face when its weights are installed at ``scale`` (at "auto":
+        at any scale). The GUI asks the same question with the same rule."""
+        from engine import evidence_quality
+
+        def available(candidate: str) -> bool:
+            if face is not None:
+                try:
+                    planned = self.plan(face, candidate, scale)
+                except (resolution.ShrinkRefused, ValueError, KeyError):
+                    return False
+                return planned.runs and planned.scale in self.installed_scales(candidate)
+            if scale == resolution.AUTO:
+                return bool(self.installed_scales(candidate))
+            entry = registry.get(candidate)
+            return scale in entry.scales and self.scale_status(entry, int(scale)) == "installed"
+
+        evidence = getattr(still, "evidence", None)
+        return evidence_quality.model_choice(evidence, model_id, available)
+
     def plan(
         self, face: facelib.Face, model_id: str, scale: int | str, allow_shrink: bool = False
     ) -> resolution.Plan:
@@ -222,6 +247,7 @@ class Enhancer:
         token = token or CancelToken()
         token.check()
         start = time.perf_counter()
+        requested = scale  # "auto" or the factor asked for (the model choice is judged at it)
         entry = registry.get(model_id)
         if scale != resolution.AUTO:
             registry.check_scale(entry, scale)
@@ -290,6 +316,7 @@ class Enhancer:
             parameters=params,
             device=devices.describe(model.device),
             notes=notes,
+            model_choice=self.model_choice(still, entry.id, requested, face),
         )
         record["resolution"] = plan.to_dict()
         return Result(

@@ -49,6 +49,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
@@ -159,6 +160,10 @@ class Still:
     #: Bits per sample as stored in the file (16 for a 16-bit PNG/TIFF, 1 for a bilevel one),
     #: whatever depth the processing pixels (8-bit) have.
     bits_per_sample: int = 8
+    #: What the file and its pixels say about their damage (JPEG quality from the quantisation
+    #: tables, noise level) and the model variant that suits them:
+    #: :class:`engine.evidence_quality.EvidenceQuality`; None when not assessed (an array).
+    evidence: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         rgb = self.rgb
@@ -255,7 +260,22 @@ def load(path: Path | str) -> Still:
         orientation=orientation,
         name=display_path(path.name),
         bits_per_sample=bits,
+        evidence=_assess(path, rgb, data),
     )
+
+
+def _assess(path: Path, rgb: np.ndarray, data: bytes) -> Any:
+    """The evidence-quality estimate of a loaded file (engine.evidence_quality), or None if the
+    estimate itself fails: the still opens either way and the GUI says "not assessed"."""
+    from engine import evidence_quality
+
+    try:
+        with warnings.catch_warnings():  # the decoder's warnings were logged by load() already
+            warnings.simplefilter("ignore")
+            return evidence_quality.assess(rgb, data, path.name)
+    except (OSError, ValueError, KeyError) as exc:  # odd quantisation tables, tiny images
+        log.warning("%s: evidence quality not assessed: %s", path.name, exc)
+        return None
 
 
 def _read_bytes(path: Path) -> bytes:

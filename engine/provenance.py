@@ -75,14 +75,19 @@ def record(
     device: str,
     weights_metadata: dict[str, str] | None = None,
     notes: Iterable[str] = (),
+    model_choice: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance of one enhanced face, as a plain dict.
 
     ``still`` is an :class:`engine.io.Still`, ``face`` an :class:`engine.faces.Face`, ``entry`` a
     :class:`engine.registry.ModelEntry`. ``outputs`` starts empty and is filled by
-    :func:`add_output` as files are written.
+    :func:`add_output` as files are written. ``model_choice`` is
+    :func:`engine.evidence_quality.model_choice`'s answer (the model the evidence calls for, the
+    one used, and why); the still's own assessment (``still.evidence``) is recorded as
+    ``evidence_quality``.
     """
     metadata = weights_metadata or {}
+    evidence = getattr(still, "evidence", None)
     return {
         "record_version": RECORD_VERSION,
         "label": AI_LABEL,
@@ -124,6 +129,9 @@ def record(
             "weights_training": _json_or_none(metadata.get("training")),
         },
         "parameters": dict(parameters),
+        # JPEG quality from the file's tables, noise level, the variant they call for
+        "evidence_quality": evidence.to_dict() if evidence is not None else None,
+        "model_choice": dict(model_choice) if model_choice is not None else None,
         "device": device,
         "versions": library_versions(),
         "notes": list(notes),

@@ -70,7 +70,7 @@ USE_WHEN = {
     ),
     "psnr": (
         "Trained on clean faces only. Use it on clean input: a lossless image or a JPEG of "
-        "quality about 85 or better, with little noise or blur. On compressed, noisy or blurred "
+        "quality about 90 or better, with little noise or blur. On compressed, noisy or blurred "
         "evidence it sharpens JPEG blocks and noise into detail that is not there; use the "
         "robust variant of the same paper instead."
     ),

@@ -126,6 +126,9 @@ def _evidence_section(still: Any) -> str:
         ("Colour mode (as stored)", _e(_get(still, "original_mode"))),
         ("Format", _e(_get(still, "format"))),
     ]
+    evidence = _get(still, "evidence")
+    if evidence is not None:  # engine.evidence_quality: what the file says about its damage
+        rows.append(("Evidence quality", _e(evidence.summary())))
     video = _get(still, "video")
     if video:  # a frame of a clip (engine.video.FrameStill): the clip is the evidence file
         clip, frame = video.get("clip") or {}, video.get("frame") or {}
@@ -155,6 +158,27 @@ def _evidence_section(still: Any) -> str:
         parts.append("<p>The evidence image (reduced for display):</p>")
         parts.append(f"<p>{_img(_still_thumbnail(np.asarray(rgb)), 'evidence image')}</p>")
     return "\n".join(parts)
+
+
+def _choice_rows(choice: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The model choice (engine.evidence_quality.model_choice): recommended, chosen, why."""
+    if not choice:
+        return []
+    return [
+        ("Recommended model", _e(choice.get("recommended"))),
+        ("Why", _e(choice.get("reason"))),
+    ]
+
+
+CONSISTENCY_NOTE = (
+    "How data consistency treats compression: the output shrunk back and the input are both "
+    "blurred by one input pixel before they are compared, so JPEG blocks and noise that the "
+    "model removed do not count against it; a different face or changed features do (the "
+    "whole face and each eye, the nose and the mouth are judged; the worst counts). The line "
+    "is stricter for clean lossless evidence than for compressed, noisy or video evidence. "
+    "Detail finer than the evidence's pixels, and small changes hidden in heavy compression, "
+    "cannot be checked against the evidence."
+)
 
 
 def _model_info(model_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,7 +289,10 @@ def _fidelity_table(checks: list[dict[str, Any]]) -> str:
             + (f" ({_e(c['detail'])})" if c.get("detail") and c.get("value") is not None else "")
             + "</td></tr>"
         )
-    return f"<table border='1' cellspacing='0' cellpadding='4'>{head}{''.join(rows)}</table>"
+    table = f"<table border='1' cellspacing='0' cellpadding='4'>{head}{''.join(rows)}</table>"
+    if any(c.get("name") == "consistency" for c in checks):
+        table += f"<p><small>{_e(CONSISTENCY_NOTE)}</small></p>"
+    return table
 
 
 def _recorded_pixels(result: Any, still_rgb: Any) -> np.ndarray | None:
@@ -302,6 +329,7 @@ def _result_section(number: int, result: Any, fidelity: Any, still_rgb: Any = No
         ("Authors", _e(model.get("authors"))),
         ("Citation", _e(model.get("citation"))),
         ("Variant", _e(model.get("variant"))),
+        *_choice_rows(record.get("model_choice")),
         ("Scale", _e(f"x{scale}")),
         (
             "Weights file",

@@ -25,6 +25,7 @@ saying how many frames decoded and where decoding stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -570,7 +571,19 @@ def to_still(clip: Clip, frame: Frame) -> FrameStill:
         sha256=frame.sha256,
         name=f"{clip.name} frame {info.index} ({info.time:.3f} s, {info.pict_type})",
         video={"clip": clip.info.record(), "frame": frame.record()},
+        evidence=_assess_frame(frame.rgb, clip.path),
     )
+
+
+def _assess_frame(rgb: np.ndarray, path: Path) -> Any:
+    """A frame's evidence quality: always codec-compressed (engine.evidence_quality)."""
+    from engine import evidence_quality
+
+    found = evidence_quality.assess(rgb, None, Path(path).name)
+    if not found.video:  # an animated image named otherwise: still a sequence of frames
+        variant, reason = evidence_quality.recommend(found.jpeg_quality, found.noise_sigma, True)
+        found = dataclasses.replace(found, video=True, recommended=variant, reason=reason)
+    return found
 
 
 def open_clip(path: Path | str) -> Clip:

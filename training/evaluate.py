@@ -2,7 +2,7 @@
 
     python -m training.evaluate --images DIR --scale 4 --models all --json OUT.json
                                 [--md OUT.md] [--limit K] [--aligned] [--weights DIR]
-                                [--degrade clean,jpeg,...|all|degraded] [--merge]
+                                [--degrade clean,jpeg,...|all|degraded] [--fresh]
 
 Every photo in DIR goes through the app's pipeline (engine.faces.detect, largest face;
 engine.faces.align to 128x128 = the HR reference), is degraded with engine.imaging.downscale
@@ -31,8 +31,12 @@ the sorted folder) is made once per family and scale from a generator seeded by 
 scale), so every model sees the very same damaged input, on any machine with the same
 libjpeg/libx264. "clean" is the plain protocol above. The JSON then holds
 ``{"scale", "faces", "hardware", "families": {family: {model id: metrics}}, "degradation":
-{family: its parameters}}``; ``--merge`` adds to (or replaces models in) an existing file, so
-new weights can be measured without re-running the others.
+{family: its parameters}}``.
+
+``--json`` always **merges** into an existing file: the rows this run measured (keyed by model,
+family and scale; without ``--degrade`` by model in that scale's file) replace the same rows,
+every other row is kept, so a run of one new model never wipes the others (``--merge`` is
+accepted and is the default). ``--fresh`` starts the file afresh.
 """
 
 from __future__ import annotations
@@ -377,6 +381,14 @@ def merge_degraded(old: dict[str, Any] | None, report: dict[str, Any]) -> dict[s
     return data
 
 
+def merge_results(old: dict[str, Any] | None, results: dict[str, Any]) -> dict[str, Any]:
+    """The plain (clean, one scale per file) JSON: `results`' model rows replace the same rows
+    of `old`, the others are kept, in registry order."""
+    data = dict(old or {}) | dict(results)
+    order = {m: i for i, m in enumerate(registry.ids())}
+    return dict(sorted(data.items(), key=lambda kv: order.get(kv[0], 99)))
+
+
 def _family_order(name: str) -> int:
     from training import degrade as dg
 
@@ -414,7 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=1, help="with --degrade: torch threads")
     parser.add_argument(
-        "--merge", action="store_true", help="with --degrade: add to the existing --json file"
+        "--merge",
+        action="store_true",
+        help="add to the existing --json file (the default; kept for old command lines)",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start the --json file afresh instead of merging this run's rows into it",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -428,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         import fcntl
 
         info = {"scale": args.scale, "images": str(args.images), "hardware": hardware()}
-        fresh = {"start": not args.merge}
+        fresh = {"start": args.fresh}
 
         def save(report: dict[str, Any]) -> None:
             """After every model and family (a killed run keeps what it measured), merged into
@@ -473,6 +492,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report = evaluate(args.images, args.scale, args.models, args.limit, args.aligned, args.weights)
     args.json.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if args.json.exists() and not args.fresh:
+        old = json.loads(args.json.read_text())
+    report["results"] = merge_results(old, report["results"])
     args.json.write_text(json.dumps(report["results"], indent=2))
     if args.md:
         args.md.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@
 * :mod:`.hand_box` -- a face drawn by hand: landmarks shown, box adjusted, then used or discarded;
 * :mod:`.enhancing` -- the model and scale pickers, enhance, compare all models;
 * :mod:`.fidelity` -- the fidelity checks of each output, shown under it and on the grid;
+* :mod:`.evidence` -- the evidence-quality line and the recommended model as the default;
 * :mod:`.exporting` -- PNG exports, the case report, batch runs;
 * :mod:`.case_log` -- the case log, its verification and reproduction, the visible label,
   and the examiner's settings (name, case, log folder) it is written under.

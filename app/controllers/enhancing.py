@@ -83,6 +83,7 @@ class EnhanceController(Controller):
         w.model_label.setText(
             f"Model: {state.entry(state.model_id).label} \u00b7 {scale_text(state.scale)}"
         )
+        w.evidence.show()  # the recommendation against the model now chosen
         w.update_actions()
 
     def set_model(self, model_id: str) -> None:

@@ -82,6 +82,7 @@ class OpenController(Controller):
         w.show_page("still")
         size = f"{state.still.width}\u00d7{state.still.height}"
         self._found(f"{name} ({size})", outcome.detector, outcome.fallback)
+        w.evidence.still_opened()  # the evidence line; the recommended model chosen
 
     def _found(self, what: str, detector: str, fallback: bool) -> None:
         """Faces listed, the first selected (or draw mode on), and the status line saying

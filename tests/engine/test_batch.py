@@ -165,6 +165,12 @@ def test_run_reports_every_file_and_writes_consistent_outputs(evidence: Path, tm
     # one face per forward pass (issue 26): its pixels never depend on the other faces
     assert record["parameters"]["batch"]["faces_per_forward_pass"] == 1
     assert record["parameters"]["detector"] == "hog"
+    # issue 24: the batch keeps its --model, and records what the evidence recommended
+    choice = record["model_choice"]
+    assert choice["chosen"] == "lanczos" and choice["variant"] in ("robust", "psnr")
+    assert choice["reason"].startswith(("Robust variant", "Clean-trained variant"))
+    assert (choice["recommended"] != "lanczos") == ("The analyst chose" in choice["reason"])
+    assert record["evidence_quality"]["jpeg_quality"] is None  # a PNG
     assert len(_png_provenance(out / "sub" / "two_lanczos_x4_full.png")["faces"]) == 2
 
     document = json.loads((out / "sub" / "two_bicubic+lanczos_x4_provenance.json").read_text())

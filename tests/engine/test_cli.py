@@ -141,7 +141,7 @@ def test_exit_codes_for_bad_input(tmp_path, image, empty_weights, capsys):
         assert main(["enhance", *args, "--out", out]) == 2, message
         assert message in capsys.readouterr().err
     assert not Path(out).exists() or not any(Path(out).iterdir())
-    assert main(["enhance", str(image)]) == 2  # argparse: --model missing
+    assert main(["enhance", str(image)]) == 2  # argparse: --out missing
     assert main(["enhance", str(image), "--model", "bicubic", "--scale", "big"]) == 2
     assert main(["--help"]) == 0
     assert main(["batch", "--help"]) == 0  # the folder command is wired in too
@@ -298,3 +298,28 @@ def test_a_damaged_case_log_stops_the_run_before_any_work(tmp_path, image, capsy
     args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
     assert main([*args, "--out", str(out), "--case-log", str(log_path)]) == 2
     assert "half-written" in capsys.readouterr().err and not out.exists()
+
+
+def test_enhance_without_a_model_follows_the_evidence(tmp_path, image, capsys):
+    """Issue 24: no --model: the variant the evidence calls for, said on stderr and recorded."""
+    jpeg = image.with_name("still.jpg")
+    Image.open(image).convert("RGB").save(jpeg, quality=40)
+    out = tmp_path / "out"
+    args = ["enhance", str(jpeg), "--scale", "4", "--box", BOX, "--out", str(out)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "no --model given: using" in err and "JPEG quality \u2248 40" in err
+    document = json.loads(next(out.glob("*_provenance.json")).read_text())
+    record = document["faces"][0]
+    choice = record["model_choice"]
+    assert registry.get(record["model"]["id"]).variant == "robust"
+    assert choice["recommended"] == choice["chosen"] == record["model"]["id"]
+    assert record["evidence_quality"]["jpeg_quality"] == 40
+    # with --model the recommendation is recorded all the same, and the override said
+    clean = registry.get(record["model"]["id"]).twin
+    out2 = tmp_path / "out2"
+    assert main([*args[:-1], str(out2), "--model", clean]) == 0
+    record = json.loads(next(out2.glob("*_provenance.json")).read_text())["faces"][0]
+    assert record["model_choice"]["chosen"] == clean
+    assert record["model_choice"]["recommended"] == choice["recommended"]
+    assert "The analyst chose" in record["model_choice"]["reason"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -72,6 +73,58 @@ def test_outputs_that_are_not_the_evidence_are_flagged(sample, make):
     assert check.status == "warn" and check.value < 20
     assert check.max_difference > 60
     assert "evidence" in check.meaning
+
+
+COMPRESSED = {"recommended": "robust"}  # EvidenceQuality.to_dict() of a JPEG-40 file, in short
+CLEAN = {"recommended": "psnr"}  # ... of a clean lossless file
+
+
+def jpeg40(rgb: np.ndarray) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=40, subsampling="4:2:0")
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def test_the_true_face_passes_on_compressed_evidence(sample):
+    """Issue 24: the JPEG's blocks are not the face; the true face is not called inconsistent
+    for lacking them (the check before issue 24 failed it on every such input)."""
+    hr, _, landmarks = sample
+    lr = jpeg40(imaging.downscale(hr, 4))
+    assert fidelity.psnr(imaging.downscale(hr, 4), lr) < 30  # what the old check compared
+    check = fidelity.data_consistency(lr, hr, COMPRESSED, landmarks)
+    assert check.status == "pass" and check.threshold == fidelity.CONSISTENCY_MIN_DB
+    assert "compressed" in check.detail and "pixel-level PSNR" in check.detail
+    # the clean line is for clean evidence only: this JPEG's own damage exceeds it
+    strict = fidelity.data_consistency(lr, hr, CLEAN, landmarks)
+    assert strict.threshold == fidelity.CONSISTENCY_MIN_DB_CLEAN and strict.status == "warn"
+    assert fidelity.consistency_threshold(None) == fidelity.CONSISTENCY_MIN_DB  # unknown
+
+
+def test_an_altered_feature_is_flagged_through_the_compression(sample):
+    """The eyes replaced by the skin and brows above them: a small part of the face, flagged
+    because each feature is judged on its own (the whole face's average hides it)."""
+    hr, _, landmarks = sample
+    lr = jpeg40(imaging.downscale(hr, 4))
+    (x0, y0), (x1, y1) = landmarks[36:48].min(0) - 4, landmarks[36:48].max(0) + 4
+    x0, y0, x1, y1 = int(x0), int(y0), int(x1) + 1, int(y1) + 1
+    altered = hr.copy()
+    altered[y0:y1, x0:x1] = hr[y0 - 10 : y1 - 10, x0:x1]
+    check = fidelity.data_consistency(lr, altered, COMPRESSED, landmarks)
+    assert check.status == "warn" and "eye" in check.detail
+    whole = fidelity.data_consistency(lr, altered, COMPRESSED)  # no landmarks: whole face only
+    assert whole.value > check.value + 3
+    other = fidelity.data_consistency(lr, narrower_jaw(hr), COMPRESSED, landmarks)
+    assert other.status == "warn"
+
+
+def test_the_report_names_the_line_it_used(sample):
+    hr, lr, landmarks = sample
+    for evidence, line in ((CLEAN, fidelity.CONSISTENCY_MIN_DB_CLEAN), (None, 27.0)):
+        report = fidelity.check_all(lr, {"truth": hr}, landmarks, evidence=evidence)
+        data = report.to_dict()
+        assert data["thresholds"]["consistency_min_db"] == line
+        assert data["models"]["truth"]["consistency"]["threshold"] == line
+        assert data["thresholds"]["consistency_lowpass_lr_px"] == fidelity.CONSISTENCY_LOWPASS
 
 
 def test_consistency_handles_x3_sizes():
@@ -188,7 +241,7 @@ def test_each_output_is_checked_against_what_its_model_saw(sample):
         lr64, outputs, landmarks, lrs={"x4": lr32, "x2": lr64}, evidence_shrink={"x4": 1.0}
     )
     for name, lr in (("x4", lr32), ("x2", lr64)):
-        expected = fidelity.data_consistency(lr, outputs[name]).value
+        expected = fidelity.data_consistency(lr, outputs[name], None, landmarks).value
         assert report.model(name).consistency.value == pytest.approx(expected)
     assert report.model("x4").resolution.status == fidelity.PASS
     assert report.model("x2").resolution is None  # not given: no resolution row

@@ -176,6 +176,9 @@ def test_frame_as_still_names_clip_and_frame_in_provenance(clips) -> None:
     )
     assert rec["input"]["video"]["frame"]["time_s"] == pytest.approx(6 / 25)
     assert rec["input"]["sha256"] == frame.sha256
+    # issue 24: a frame is codec-compressed evidence: the robust variant is recommended
+    assert still.evidence.video and still.evidence.recommended == "robust"
+    assert rec["evidence_quality"]["video"] is True
 
 
 def test_encode_clip_never_overwrites(clips) -> None:

@@ -390,6 +390,44 @@ def test_evaluate_degraded_families_same_lr_and_merge(
     assert jpeg_bic["psnr"] < data["families"]["clean"]["bicubic"]["psnr"]
     assert jpeg_bic["hardware"] and "jpeg q40" in data["degradation"]["jpeg"]
     assert "## jpeg" in md.read_text() and "| s2_rafsr |" in md.read_text()
-    # without --merge the file starts afresh
+    # a run of one model and family replaces only its rows (no --merge needed) ...
     assert evaluate.main(args + ["--models", "bicubic", "--degrade", "clean"]) == 0
+    again = json.loads(out.read_text())
+    assert list(again["families"]["jpeg"]) == ["bicubic", "s2_rafsr"]
+    assert again["families"]["jpeg"] == data["families"]["jpeg"]
+    # ... and --fresh starts afresh
+    assert evaluate.main(args + ["--models", "bicubic", "--degrade", "clean", "--fresh"]) == 0
     assert list(json.loads(out.read_text())["families"]) == ["clean"]
+
+
+def test_evaluate_json_merges_rows_of_other_models(tmp_path: Path, astronaut) -> None:
+    """Issue 24's bug: ``--json FILE`` replaced the whole file; rows keyed by model, family and
+    scale are replaced, every other row (another model, another family) is kept."""
+    photos = tmp_path / "aligned"
+    photos.mkdir()
+    for i, v in enumerate(variants(astronaut, 2)):
+        Image.fromarray(v).resize((128, 128), Image.Resampling.LANCZOS).save(photos / f"f{i}.png")
+    out = tmp_path / "degraded_x4.json"
+    base = ["--images", str(photos), "--aligned", "--scale", "4", "--json", str(out)]
+    assert evaluate.main(base + ["--models", "bicubic", "--degrade", "clean,jpeg"]) == 0
+    first = json.loads(out.read_text())
+    marker = first["families"]["jpeg"]["bicubic"] | {"psnr": -1.0}  # a row to be replaced
+    first["families"]["jpeg"]["bicubic"] = marker
+    first["families"]["jpeg"]["s9_other"] = {"psnr": 99.0}  # a row no run here measures
+    out.write_text(json.dumps(first))
+    assert evaluate.main(base + ["--models", "lanczos,bicubic", "--degrade", "jpeg"]) == 0
+    data = json.loads(out.read_text())
+    assert set(data["families"]["jpeg"]) == {"bicubic", "lanczos", "s9_other"}
+    assert data["families"]["jpeg"]["s9_other"] == {"psnr": 99.0}  # kept
+    assert data["families"]["jpeg"]["bicubic"]["psnr"] > 10  # replaced by the new measurement
+    assert data["families"]["clean"] == first["families"]["clean"]  # another family kept
+    with pytest.raises(ValueError, match="x2"):  # another scale never lands in this file
+        evaluate.main([*base[:4], "2", *base[5:], "--models", "bicubic", "--degrade", "jpeg"])
+    # the plain (clean) benchmark's file merges by model too
+    plain = tmp_path / "quality_x4.json"
+    plain.write_text(json.dumps({"s9_other": {"psnr": 1.0}}))
+    plain_args = [*base[:-1], str(plain), "--models", "bicubic"]
+    assert evaluate.main(plain_args) == 0
+    assert list(json.loads(plain.read_text())) == ["bicubic", "s9_other"]
+    assert evaluate.main([*plain_args, "--fresh"]) == 0
+    assert list(json.loads(plain.read_text())) == ["bicubic"]

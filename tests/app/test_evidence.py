@@ -1,0 +1,51 @@
+"""Evidence quality on load (issue 24): the line above the faces, the recommended variant as
+the default model, the analyst's override, and the choice in the output's provenance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from engine import registry
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut_small.png"
+
+
+def test_compressed_evidence_is_shown_and_the_robust_variant_is_the_default(
+    opened, run_job, tmp_path
+):
+    path = tmp_path / "cctv_still.jpg"
+    Image.open(SAMPLE).convert("RGB").save(path, quality=40)
+    window = opened(path)
+    info = window.evidence_info
+    assert info.isVisible()
+    assert "JPEG quality \u2248 40" in info.text() and "compressed evidence" in info.text()
+    entry = registry.get(window.model_id)
+    assert entry.variant == "robust", window.model_id  # the shipped x4 robust files run it
+    assert f"Recommended: {entry.label}" in info.text()
+    assert "JPEG quality about 40" in info.toolTip()
+    tip = window.model_combo.toolTip()
+    assert "Robust: compressed" in tip and "Clean-trained: clean lossless" in tip
+    # The analyst overrides with the clean-trained twin: said on screen and in the provenance.
+    window.set_model(entry.twin)
+    assert window.model_id == entry.twin and "your choice" in info.text()
+    run_job(window, window.enhance)
+    record = window.current.provenance
+    choice = record["model_choice"]
+    assert choice["recommended"] == entry.id and choice["chosen"] == entry.twin
+    assert choice["variant"] == "robust" and "The analyst chose" in choice["reason"]
+    assert record["evidence_quality"]["jpeg_quality"] == 40
+
+
+def test_clean_lossless_evidence_gets_the_clean_trained_variant(opened, run_job):
+    window = opened(SAMPLE)
+    text = window.evidence_info.text()
+    assert "no lossy compression recorded in the file" in text
+    assert "clean lossless evidence" in text
+    entry = registry.get(window.model_id)
+    assert entry.variant == "psnr" and registry.robust_twin(entry.id) is not None
+    run_job(window, window.enhance)
+    choice = window.current.provenance["model_choice"]
+    assert choice["recommended"] == choice["chosen"] == entry.id
+    assert choice["reason"].startswith("Clean-trained variant recommended")
