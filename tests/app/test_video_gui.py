@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from engine import registry, resolution, video
+from engine import video
+from engine.enhance import Enhancer
 from tests.app.conftest import JOB_MS, SAMPLE, wait_engine
 from tests.clips import face_clip, moving_frames
 
@@ -156,7 +157,8 @@ def test_track_and_fuse_draws_the_track_and_shows_fused_beside_single(
     show_frame(qtbot, window, 5)
     run_job(window, lambda: window.video.use_frame(5))
     face = window.state.faces[0]
-    plan = resolution.plan(face, registry.get(window.state.model_id), "auto")
+    # the rule the engine follows: the scales whose weights are installed (Enhancer.plan)
+    plan = Enhancer().plan(face, window.state.model_id, "auto")
     run_job(window, window.video.track_and_fuse, timeout=180_000)
     outcome = window.video.outcome
     # Auto: the scale the face's native size allows, as for stills (not "x4 or else")
