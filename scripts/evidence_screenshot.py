@@ -23,11 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.main_window import MainWindow  # noqa: E402
-from scripts.screenshots import SAMPLE, settle, wait_until  # noqa: E402
+from scripts.screenshots import SAMPLE, demo_window, settle, wait_until  # noqa: E402
 
 
 def main() -> int:
@@ -37,16 +35,9 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["FFE_CASE_DIR"] = str(Path(tmp) / "case")
-        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
-        settings.setValue("examiner", "A. Examiner")
-        settings.setValue("caseReference", "CR-0001 (demo)")
         still = Path(tmp) / "cctv_still_q40.jpg"
         Image.open(SAMPLE).convert("RGB").save(still, quality=40)
-        window = MainWindow(settings=settings)
-        window.resize(1280, 800)
-        window.show()
-        wait_until(lambda: bool(window.device))
+        window = demo_window(Path(tmp))
         window.open_file(still)
         wait_until(lambda: window.still is not None and window.evidence_info.isVisible())
         settle(400)

@@ -63,6 +63,26 @@ def settle(ms: int = 150) -> None:
     loop.exec()
 
 
+def demo_settings(tmp: Path) -> QSettings:
+    """A throw-away case folder and settings with an examiner and case set, so the pictures
+    show no first-start dialog and never touch the analyst's own case log."""
+    os.environ["FFE_CASE_DIR"] = str(tmp / "case")
+    settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("examiner", "A. Examiner")
+    settings.setValue("caseReference", "CR-0001 (demo)")
+    return settings
+
+
+def demo_window(tmp: Path) -> MainWindow:
+    """The main window at 1280x800 (the smallest screen the views must fit, issue 28), shown,
+    its engine started."""
+    window = MainWindow(settings=demo_settings(tmp))
+    window.resize(1280, 800)
+    window.show()
+    wait_until(lambda: bool(window.device))
+    return window
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
@@ -72,14 +92,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["FFE_CASE_DIR"] = str(Path(tmp) / "case")
-        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
-        settings.setValue("examiner", "A. Examiner")  # no first-start dialog in the pictures
-        settings.setValue("caseReference", "CR-0001 (demo)")
-        window = MainWindow(settings=settings)
-        window.resize(1280, 800)  # the smallest screen the views must fit (issue 28)
-        window.show()
-        wait_until(lambda: bool(window.device))
+        window = demo_window(Path(tmp))
         window.open_file(args.image)
         wait_until(lambda: window.still is not None and not window.busy_kinds() - {"init"})
         if not window.faces:

@@ -28,11 +28,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.main_window import MainWindow  # noqa: E402
-from scripts.screenshots import settle, wait_until  # noqa: E402
+from scripts.screenshots import demo_window, settle, wait_until  # noqa: E402
 
 DEFAULT = REPO / "resources" / "samples" / "cctv_face.mp4"  # scripts/make_sample_clip.py
 
@@ -46,14 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["FFE_CASE_DIR"] = str(Path(tmp) / "case")
-        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
-        settings.setValue("examiner", "A. Examiner")
-        settings.setValue("caseReference", "CR-0001 (demo)")
-        window = MainWindow(settings=settings)
-        window.resize(1280, 800)
-        window.show()
-        wait_until(lambda: bool(window.device))
+        window = demo_window(Path(tmp))
         video = window.video
         clip = args.clip
         window.open_file(clip)

@@ -31,9 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from screenshots import FULL_SAMPLE, SAMPLE, settle, wait_until  # noqa: E402
+from screenshots import FULL_SAMPLE, SAMPLE, demo_settings, settle, wait_until  # noqa: E402
 
 from app.batch_progress import STEPS  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
@@ -102,10 +101,7 @@ def main() -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        os.environ["FFE_CASE_DIR"] = str(tmp / "case")
-        settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
-        settings.setValue("examiner", "A. Examiner")  # no first-start dialog in the pictures
-        settings.setValue("caseReference", "CR-0001 (demo)")
+        settings = demo_settings(tmp)
         settings.setValue("detector", "hog")
         window = MainWindow(settings=settings)
         window.showMaximized()
