@@ -1359,6 +1359,12 @@ def run_batch(
         raise BatchError(f"batch_faces must be at least 1, got {batch_faces}")
     try:
         entries = [registry.get(m) for m in ids]
+        restoring = [e.label for e in entries if e.restores]
+        if restoring:
+            raise BatchError(
+                f"{', '.join(restoring)}: x1 restore runs one still at a time (the app, or "
+                "ffe enhance --scale 1); folder runs enlarge only"
+            )
         if scale != resolution.AUTO:
             scale = registry.check_scale(entries[0], scale)
             for entry in entries[1:]:

@@ -8,6 +8,11 @@ low-resolution (LR) evidence shows. Each returns a :class:`Check` with the value
     (:func:`engine.imaging.downscale`) must reproduce the LR input. PSNR below
     :data:`CONSISTENCY_MIN_DB` means the output shows something the evidence does not contain.
     Passing is necessary, not sufficient: many different faces shrink to the same pixels.
+    For an **x1 restore** (output and input the same size, on the same pixel grid) there is
+    nothing to shrink: both are low-passed with the same Gaussian (sigma
+    :data:`RESTORE_LOWPASS_SIGMA` px) and compared at that size, so the compression blocking and
+    noise a restoration is meant to remove (fine, high-frequency structure) do not count as
+    inconsistency, while a changed shape, shade or feature still does.
 (b) **Landmark drift** -- dlib's 68 landmarks found on the output versus the input face's
     landmarks in the same 128x128 frame, mean distance over the inter-ocular distance; above
     :data:`DRIFT_MAX` the model moved the face's features.
@@ -58,6 +63,10 @@ CONSISTENCY_MIN_DB = 30.0
 DRIFT_MAX = 0.10
 AGREEMENT_MAX = {2: 0.55, 3: 0.55, 4: 0.55, 8: 0.75}
 DLIB_SAME_PERSON = 0.6  # dlib's documented decision line for its face descriptor
+RESTORE_LOWPASS_SIGMA = 1.5
+"""x1 restore: the Gaussian low-pass (px) applied to output and input before they are compared.
+At sigma 1.5 an 8-px JPEG block edge and pixel noise are mostly gone (noise of sigma 6.5 grey
+levels falls to about 1.2), a feature the size of an eye (10+ px) is not."""
 DIFF_GAIN = 4  # the difference image is |downscaled output - input| x 4, so 1 level in 64 shows
 
 PASS, WARN, UNAVAILABLE = "pass", "warn", "unavailable"
@@ -159,13 +168,36 @@ class ConsistencyCheck(Check):
         return out
 
 
+def low_pass(rgb: np.ndarray, sigma: float = RESTORE_LOWPASS_SIGMA) -> np.ndarray:
+    """The x1 consistency check's low-pass: a Gaussian of ``sigma`` px (reflected borders)."""
+    import cv2
+
+    return cv2.GaussianBlur(
+        np.ascontiguousarray(rgb, dtype=np.uint8), (0, 0), sigma, borderType=cv2.BORDER_REFLECT
+    )
+
+
 def data_consistency(lr: np.ndarray, sr: np.ndarray) -> ConsistencyCheck:
-    """(a) PSNR between the LR input and the output shrunk back to the LR size."""
-    back = shrink_to(sr, lr)
+    """(a) PSNR between the LR input and the output shrunk back to the LR size; for an x1
+    restore (same size) between the two after the same low-pass (see the module)."""
+    same_size = sr.shape == lr.shape
+    if same_size:
+        back, lr = low_pass(sr), low_pass(lr)
+    else:
+        back = shrink_to(sr, lr)
     value = psnr(back, lr)
     diff = np.abs(back.astype(np.int16) - lr.astype(np.int16))
     image = np.clip(diff * DIFF_GAIN, 0, 255).astype(np.uint8)
-    base = _check("consistency", value, CONSISTENCY_MIN_DB, value < CONSISTENCY_MIN_DB, "dB")
+    detail = (
+        f"x1 restore: output and input compared at the same size after a Gaussian low-pass "
+        f"(sigma {RESTORE_LOWPASS_SIGMA:g} px), so removed compression blocking and noise do "
+        "not count against it"
+        if same_size
+        else ""
+    )
+    base = _check(
+        "consistency", value, CONSISTENCY_MIN_DB, value < CONSISTENCY_MIN_DB, "dB", detail
+    )
     return ConsistencyCheck(
         **{k: getattr(base, k) for k in base.__dataclass_fields__},
         difference=image,
@@ -265,7 +297,9 @@ def agreement(
     symmetric pairwise distance matrix. The enlarged input joins the pool once, unless an
     output is pixel-identical to it (the bicubic baseline), which would count it twice.
     """
-    reference = enlarged_input(lr, next(iter(outputs.values())).shape[0])
+    first = next(iter(outputs.values()))
+    # x1 restore: the reference is the recorded crop itself (nothing to enlarge)
+    reference = lr if first.shape == lr.shape else enlarged_input(lr, first.shape[0])
     ids = list(outputs)
     labels = [REFERENCE_ID, *ids]
     vectors = [face_descriptor(reference, landmarks)]
@@ -394,10 +428,13 @@ def check_all(
     """
     if not outputs:
         raise ValueError("no outputs to check")
-    size = next(iter(outputs.values())).shape[0]
-    if any(o.shape != (size, size, 3) for o in outputs.values()):
-        raise ValueError("all outputs must be square RGB images of one size")
-    scale = max(1, round(size / lr.shape[0]))
+    shape = next(iter(outputs.values())).shape
+    restore = shape == lr.shape  # x1 restores: crops of recorded pixels, any aspect
+    if any(o.shape != shape for o in outputs.values()) or not (
+        restore or (len(shape) == 3 and shape[0] == shape[1] and shape[2] == 3)
+    ):
+        raise ValueError("all outputs must be square RGB images of one size (or x1 restores)")
+    scale = 1 if restore else max(1, round(shape[0] / lr.shape[0]))
     given = output_landmarks_by_model or {}
     drift = {}
     for model_id, sr in outputs.items():
