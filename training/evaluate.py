@@ -153,6 +153,8 @@ def select_models(spec: str, scale: int, weights_dir: Path | None) -> list[regis
     wanted = registry.ids() if spec == "all" else [s.strip() for s in spec.split(",") if s.strip()]
     chosen = []
     for model_id in wanted:
+        if model_id == INPUT_ID:  # the x1 baseline row, always measured at --scale 1
+            continue
         entry = registry.get(model_id)
         if scale not in entry.scales:
             if spec != "all":
