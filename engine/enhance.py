@@ -7,6 +7,12 @@ back into the whole still enlarged by the scale, and landmarked again so the app
 far the output's facial geometry moved from the input's. Every result carries its timings and a
 provenance record.
 
+An **x1 restore** (scale 1, a restoration model, :mod:`engine.resolution`'s "restore" plan)
+takes another path: no alignment -- the model reads the axis-aligned crop of the recorded pixels
+around the face (:func:`engine.resolution.restore_box`) as it is, its output has the crop's
+size and lies on the still's own pixel grid, and pasting it back replaces exactly the crop's
+pixels (no blend, no resampling). Landmarks are then in the crop's pixels.
+
 Only weights that passed :func:`engine.weights.load`'s checks are ever run: a model without
 installed weights raises :class:`engine.weights.MissingWeightsError`; random initialisations
 are never used. Inference is fp32 and deterministic (same input -> same bytes). Long runs are
