@@ -208,3 +208,14 @@ def test_cli_scale_1(tmp_path, big_still, restore_weights, monkeypatch, capsys):
     # Auto with the restoration model: nothing runs, and it says why
     assert main([*args[:5], "auto", *args[6:7], "--out", str(tmp_path / "auto")]) in (0, 2)
     assert "Auto never" in capsys.readouterr().err
+
+
+def test_a_logged_restore_reproduces_bit_identically(tmp_path, big_still, big_face, restore_weights):
+    from engine import caselog
+
+    enhancer = Enhancer(device="cpu", weights_dir=str(restore_weights))
+    result = enhancer.enhance(big_still, big_face, "s4_idrn_restore", 1)
+    log = caselog.CaseLog(tmp_path / "case_log.jsonl")
+    log.append("enhance", **caselog.enhance_fields(big_still, big_face, result))
+    report = caselog.reproduce(log.entries()[0], enhancer, io.load)
+    assert report.pixels_ok and report.weights_ok and report.input_ok
