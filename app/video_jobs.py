@@ -26,6 +26,11 @@ def choose_scale(
     """
     from engine import registry, resolution
 
+    if registry.get(model_id).restores:  # fusion registers and resamples frames
+        raise ValueError(
+            f"{registry.get(model_id).label} restores one still's recorded pixels at x1; "
+            "Track and fuse needs a model that enlarges (choose another model and scale)"
+        )
     if requested != "auto":
         return int(requested), f"\u00d7{int(requested)} as set in the toolbar"
     entry = registry.get(model_id)

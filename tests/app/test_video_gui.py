@@ -202,6 +202,8 @@ def test_auto_scale_for_tracking_is_the_one_resolution_picks(clip_path) -> None:
 
     assert scale == resolution.plan(face, entry, "auto").scale and note.startswith("Auto")
     assert choose_scale(face, "bicubic", 8, ()) == (8, "\u00d78 as set in the toolbar")
+    with pytest.raises(ValueError, match="Track and fuse needs a model that enlarges"):
+        choose_scale(face, "s4_idrn_restore", 1, ())  # x1 restore works on a still only
 
 
 def test_a_dropped_clip_and_a_recent_clip_open_in_the_timeline(make_window, qtbot, clip_path):
