@@ -299,7 +299,7 @@ def evaluate(
         "images": str(images),
         "lpips_note": lpips_note,
         "hardware": hardware(),
-        "degradation": {f: dg.describe_family(f) for f in families},
+        "degradation": {f: dg.describe_family(f, scale) for f in families},
     }
 
 
@@ -488,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                 | {
                     "faces": metrics["count"],
                     "families": {family: {model_id: metrics}},
-                    "degradation": {family: dg.describe_family(family)},
+                    "degradation": {family: dg.describe_family(family, args.scale)},
                 }
             )
 
