@@ -36,7 +36,8 @@ new weights can be measured without re-running the others.
 
 ``--scale 1`` measures the x1 restoration models (issue 24): the family's damage is applied to
 the 128 px face itself (no downscale), the model restores it at that size, and the baseline
-row ``input`` is the degraded input itself (at x1 there is nothing to interpolate). On
+row ``input`` is the degraded input itself (at x1 there is nothing to interpolate; measured
+with ``--models all`` or when ``input`` is named). On
 ``clean`` the input *is* the HR face (PSNR infinite, recorded as null with a note), so the
 restored row there says how much a model changes a clean face.
 """
@@ -224,7 +225,8 @@ def evaluate(
         for f in families
     }
     runs: list[tuple[str, Any]] = [(entry.id, entry) for entry in entries]
-    if scale == 1:  # the baseline at x1: the degraded input itself
+    wanted = [m.strip() for m in models.split(",")]
+    if scale == 1 and (models == "all" or INPUT_ID in wanted):  # x1's baseline: the input itself
         runs.insert(0, (INPUT_ID, None))
     for model_id, entry in runs:
         model = None if entry is None else weights.load(entry, scale, "cpu", weights_dir)
