@@ -228,7 +228,10 @@ def _build_combos(window: MainWindow) -> None:
         "Enlargement factor. Auto (recommended) picks, per face, the largest factor whose model "
         "input still holds every recorded pixel of the face (x8 for 16 px faces, x4 for 32 px, "
         "x2 for 64 px; nothing for faces of 128 px or more). A fixed factor that would shrink "
-        "the face first asks before it runs."
+        "the face first asks before it runs. x1 restore (chosen by hand only, never by Auto) "
+        "enlarges nothing: it cleans compression blocking, noise and mild blur on the still's "
+        "own pixels around a face of any size, for faces of 128 px or more that need clean-up "
+        "rather than enlargement."
     )
     for scale in SCALES:
         scales.addItem(scale_text(scale), scale)

@@ -51,7 +51,7 @@ from app.controllers.opening import OpenController
 from app.controllers.video import VideoEvidenceController
 from app.dialogs import settings as app_settings
 from app.dialogs.about import AboutDialog
-from app.state import AUTO, SessionState, parse_scale
+from app.state import AUTO, RESTORE, SessionState, parse_scale
 from app.views.compare_view import INPUT_METHODS, CompareView
 from app.views.evidence_info import EvidenceInfo
 from app.views.face_list import DetectorBar, FaceList
@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         scale = parse_scale(
             self.settings.value(app_settings.KEY_DEFAULT_SCALE, self.settings.value("scale", AUTO))
         )
+        scale = AUTO if scale == RESTORE else scale  # x1 restore is chosen anew, never inherited
         self.state = SessionState(
             model_id=str(self.settings.value("model", "bicubic")), scale=scale
         )

@@ -14,27 +14,32 @@ from typing import Any
 from engine import export, registry
 
 AUTO = "auto"  # engine.resolution.AUTO: the scale chosen per face from its native resolution
+RESTORE = registry.RESTORE_SCALE  # 1: "x1 restore", chosen by hand only (engine.resolution)
 NUMERIC_SCALES = (2, 3, 4, 8)
-SCALES = (AUTO, *NUMERIC_SCALES)
+SCALES = (AUTO, *NUMERIC_SCALES, RESTORE)
+# folder runs and the default scale of a session: enlargement only (x1 restore is chosen by hand)
+ENLARGE_SCALES = (AUTO, *NUMERIC_SCALES)
 
 Scale = int | str  # a factor, or AUTO
 ResultKey = tuple[int, str, Scale]  # (face index, model id, the scale asked for)
 
 
 def parse_scale(value: Any, default: Scale = AUTO) -> Scale:
-    """A scale from settings or a combo box: "auto" or one of :data:`NUMERIC_SCALES`."""
+    """A scale from settings or a combo box: "auto", one of :data:`NUMERIC_SCALES` or 1."""
     if str(value).strip().lower() == AUTO:
         return AUTO
     try:
         scale = int(value)
     except (TypeError, ValueError):
         return default
-    return scale if scale in NUMERIC_SCALES else default
+    return scale if scale in SCALES else default
 
 
 def scale_text(scale: Scale) -> str:
-    """ "Auto" or "\u00d74"."""
-    return "Auto" if scale == AUTO else f"\u00d7{scale}"
+    """ "Auto", "\u00d74", or "\u00d71 restore"."""
+    if scale == AUTO:
+        return "Auto"
+    return "\u00d71 restore" if scale == RESTORE else f"\u00d7{scale}"
 
 
 def result_key(result: Any) -> ResultKey:
@@ -89,6 +94,8 @@ class SessionState:
 
         At Auto: "installed" when any scale is, else the state of its first scale."""
         entry = self.entry(model_id)
+        if entry.restores and scale != RESTORE:  # x1 restore runs only when chosen by hand
+            return "not offered"
         if scale == AUTO:
             states = [self.model_state(model_id, s) for s in entry.scales]
             return "installed" if "installed" in states else states[0]

@@ -434,7 +434,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             if full is not None:
                 written.append(full_path)
                 regions = [
-                    export.replaced_region(r.aligned, factor)
+                    export.result_region(r, factor)
                     for r in results
                     if r.plan is None or not r.plan.shrinks
                 ]

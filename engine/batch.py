@@ -885,6 +885,12 @@ def run_batch(
     try:
         spec = dask if isinstance(dask, ClusterSpec) else parse_spec(dask)
         entries = [registry.get(m) for m in ids]
+        restoring = [e.label for e in entries if e.restores]
+        if restoring:
+            raise BatchError(
+                f"{', '.join(restoring)}: x1 restore runs one still at a time (the app, or "
+                "ffe enhance --scale 1); folder runs enlarge only"
+            )
         if scale != resolution.AUTO:
             scale = registry.check_scale(entries[0], scale)
             for entry in entries[1:]:

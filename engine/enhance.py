@@ -7,6 +7,12 @@ back into the whole still enlarged by the scale, and landmarked again so the app
 far the output's facial geometry moved from the input's. Every result carries its timings and a
 provenance record.
 
+An **x1 restore** (scale 1, a restoration model, :mod:`engine.resolution`'s "restore" plan)
+takes another path: no alignment -- the model reads the axis-aligned crop of the recorded pixels
+around the face (:func:`engine.resolution.restore_box`) as it is, its output has the crop's
+size and lies on the still's own pixel grid, and pasting it back replaces exactly the crop's
+pixels (no blend, no resampling). Landmarks are then in the crop's pixels.
+
 Only weights that passed :func:`engine.weights.load`'s checks are ever run: a model without
 installed weights raises :class:`engine.weights.MissingWeightsError`; random initialisations
 are never used. Inference is fp32 and deterministic (same input -> same bytes). Long runs are
@@ -60,16 +66,28 @@ class Result:
     # frame alone, for the side-by-side; None for a face of one still.
     fusion: dict[str, Any] | None = field(default=None, repr=False)
     single: np.ndarray | None = field(default=None, repr=False)
+    # An x1 restore (plan.mode "restore"): the box (x0, y0, x1, y1) of recorded pixels it read
+    # and replaced; ``lr`` is that crop as recorded, ``sr`` its restored pixels on the same grid
+    # (both (y1 - y0, x1 - x0, 3)), landmarks are in the crop's pixels, ``aligned`` is None.
+    crop_box: tuple[int, int, int, int] | None = None
 
     @property
     def evidence_shrink(self) -> float:
         """How many times the face was shrunk from the evidence before the model saw it."""
         return 1.0 if self.plan is None else self.plan.evidence_shrink
 
+    @property
+    def restored(self) -> bool:
+        """An x1 restore: the output replaces exactly ``crop_box``'s pixels, nothing resampled."""
+        return self.crop_box is not None
+
 
 def paste_scale(plan: resolution.Plan) -> int:
     """The whole still's enlargement for a face's result: the model's factor, or for a face run
-    at its native size the whole factor that holds the 128-px output (2 for 64-127 px)."""
+    at its native size the whole factor that holds the 128-px output (2 for 64-127 px); 1 for an
+    x1 restore."""
+    if plan.mode == resolution.RESTORE:
+        return 1
     assert plan.scale is not None and plan.lr_size is not None
     if plan.mode == "native":
         return max(1, math.ceil(facelib.HR_SIZE / plan.lr_size - 1e-9))
@@ -80,6 +98,18 @@ def pipeline_parameters(
     entry: registry.ModelEntry, scale: int, plan: resolution.Plan | None = None
 ) -> dict[str, Any]:
     """The processing parameters every provenance record states (GUI, CLI and batch alike)."""
+    if plan is not None and plan.mode == resolution.RESTORE:
+        return {
+            "scale": scale,
+            "scale_mode": plan.mode,
+            "requested_scale": plan.requested,
+            "lr_size": None,
+            "evidence_shrink": 1.0,
+            "hr_size": None,
+            "input": entry.input,
+            "precision": "float32",
+            "deterministic": True,
+        }
     lr_size = plan.lr_size if plan is not None and plan.lr_size else facelib.HR_SIZE // scale
     return {
         "scale": scale,
@@ -258,6 +288,8 @@ class Enhancer:
         plan = self.plan(face, model_id, scale, allow_shrink=allow_shrink)
         if not plan.runs:
             raise resolution.NotEnhanced(plan)
+        if plan.mode == resolution.RESTORE:
+            return self._restore(still, face, entry, plan, token, face_index, parameters, start)
         scale = plan.scale
         assert scale is not None and plan.lr_size is not None
         model = self.model(model_id, scale)  # before aligning: a missing model fails fast
@@ -335,6 +367,99 @@ class Enhancer:
             plan=plan,
         )
 
+    def _restore(
+        self,
+        still: Any,
+        face: facelib.Face,
+        entry: ModelEntry,
+        plan: resolution.Plan,
+        token: CancelToken,
+        face_index: int,
+        parameters: dict[str, Any] | None,
+        start: float,
+    ) -> Result:
+        """An x1 restore: the model runs on the axis-aligned crop of the recorded pixels around
+        the face (:func:`engine.resolution.restore_box`), no warp, no resampling; the output
+        lies on the still's own grid and replaces exactly the crop's pixels."""
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        model = self.model(entry.id, resolution.RESTORE_SCALE)
+        timings["load"] = _ms(t)
+        t = time.perf_counter()
+        box = resolution.restore_box(face, (still.width, still.height))
+        x0, y0, x1, y1 = box
+        crop = np.ascontiguousarray(still.rgb[y0:y1, x0:x1])
+        timings["align"] = _ms(t)  # the crop: no alignment
+        token.check()
+        t = time.perf_counter()
+        restored = model.restore(crop)
+        timings["model"] = _ms(t)
+        t = time.perf_counter()
+        pasted = np.array(still.rgb, dtype=np.uint8, copy=True)
+        pasted[y0:y1, x0:x1] = restored
+        timings["paste"] = _ms(t)
+        t = time.perf_counter()
+        offset = np.array([x0, y0], dtype=np.float32)
+        input_landmarks = (np.asarray(face.landmarks, dtype=np.float32) - offset).astype(np.float32)
+        fx0, fy0, fx1, fy1 = face.box
+        try:  # the same predictor on the restored pixels, in the face's own box
+            output_landmarks: np.ndarray | None = facelib.landmarks_in_box(
+                restored, (fx0 - x0, fy0 - y0, fx1 - x0, fy1 - y0)
+            )
+        except facelib.FaceError as exc:
+            log.info("no landmarks on the %s output: %s", entry.id, exc)
+            output_landmarks = None
+        timings["landmarks"] = _ms(t)
+        timings["total"] = _ms(start)
+
+        params = pipeline_parameters(entry, resolution.RESTORE_SCALE, plan) | {
+            "crop_box": [int(v) for v in box],
+            "crop_margin": resolution.RESTORE_MARGIN,
+            "resampled": False,
+            "alignment": "none: the axis-aligned crop of the recorded pixels (plus the margin)",
+            "paste_back": "the output replaces exactly the crop's pixels (no blend, no resampling)",
+            "tiling": {"tile": weights.RESTORE_TILE, "context": weights.RESTORE_CONTEXT},
+        } | dict(parameters or {})
+        record = provenance.record(
+            still=still,
+            face=face,
+            face_index=face_index,
+            entry=entry,
+            scale=resolution.RESTORE_SCALE,
+            weights_file=model.path.name if model.path is not None else None,
+            weights_sha256=model.weights_sha256,
+            weights_metadata=model.metadata,
+            parameters=params,
+            device=devices.describe(model.device),
+            notes=[plan.message],
+        )
+        record["resolution"] = plan.to_dict()
+        record["restore"] = {
+            "mode": resolution.RESTORE,
+            "crop_box": [int(v) for v in box],
+            "crop_size": [int(x1 - x0), int(y1 - y0)],
+            "margin_px": resolution.RESTORE_MARGIN,
+            "pixels_resampled": False,
+            "output_grid": "the still's own pixel grid: output pixel (x, y) replaces still pixel "
+            "(x0 + x, y0 + y)",
+        }
+        return Result(
+            model_id=entry.id,
+            scale=resolution.RESTORE_SCALE,
+            face_index=face_index,
+            lr=crop,
+            sr=restored,
+            pasted=pasted,
+            input_landmarks=input_landmarks,
+            output_landmarks=output_landmarks,
+            timings=timings,
+            provenance=record,
+            aligned=None,
+            device=model.device,
+            plan=plan,
+            crop_box=(int(x0), int(y0), int(x1), int(y1)),
+        )
+
     def _run(
         self, model: LoadedModel, lr: np.ndarray, notes: list[str]
     ) -> tuple[np.ndarray, LoadedModel]:
@@ -367,6 +492,15 @@ def paste_all(still_rgb: np.ndarray, results: Sequence[Result]) -> np.ndarray:
     """
     if not results:
         raise ValueError("no results to paste")
+    restored = [r for r in results if r.crop_box is not None]
+    if restored:  # x1 restores: each output replaces exactly its crop's pixels
+        if len(restored) != len(results):
+            raise ValueError("x1 restores and enlargements cannot be pasted into one image")
+        canvas = np.array(still_rgb, dtype=np.uint8, copy=True)
+        for r in restored:
+            x0, y0, x1, y1 = r.crop_box
+            canvas[y0:y1, x0:x1] = r.sr
+        return canvas
     if any(r.aligned is None for r in results):
         raise ValueError("a result without its alignment cannot be pasted")
     usable = [r for r in results if r.plan is None or not r.plan.shrinks]

@@ -95,6 +95,17 @@ def replaced_region(aligned: Any, scale: float) -> list[tuple[float, float]]:
     return [((x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5) for x, y, _ in still]
 
 
+def result_region(result: Any, scale: float) -> list[tuple[float, float]]:
+    """The corners of the area an ``engine.enhance.Result`` replaced, in the image enlarged by
+    ``scale``: its aligned frame, or for an x1 restore exactly its crop box."""
+    box = getattr(result, "crop_box", None)
+    if box is None:
+        return replaced_region(result.aligned, scale)
+    x0, y0, x1, y1 = box
+    corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    return [(x * scale - 0.5, y * scale - 0.5) for x, y in corners]
+
+
 def outline_regions(
     rgb: np.ndarray, regions: Iterable[Sequence[tuple[float, float]]]
 ) -> np.ndarray:
@@ -148,7 +159,7 @@ def scale_tag(plan: Any) -> str:
     for a face run at its native 75 px (an :class:`engine.resolution.Plan`)."""
     if plan.mode == "native":
         return f"native{plan.lr_size}"
-    return f"x{plan.scale}"
+    return f"x{plan.scale}"  # an x1 restore: "x1"
 
 
 def result_output_name(stem: str, result: Any, role: str) -> str:
@@ -206,6 +217,21 @@ def what_the_pixels_are(result: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     aligned = getattr(result, "aligned", None)
     lr = getattr(result, "lr", None)
+    box = getattr(result, "crop_box", None)
+    if box is not None:  # an x1 restore: the model read the recorded pixels themselves
+        out["model_input"] = {
+            "size_px": [int(lr.shape[1]), int(lr.shape[0])] if lr is not None else None,
+            "what": "the recorded pixels: an axis-aligned crop of the still, not aligned and not "
+            "resampled (x1 restore)",
+        }
+        out["recorded_pixels"] = {
+            "box": [int(v) for v in box],
+            "what": "the still's own pixels the x1 restore read and replaced (x0, y0, x1, y1), "
+            "as recorded; the output lies on the same pixel grid",
+        }
+        out["pixels_resampled"] = False
+        out["evidence_shrink"] = 1.0
+        return out
     if lr is not None:
         out["model_input"] = {
             "size_px": int(lr.shape[0]),

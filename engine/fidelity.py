@@ -13,6 +13,9 @@ low-resolution (LR) evidence shows. Each returns a :class:`Check` with the value
     for compressed, noisy, video or unknown evidence) means the output shows something the
     evidence does not contain. Passing is necessary, not sufficient: many different faces shrink
     to the same pixels. Measured in benchmarks/consistency_compressed.md.
+    For an **x1 restore** (output and input the same size, on the same pixel grid) there is
+    nothing to shrink: both are low-passed with a Gaussian of :data:`RESTORE_LOWPASS_SIGMA` px
+    and compared at that size, with the same evidence-dependent line.
 (b) **Landmark drift** -- dlib's 68 landmarks found on the output versus the input face's
     landmarks in the same 128x128 frame, mean distance over the inter-ocular distance; above
     :data:`DRIFT_MAX` the model moved the face's features.
@@ -82,6 +85,10 @@ CONSISTENCY_MIN_DB_CLEAN = 39.5
 DRIFT_MAX = 0.10
 AGREEMENT_MAX = {2: 0.55, 3: 0.55, 4: 0.55, 8: 0.75}
 DLIB_SAME_PERSON = 0.6  # dlib's documented decision line for its face descriptor
+RESTORE_LOWPASS_SIGMA = 1.5
+"""x1 restore: the Gaussian low-pass (px) applied to output and input before they are compared.
+At sigma 1.5 an 8-px JPEG block edge and pixel noise are mostly gone (noise of sigma 6.5 grey
+levels falls to about 1.2), a feature the size of an eye (10+ px) is not."""
 DIFF_GAIN = 4  # the difference image is |downscaled output - input| x 4, so 1 level in 64 shows
 
 PASS, WARN, UNAVAILABLE = "pass", "warn", "unavailable"
@@ -217,7 +224,10 @@ def _db(mse: float) -> float:
 
 
 def consistency_value(
-    lr: np.ndarray, sr: np.ndarray, landmarks: np.ndarray | None = None
+    lr: np.ndarray,
+    sr: np.ndarray,
+    landmarks: np.ndarray | None = None,
+    sigma: float = CONSISTENCY_LOWPASS,
 ) -> tuple[float, np.ndarray, str]:
     """(PSNR dB after the low-pass, |difference| after it (LR-sized float), where).
 
@@ -225,7 +235,7 @@ def consistency_value(
     whole face and each feature of :data:`CONSISTENCY_REGIONS` (its landmarks' box plus
     :data:`REGION_MARGIN` LR pixel): a pasted or altered eye or mouth is a small part of the
     face's pixels and would hide in the whole face's average. ``where`` names the worst."""
-    a, b = lowpass(shrink_to(sr, lr)), lowpass(lr)
+    a, b = lowpass(shrink_to(sr, lr), sigma), lowpass(lr, sigma)
     d2 = ((a - b) ** 2).mean(axis=-1)
     values = {"whole face": _db(float(d2.mean()))}
     if landmarks is not None:
@@ -250,7 +260,9 @@ def data_consistency(
     face's ``landmarks``) its eyes, nose and mouth; the line from :func:`consistency_threshold`.
     ``detail`` names the worst part and gives the pixel-level PSNR (compression and noise
     included)."""
-    value, diff, where = consistency_value(lr, sr, landmarks)
+    restore = sr.shape == lr.shape  # an x1 restore: the same pixel grid, nothing to shrink
+    sigma = RESTORE_LOWPASS_SIGMA if restore else CONSISTENCY_LOWPASS
+    value, diff, where = consistency_value(lr, sr, landmarks, sigma)
     threshold = consistency_threshold(evidence)
     pixel = psnr(shrink_to(sr, lr), lr)
     kind = (
@@ -259,6 +271,12 @@ def data_consistency(
         else "compressed, noisy or unknown evidence: the line allows for its damage"
     )
     detail = f"worst part: {where}; {kind}; pixel-level PSNR {pixel:.1f} dB without the blur"
+    if restore:
+        detail = (
+            f"x1 restore: output and input compared at the same size after a Gaussian "
+            f"low-pass (sigma {RESTORE_LOWPASS_SIGMA:g} px), so removed compression blocking "
+            f"and noise do not count against it; {detail}"
+        )
     image = np.clip(np.rint(diff) * DIFF_GAIN, 0, 255).astype(np.uint8)
     base = _check("consistency", value, threshold, value < threshold, "dB", detail)
     return ConsistencyCheck(
@@ -360,7 +378,9 @@ def agreement(
     symmetric pairwise distance matrix. The enlarged input joins the pool once, unless an
     output is pixel-identical to it (the bicubic baseline), which would count it twice.
     """
-    reference = enlarged_input(lr, next(iter(outputs.values())).shape[0])
+    first = next(iter(outputs.values()))
+    # x1 restore: the reference is the recorded crop itself (nothing to enlarge)
+    reference = lr if first.shape == lr.shape else enlarged_input(lr, first.shape[0])
     ids = list(outputs)
     labels = [REFERENCE_ID, *ids]
     vectors = [face_descriptor(reference, landmarks)]
@@ -497,10 +517,13 @@ def check_all(
     """
     if not outputs:
         raise ValueError("no outputs to check")
-    size = next(iter(outputs.values())).shape[0]
-    if any(o.shape != (size, size, 3) for o in outputs.values()):
-        raise ValueError("all outputs must be square RGB images of one size")
-    scale = max(1, round(size / lr.shape[0]))
+    shape = next(iter(outputs.values())).shape
+    restore = shape == lr.shape  # x1 restores: crops of recorded pixels, any aspect
+    if any(o.shape != shape for o in outputs.values()) or not (
+        restore or (len(shape) == 3 and shape[0] == shape[1] and shape[2] == 3)
+    ):
+        raise ValueError("all outputs must be square RGB images of one size (or x1 restores)")
+    scale = 1 if restore else max(1, round(shape[0] / lr.shape[0]))
     given = output_landmarks_by_model or {}
     drift = {}
     for model_id, sr in outputs.items():

@@ -22,6 +22,11 @@ HR_SIZE = 128
 PAPERS = ("baseline", "S0", "S1", "S2", "S3", "S4")
 INPUTS = ("lr", "upsampled")
 VARIANTS = ("baseline", "psnr", "gan", "robust")
+SR_SCALES = (2, 3, 4, 8)
+RESTORE_SCALE = 1
+"""Scale 1: restoration at the face's recorded size (issue 24). Offered only by restoration
+models (``scales == (1,)``), never mixed with enlargement scales in one entry, and never chosen
+by Auto."""
 BASELINE_METHODS = {"bicubic": "bicubic", "lanczos": "lanczos"}
 
 
@@ -46,10 +51,17 @@ class ModelEntry:
     shared_weights: bool = False  # one weight file serves every scale (S1)
     name: str = ""  # short label for menus and messages, e.g. "RAFSR (Che et al. 2023)"
     twin: str = ""  # a robust or GAN variant: the id of the clean-trained model it starts from
+    description: str = ""  # what the model does, in plain words, where its variant does not say
 
     @property
     def is_baseline(self) -> bool:
         return self.arch is None
+
+    @property
+    def restores(self) -> bool:
+        """A restoration model (scale 1 only): it cleans the face at its recorded size and
+        enlarges nothing; it runs on the still's own pixels (see engine.resolution, "restore")."""
+        return self.scales == (RESTORE_SCALE,)
 
     @property
     def label(self) -> str:
@@ -59,6 +71,8 @@ class ModelEntry:
     @property
     def use_when(self) -> str:
         """In plain words, which input this model is for (the GUI's model tooltip)."""
+        if self.restores:
+            return f"{self.description} {USE_WHEN['restore']}"
         return USE_WHEN[self.variant]
 
 
@@ -79,6 +93,13 @@ USE_WHEN = {
         "some clean ones. Use it on ordinary evidence: CCTV stills, video frames, JPEGs from "
         "phones or the web, anything compressed, noisy or soft. On clean high-quality input the "
         "clean-trained model of the same paper keeps a little more detail."
+    ),
+    "restore": (
+        "For faces of 128 px or more, which need clean-up rather than enlargement: it runs on "
+        "the still's own pixels around the face (no alignment, no resampling) and its output "
+        "lies on the same pixel grid. Trained on damaged faces (JPEG quality 20-90, video "
+        "coding, sensor noise, blur) and some clean ones. Chosen only by hand (scale x1 "
+        "restore), never by Auto."
     ),
     "gan": (
         "Adversarial fine-tune of the clean-trained model: crisper-looking, but it invents "
@@ -223,6 +244,18 @@ MODELS: tuple[ModelEntry, ...] = (
     ModelEntry(id="s4_idrn", variant="psnr", name="IDRN (Fan et al. 2019)", **_S4),
     ModelEntry(id="s4_idrn_robust", variant="robust", twin="s4_idrn",
                name="IDRN robust (Fan et al. 2019)", **_S4),
+    # Restoration at the native size (issue 24): the same network without its upsampler.
+    ModelEntry(
+        id="s4_idrn_restore",
+        variant="robust",
+        twin="s4_idrn",
+        name="IDRN x1 restore (Fan et al. 2019)",
+        description=(
+            "Removes compression blocking, noise and mild blur at the recorded size; enlarges "
+            "nothing."
+        ),
+        **(_S4 | {"scales": (RESTORE_SCALE,)}),
+    ),
 )
 
 # The model the app starts with, best first: the first one whose weights are installed at the
@@ -248,8 +281,20 @@ def _check(models: tuple[ModelEntry, ...]) -> dict[str, ModelEntry]:
             raise ValueError(f"model {entry.id!r}: only baselines may lack an architecture")
         if entry.arch is None and entry.id not in BASELINE_METHODS:
             raise ValueError(f"baseline {entry.id!r} has no interpolation method")
-        if not entry.scales or any(s not in (2, 3, 4, 8) for s in entry.scales):
-            raise ValueError(f"model {entry.id!r}: scales {entry.scales} are not all in 2, 3, 4, 8")
+        if entry.scales != (RESTORE_SCALE,) and (
+            not entry.scales or any(s not in SR_SCALES for s in entry.scales)
+        ):
+            raise ValueError(
+                f"model {entry.id!r}: scales {entry.scales} are not all in 2, 3, 4, 8 "
+                "(or x1 alone, for a restoration model)"
+            )
+        if entry.scales == (RESTORE_SCALE,) and (
+            entry.input != "lr" or entry.variant != "robust" or not entry.description
+        ):
+            raise ValueError(
+                f"model {entry.id!r}: a restoration model (x1) must read the face as is "
+                "(input 'lr'), be a robust variant and describe itself in plain words"
+            )
         if entry.variant == "robust":
             twin = index.get(entry.twin)
             if twin is None or twin.variant != "psnr" or twin.arch != entry.arch:
@@ -276,6 +321,11 @@ def get(model_id: str) -> ModelEntry:
         return _INDEX[model_id]
     except (KeyError, TypeError):
         raise KeyError(f"unknown model {model_id!r}; known models: {', '.join(ids())}") from None
+
+
+def restoration_models() -> list[ModelEntry]:
+    """The x1 restoration models, in registry order."""
+    return [entry for entry in MODELS if entry.restores]
 
 
 def check_scale(entry: ModelEntry, scale: int) -> int:
@@ -340,9 +390,9 @@ def weight_filename(entry: ModelEntry, scale: int) -> str:
 
 
 def robust_twin(model_id: str) -> str | None:
-    """The id of the robust variant of a clean-trained model (None if it has none)."""
+    """The id of the robust (enlarging) variant of a clean-trained model (None if it has none)."""
     for entry in MODELS:
-        if entry.variant == "robust" and entry.twin == model_id:
+        if entry.variant == "robust" and entry.twin == model_id and not entry.restores:
             return entry.id
     return None
 

@@ -371,9 +371,13 @@ def _result_section(number: int, result: Any, fidelity: Any, still_rgb: Any = No
             (f"Fused from {n} frames, same model: {made}", sr),
         ]
     else:
+        restored = _get(result, "crop_box") is not None  # an x1 restore read recorded pixels
         cells += [
             (
-                f"Model input: aligned and resampled to {lr.shape[0]} px - not the recorded pixels"
+                f"Model input: the recorded pixels, a {lr.shape[1]}x{lr.shape[0]} px crop of the "
+                "still (x1 restore: no alignment, no resampling)"
+                if lr is not None and restored
+                else f"Model input: aligned and resampled to {lr.shape[0]} px - not the recorded pixels"
                 if lr is not None
                 else "Model input",
                 None if lr is None else blocks(lr),

@@ -19,7 +19,13 @@ measures each face's **native frame** -- the side, in the still's own pixels, of
   times the native frame, larger than 128 px) is resampled to the 128-px canonical frame,
   still more pixels than the evidence. Beyond those limits the model is skipped for the face.
 * ``"none"`` -- the face is already 128 px or more: no super-resolution applies. Enlarging it
-  would only interpolate; the analyst views it at native resolution.
+  would only interpolate; the analyst views it at native resolution (or chooses x1 restore).
+* ``"restore"`` -- scale 1, chosen by the analyst only (``--scale 1``, the GUI's "x1 restore"),
+  never by Auto: a restoration model (:attr:`engine.registry.ModelEntry.restores`) cleans the
+  face at its recorded size. It runs on the **axis-aligned crop of the recorded pixels** around
+  the face (:func:`restore_box`: the canonical frame's box plus :data:`RESTORE_MARGIN`), with no
+  alignment warp and no resampling at all, and its output lies on the same pixel grid: pasted
+  back, it replaces exactly the crop's pixels.
 
 A scale forced by the analyst that shrinks the face beyond the tolerance is refused unless
 ``allow_shrink`` is given; the shrink factor is then recorded (``evidence_shrink``) and the
@@ -38,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from engine import faces as facelib
-from engine.registry import HR_SIZE
+from engine.registry import HR_SIZE, RESTORE_SCALE
 
 TOLERANCE = 0.10
 """A model's input frame may be this much smaller than the native frame (a 10% shrink is within
@@ -55,6 +61,10 @@ Measured: MFFCN gains +0.8 to +1.5 dB over bicubic at factors 2-3.6, nothing at 
 face: -0.03 dB), and loses 0.7 dB at 1.6 and 5.1 dB at 1.14: on nearly full-size faces it is
 worse than bicubic. (Its x2 already covers faces up to 71 px, so at Auto it runs at its
 offered scales only.)"""
+RESTORE_MARGIN = 8
+"""Pixels of recorded context added on every side of the face's frame box before an x1 restore
+(one JPEG block), so the network's borders fall outside the face."""
+RESTORE = "restore"
 SHRINK_LIMIT = 1.0 / (1.0 - TOLERANCE)
 """An input frame this many times smaller than the native frame or more counts as shrinking."""
 AUTO = "auto"
@@ -103,7 +113,9 @@ class ShrinkRefused(NotEnhanced):
 
 @dataclass(frozen=True)
 class Plan:
-    """How one model meets one face. ``mode`` is "scale", "native" or "none"; see the module."""
+    """How one model meets one face. ``mode`` is "scale", "native", "restore" or "none"; see
+    the module. A "restore" plan has no ``lr_size``: the model reads the crop of the recorded
+    pixels (:func:`restore_box`) as it is."""
 
     model_id: str
     mode: str
@@ -120,7 +132,9 @@ class Plan:
 
     @property
     def factor(self) -> float | None:
-        """The enlargement from the model's input to the 128-px output."""
+        """The enlargement from the model's input to the 128-px output (1 for a restore)."""
+        if self.mode == RESTORE:
+            return 1.0
         return None if self.lr_size is None else HR_SIZE / self.lr_size
 
     @property
@@ -176,6 +190,27 @@ def plan(
     offered = tuple(sorted(entry.scales))
     usable = sorted(set(offered) & set(installed if installed is not None else offered))
 
+    if getattr(entry, "restores", False):
+        if requested == AUTO:  # never chosen silently: the analyst asks for x1 restore
+            return _nothing(
+                entry,
+                native,
+                f"{entry.label} runs only when chosen: pick the scale x1 restore. Auto never "
+                "picks it.",
+                skipped=True,
+            )
+        if int(requested) != RESTORE_SCALE:
+            raise ValueError(f"{entry.label} is offered at x1 restore only, not x{requested}")
+        return Plan(
+            entry.id,
+            RESTORE,
+            "x1",
+            native,
+            1,
+            None,
+            f"x1 restore: the recorded pixels around this {_px(n)} face are cleaned at their own "
+            "size (no alignment, no resampling); nothing is enlarged.",
+        )
     if requested != AUTO:
         scale = int(requested)
         if scale not in offered:
@@ -198,8 +233,9 @@ def plan(
         return _nothing(
             entry,
             native,
-            f"This face is already {_px(n)}; enlarging it would only interpolate. "
-            "View it at native resolution.",
+            f"This face is already {_px(n)}; enlarging it would only interpolate, so nothing is "
+            "enlarged. View it at native resolution, or choose the scale x1 restore to clean "
+            "compression blocking, noise and mild blur at its recorded size.",
         )
     fitting = [s for s in usable if fits(n, s)]
     if fitting:
@@ -272,6 +308,20 @@ def evidence_crop(
     if x1 <= x0 or y1 <= y0:
         raise facelib.FaceError("the face lies outside the still")
     return rgb[y0:y1, x0:x1].copy(), (x0, y0, x1, y1)
+
+
+def restore_box(
+    face: facelib.Face, still_size: tuple[int, int], margin: int = RESTORE_MARGIN
+) -> tuple[int, int, int, int]:
+    """The crop an x1 restore reads and replaces: the whole still pixels (x0, y0, x1, y1) of the
+    face's canonical frame (:func:`frame_box`) plus ``margin`` on every side, clipped to the
+    still (width, height). Axis-aligned, on the still's own grid: no pixel is resampled."""
+    w, h = still_size
+    x0, y0, x1, y1 = frame_box(facelib.alignment_matrix(face, HR_SIZE), HR_SIZE)
+    box = (max(0, x0 - margin), max(0, y0 - margin), min(w, x1 + margin), min(h, y1 + margin))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise facelib.FaceError("the face lies outside the still")
+    return box
 
 
 def frame_box(

@@ -425,6 +425,49 @@ class LoadedModel:
         return out
 
 
+    def restore(self, rgb: np.ndarray) -> np.ndarray:
+        """Restore a crop of recorded pixels at its own size (an x1 restoration model):
+        (H, W, 3) uint8 -> (H, W, 3) uint8 on the same pixel grid, nothing resampled.
+
+        The network is fully convolutional and reads the crop as it is. A crop larger than
+        :data:`RESTORE_TILE` px on a side is processed in tiles of that size, each read with
+        :data:`RESTORE_CONTEXT` px of the crop around it (more than the network's receptive
+        field), so memory stays bounded; the tiling is fixed, so the bytes are too.
+        """
+        if not self.entry.restores or self.module is None:
+            raise ValueError(f"{self.entry.label} x{self.scale} is not an x1 restoration model")
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or min(rgb.shape[:2]) < 1:
+            raise ValueError(f"restore takes an (H, W, 3) uint8 crop, got {rgb.shape} {rgb.dtype}")
+        import torch
+
+        h, w = rgb.shape[:2]
+        x = imaging.to_tensor(rgb).to(self.device)
+        out = torch.empty_like(x)
+        step, ctx = RESTORE_TILE, RESTORE_CONTEXT
+        with torch.inference_mode():
+            for ty in range(0, h, step):
+                for tx in range(0, w, step):
+                    y0, x0 = max(0, ty - ctx), max(0, tx - ctx)
+                    y1, x1 = min(h, ty + step + ctx), min(w, tx + step + ctx)
+                    y = self.module(x[..., y0:y1, x0:x1])
+                    if tuple(y.shape[-2:]) != (y1 - y0, x1 - x0):
+                        raise RuntimeError(
+                            f"{self.entry.label} produced {tuple(y.shape[-2:])} from a "
+                            f"{(y1 - y0, x1 - x0)} tile: not a restoration network"
+                        )
+                    by, bx = min(h, ty + step), min(w, tx + step)
+                    out[..., ty:by, tx:bx] = y[..., ty - y0 : by - y0, tx - x0 : bx - x0]
+        return imaging.to_uint8(out)
+
+
+RESTORE_TILE = 384
+"""Side of the tiles an x1 restore is computed in (crops up to this size run in one pass)."""
+RESTORE_CONTEXT = 32
+"""Recorded pixels read around each tile: more than the x1 network's receptive field (18 px
+for IDRN's 8 units), so a tile's output does not depend on where the tiles are cut."""
+
+
 # --------------------------------------------------------------------------- save / load
 
 

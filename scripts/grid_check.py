@@ -11,6 +11,11 @@ and 8 px (mean of the row and column axes) divided by the median power of the ne
 frequencies; about 1 means no grid, several times more means a visible one. Content that
 happens to repeat (hair, stripes) gives small ratios too; compare against bicubic-free ratios of
 the clean-trained twin and the GAN files.
+
+At ``--scale 1`` (x1 restore) there is no bicubic: the residual is the error against the HR
+face (output - HR), printed beside the damaged input's own error (input - HR), so a grid the
+restore removes (the 8-px JPEG blocks) shows as a lower ratio than the input's, and one it adds
+as a higher one.
 """
 
 from __future__ import annotations
@@ -65,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         hr = np.asarray(Image.open(path).convert("RGB"))
         lr = dg.family_lr(hr, args.scale, args.family, k)
         lrs.append(lr)
-        bics.append(imaging.upscale(lr, args.scale, "bicubic").astype(np.int16))
+        ref = hr if args.scale == 1 else imaging.upscale(lr, args.scale, "bicubic")
+        bics.append(ref.astype(np.int16))
     print(f"x{args.scale} {args.family}, {len(lrs)} faces: power at period p / neighbours")
+    if args.scale == 1:  # the damaged input's own error, for comparison
+        ratios = grid_ratios([a.astype(np.int16) - b for a, b in zip(lrs, bics, strict=True)])
+        print(f"  {'input (damaged)':28s} " + "  ".join(f"{p}px {r:5.2f}" for p, r in ratios.items()))
     for model_id in args.models.split(","):
         model = weights.load(registry.get(model_id), args.scale, "cpu")
         outs = model.run_batch(lrs)

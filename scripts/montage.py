@@ -14,6 +14,11 @@ Writes, under --out:
   through training/degrade.py's degraded families (face k gets family k mod 4, the benchmark's
   LR of that face), columns: the damaged LR, bicubic, each clean-trained model that has a robust
   variant, that robust variant, the HR original;
+- ``montage_restore_x1.png`` (where an x1 restoration file is installed): held-out faces
+  damaged at their own size by the degraded families (face k gets family k mod 4, the x1
+  benchmark's input of that face), columns: the damaged input, the x1 restore, the centre of
+  both enlarged 2x (pixels as blocks, to look for invented detail and periodic artefacts), what
+  the restore changed (|output - input| x 8) and the HR original;
 - ``montage_realworld.png``: the largest face of the first two photos with a face found from each
   source folder of real low-quality photos (no ground truth), aligned at 32x32 from the photo as
   the app does at x4, through bicubic and the ``--best`` model (default: the
@@ -174,6 +179,43 @@ def degraded_montage(faces_dir: Path, scale: int, count: int) -> Image.Image | N
     return _grid(headers, rows, f"x{scale}, degraded input, rows: {', '.join(names)}")
 
 
+def restore_montage(faces_dir: Path, count: int, weights_dir: Path | None = None):
+    """x1: damaged faces at their own size, restored; None if no restoration file is installed."""
+    from training import degrade as dg
+
+    entries = [e for e in select_models("all", 1, weights_dir) if e.restores]
+    if not entries:
+        return None
+    models = {e.id: weights.load(e, 1, "cpu", weights_dir) for e in entries}
+    paths = sorted(p for p in faces_dir.iterdir() if p.suffix.lower() == ".png")
+    step = max(1, len(paths) // count)
+    q = TILE // 4
+
+    def zoom(img: np.ndarray) -> np.ndarray:  # the centre 64 px, each pixel a 2x2 block
+        return np.repeat(np.repeat(img[q : TILE - q, q : TILE - q], 2, 0), 2, 1)
+
+    rows, names = [], []
+    for i in range(count):
+        k = i * step
+        family = dg.DEGRADED[i % len(dg.DEGRADED)]
+        hr = np.asarray(Image.open(paths[k]).convert("RGB"))
+        damaged = dg.family_lr(hr, 1, family, k)  # the x1 benchmark's input of face k
+        row = [damaged]
+        for e in entries:
+            out = models[e.id].restore(damaged)
+            diff = np.abs(out.astype(np.int16) - damaged.astype(np.int16)) * 8
+            row += [out, zoom(damaged), zoom(out), np.clip(diff, 0, 255).astype(np.uint8)]
+        rows.append(row + [hr])
+        names.append(family)
+    headers = ["damaged input\n128 px (x1)"]
+    for e in entries:
+        label = _label(e).replace("\n", " ")
+        headers += [f"{label}\nx1, nothing enlarged", "input centre\n2x blocks",
+                    "restored centre\n2x blocks", "|restored - input|\nx8"]
+    headers += ["original\n128x128 HR"]
+    return _grid(headers, rows, f"x1 restore at the native size, rows: {', '.join(names)}")
+
+
 def best_x4(bench: Path) -> str:
     """The learned model with the highest PSNR in the x4 quality benchmark."""
     results = json.loads(bench.read_text())
@@ -193,8 +235,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "montage")
     parser.add_argument("--only-degraded", action="store_true",
                         help="only the degraded-input montages")
+    parser.add_argument("--only-restore", action="store_true",
+                        help="only the x1 restore montage")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="weights folder for the x1 restore montage (default: the app's)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    image = restore_montage(args.faces, 8, args.weights)
+    if image is not None:
+        path = args.out / "montage_restore_x1.png"
+        image.save(path, optimize=True)
+        print(f"wrote {path}")
+    if args.only_restore:
+        return 0
     for scale in (2, 4, 8):
         image = degraded_montage(args.faces, scale, 8)
         if image is not None:

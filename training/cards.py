@@ -122,13 +122,13 @@ def export_weights(
     return {"weights": str(path), "sha256": sha, "card": str(card), "curve": str(curve)}
 
 
-def _fmt(m: dict[str, float] | None, n: int | None = None) -> str:
+def _fmt(m: dict[str, float] | None, n: int | None = None, base: str = "bicubic") -> str:
     if not m:
         return "not measured"
     faces = f" on {n} faces" if n else ""
     return (
-        f"PSNR {m['psnr']:.2f} dB vs bicubic {m['bicubic_psnr']:.2f} dB "
-        f"(gain {m['gain']:+.2f} dB); SSIM {m['ssim']:.4f} vs bicubic {m['bicubic_ssim']:.4f}"
+        f"PSNR {m['psnr']:.2f} dB vs {base} {m['bicubic_psnr']:.2f} dB "
+        f"(gain {m['gain']:+.2f} dB); SSIM {m['ssim']:.4f} vs {base} {m['bicubic_ssim']:.4f}"
         f"{faces}"
     )
 
@@ -151,13 +151,20 @@ def model_card(
     test_n = splits.get("test", {}).get("total")
     scales = list(cfg.scales or [cfg.scale])
     scale_p = scale_probabilities(scales, cfg.scale_weights)
+    x1 = cfg.scale == 1  # restoration at the native size: the baseline is the input itself
+    base = "the degraded input" if x1 else "bicubic"
     lines = [
         f"# {entry.label} x{cfg.scale} — `{filename}`",
         "",
         f"**Paper ({entry.paper}):** {entry.citation}",
         "",
         f"- Model id `{entry.id}`, architecture `{entry.arch}`, input: {entry.input} face, "
-        f"output 128x128 RGB.",
+        + (
+            "output the same size as its input (x1 restore: nothing enlarged; in the app it "
+            "runs on the crop of recorded pixels around the face)."
+            if x1
+            else "output 128x128 RGB."
+        ),
         f"- Constructor arguments: `{json.dumps(kwargs, sort_keys=True)}`",
         f"- SHA-256: `{sha}`",
         "",
@@ -222,9 +229,15 @@ def model_card(
         *([f"- {n}" for n in cfg.notes] or ["- none"]),
         "",
         f"## Results (x{cfg.scale}, "
-        f"{'bicubic LR' if cfg.val_degrade in ('bicubic', 'clean') else cfg.val_degrade + ' LR of training/degrade.py; bicubic on the same LR'})",
-        f"- Validation ({summary['val_faces']} faces, valid pixels only): {_fmt(summary['val'])}",
-        f"- Test (held-out CelebAMask-HQ photos): {_fmt(summary.get('test'), test_n)}"
+        + (
+            f"{cfg.val_degrade} damage of training/degrade.py at the native size; the baseline "
+            "is the degraded input itself)"
+            if x1
+            else f"{'bicubic LR' if cfg.val_degrade in ('bicubic', 'clean') else cfg.val_degrade + ' LR of training/degrade.py; bicubic on the same LR'})"
+        ),
+        f"- Validation ({summary['val_faces']} faces, valid pixels only): "
+        f"{_fmt(summary['val'], base=base)}",
+        f"- Test (held-out CelebAMask-HQ photos): {_fmt(summary.get('test'), test_n, base)}"
         if summary.get("test")
         else "- Test (held-out CelebAMask-HQ photos): not measured by this run (the test faces were not "
         "on the machine that trained it); `benchmarks/quality_x4.md` and `quality_x8.md` measure "
@@ -232,7 +245,10 @@ def model_card(
         "- PSNR on RGB [0, 255], SSIM Gaussian-window (Wang 2004) on RGB; the full benchmark "
         "(LPIPS, landmark and identity error) is `python -m training.evaluate`"
         + (
-            ", on degraded input `python -m training.evaluate --degrade all` "
+            ", at x1 `python -m training.evaluate --scale 1 --degrade all` "
+            "(benchmarks/restore_x1.md)."
+            if x1
+            else ", on degraded input `python -m training.evaluate --degrade all` "
             "(benchmarks/degraded_x*.md)."
             if cfg.degrade != "bicubic"
             else "."

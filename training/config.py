@@ -87,6 +87,13 @@ class TrainConfig:
     # every tensor whose name and shape match (the body); the rest (the upsampler's extra stage)
     # keeps its initialisation. The log and the card name what was not loaded.
     init_partial: bool = False
+    # with init_partial: tensors whose names start with one of these are not loaded from
+    # init_from even where the shapes match (e.g. ["tail."]: an x1 network's output layer reads
+    # other features than the x4 file's did; left at its zero init it starts at the identity)
+    init_skip: list[str] = field(default_factory=list)
+    # train on random crop x crop patches of the HR faces (the LR patch crop/scale at the same
+    # place, cut after the whole face was degraded): fully convolutional "lr"-input networks only
+    crop: int | None = None
     ema_decay: float = 0.999
     grad_clip: float | None = None
     # run control

@@ -329,12 +329,17 @@ def parse_families(spec: str) -> list[str]:
     return names
 
 
-def describe_family(family: str) -> str:
-    """The fixed parameters of an evaluation family, in words (benchmark tables)."""
+def describe_family(family: str, scale: int | None = None) -> str:
+    """The fixed parameters of an evaluation family, in words (benchmark tables); at scale 1
+    (restoration at the native size) there is no downscale."""
     if family == "clean":
+        if scale == 1:
+            return "no damage: the 128 px HR face itself (at x1 there is no downscale)"
         return "antialiased bicubic downscale only"
     p = _FAMILY_PARAMS[family]
     text = replace(p, motion_angle=0.0).describe()
     if p.motion_len:
         text = text.replace("@0", " at a random angle")
+    if scale == 1:
+        text += ", at the face's own size (no downscale)"
     return text + "; block grids at a random offset per face"

@@ -37,6 +37,13 @@ libjpeg/libx264. "clean" is the plain protocol above. The JSON then holds
 family and scale; without ``--degrade`` by model in that scale's file) replace the same rows,
 every other row is kept, so a run of one new model never wipes the others (``--merge`` is
 accepted and is the default). ``--fresh`` starts the file afresh.
+
+``--scale 1`` measures the x1 restoration models (issue 24): the family's damage is applied to
+the 128 px face itself (no downscale), the model restores it at that size, and the baseline
+row ``input`` is the degraded input itself (at x1 there is nothing to interpolate; measured
+with ``--models all`` or when ``input`` is named). On
+``clean`` the input *is* the HR face (PSNR infinite, recorded as null with a note), so the
+restored row there says how much a model changes a clean face.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ from training.metrics import psnr, psnr_y, ssim
 log = logging.getLogger("training.evaluate")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+INPUT_ID = "input"
+"""The x1 baseline row: the degraded input itself, measured like a model's output."""
 KEYS = (
     "psnr",
     "psnr_y",
@@ -149,6 +158,8 @@ def select_models(spec: str, scale: int, weights_dir: Path | None) -> list[regis
     wanted = registry.ids() if spec == "all" else [s.strip() for s in spec.split(",") if s.strip()]
     chosen = []
     for model_id in wanted:
+        if model_id == INPUT_ID:  # the x1 baseline row, always measured at --scale 1
+            continue
         entry = registry.get(model_id)
         if scale not in entry.scales:
             if spec != "all":
@@ -217,15 +228,23 @@ def evaluate(
         f: [dg.family_lr(hr, scale, f, k) for k, (_name, hr) in enumerate(hr_list)]
         for f in families
     }
-    for entry in entries:
-        model = weights.load(entry, scale, "cpu", weights_dir)
+    runs: list[tuple[str, Any]] = [(entry.id, entry) for entry in entries]
+    wanted = [m.strip() for m in models.split(",")]
+    if scale == 1 and (models == "all" or INPUT_ID in wanted):  # x1's baseline: the input itself
+        runs.insert(0, (INPUT_ID, None))
+    for model_id, entry in runs:
+        model = None if entry is None else weights.load(entry, scale, "cpu", weights_dir)
         for family in families:
             lrs, results = all_lrs[family], by_family[family]
             rows: dict[str, list[float]] = {k: [] for k in KEYS if k not in ("count", "lpips")}
             outputs = []
             for i in range(0, len(lrs), batch):  # run_batch: the same results as run
                 t = time.perf_counter()
-                outputs += model.run_batch(lrs[i : i + batch])
+                outputs += (
+                    [lr.copy() for lr in lrs[i : i + batch]]
+                    if model is None
+                    else model.run_batch(lrs[i : i + batch])
+                )
                 per_face = (time.perf_counter() - t) * 1000 / len(lrs[i : i + batch])
                 rows["ms_per_face"] += [per_face] * len(lrs[i : i + batch])
             for (_name, hr), ref, sr in zip(hr_list, refs, outputs, strict=True):
@@ -242,6 +261,11 @@ def evaluate(
             metrics: dict[str, Any] = {
                 k: (float(np.mean(v)) if v else None) for k, v in rows.items()
             }
+            notes = {}
+            for k in ("psnr", "psnr_y"):  # x1 on clean: the input is the HR face itself
+                if metrics[k] is not None and not np.isfinite(metrics[k]):
+                    metrics[k] = None
+                    notes[f"{k}_note"] = "identical to the HR face on some faces (infinite)"
             metrics["lpips"] = None
             if lpips_net is not None and outputs:
                 with torch.inference_mode():
@@ -253,12 +277,14 @@ def evaluate(
                     ]
                     metrics["lpips"] = float(torch.cat(vals).mean())
             metrics["count"] = len(outputs)
-            results[entry.id] = {k: metrics.get(k) for k in KEYS} | (
-                {"lpips_note": lpips_note} if metrics["lpips"] is None and lpips_note else {}
+            results[model_id] = (
+                {k: metrics.get(k) for k in KEYS}
+                | ({"lpips_note": lpips_note} if metrics["lpips"] is None and lpips_note else {})
+                | notes
             )
             log.info(
                 "%s x%d %s: PSNR %.2f SSIM %.4f id %.3f (%d faces, %.1f ms/face)",
-                entry.id,
+                model_id,
                 scale,
                 family,
                 metrics["psnr"] or float("nan"),
@@ -268,7 +294,7 @@ def evaluate(
                 metrics["ms_per_face"] or float("nan"),
             )
             if on_result is not None:
-                on_result(family, entry.id, results[entry.id])
+                on_result(family, model_id, results[model_id])
     results = by_family[families[0]]
     return {
         "results": results,
@@ -279,7 +305,7 @@ def evaluate(
         "images": str(images),
         "lpips_note": lpips_note,
         "hardware": hardware(),
-        "degradation": {f: dg.describe_family(f) for f in families},
+        "degradation": {f: dg.describe_family(f, scale) for f in families},
     }
 
 
@@ -326,17 +352,23 @@ def degraded_markdown(data: dict[str, Any]) -> str:
         return "n/a" if v is None else format(v, fmt)
 
     scale = data["scale"]
+    base = INPUT_ID if scale == 1 else "bicubic"
     lines = [
         f"# Quality benchmark on degraded input, x{scale}",
         "",
         f"Images: `{data['images']}`, {data['faces']} aligned faces. HR = the aligned "
         "128x128 face; LR = training/degrade.py's family (per face a generator seeded by "
-        "(family, face index, scale): every model sees the same LR). Gains are over bicubic "
-        "on the same LR. ms/face on the CPU named per row (other jobs shared it).",
+        "(family, face index, scale): every model sees the same LR). Gains are over "
+        + (
+            "the degraded input itself (row `input`: at x1 nothing is enlarged)"
+            if scale == 1
+            else "bicubic on the same LR"
+        )
+        + ". ms/face on the CPU named per row (other jobs shared it).",
         "",
     ]
     for family, results in data["families"].items():
-        bic = results.get("bicubic", {})
+        bic = results.get(base, {})
         lines += [
             f"## {family}: {data.get('degradation', {}).get(family, '')}",
             "",
@@ -345,7 +377,11 @@ def degraded_markdown(data: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for model_id, m in results.items():
-            gain = (m["psnr"] - bic["psnr"]) if bic.get("psnr") is not None else None
+            gain = (
+                m["psnr"] - bic["psnr"]
+                if bic.get("psnr") is not None and m.get("psnr") is not None
+                else None
+            )
             lines.append(
                 f"| {model_id} | {f(m['psnr'], '.2f')} | {f(gain, '+.2f')} | "
                 f"{f(m['ssim'], '.4f')} | {f(m['lpips'], '.4f')} | "
@@ -373,7 +409,7 @@ def merge_degraded(old: dict[str, Any] | None, report: dict[str, Any]) -> dict[s
         merged = data["families"].setdefault(family, {})
         for model_id, m in results.items():
             merged[model_id] = m | {"hardware": report["hardware"]}
-    order = {m: i for i, m in enumerate(registry.ids())}
+    order = {m: i for i, m in enumerate(registry.ids())} | {INPUT_ID: -1}
     data["families"] = {
         f: dict(sorted(r.items(), key=lambda kv: order.get(kv[0], 99)))
         for f, r in sorted(data["families"].items(), key=lambda kv: _family_order(kv[0]))
@@ -473,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
                 | {
                     "faces": metrics["count"],
                     "families": {family: {model_id: metrics}},
-                    "degradation": {family: dg.describe_family(family)},
+                    "degradation": {family: dg.describe_family(family, args.scale)},
                 }
             )
 

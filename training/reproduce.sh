@@ -52,7 +52,9 @@ CPU4="s0_srresnet_att_x4_cpu4 s3_prior_guided_x8_wide_cpu s3_prior_guided_gan_x8
 ROBUST="s2_rafsr_robust_x4 s4_idrn_robust_x4"
 # Issue 23: S4 and S0 at x2, every tensor of the x2 network from the x4 file (init_partial).
 X2="s4_idrn_x2 s0_srresnet_att_x2"
-for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3 $CPU4 $ROBUST $X2; do
+# Issue 24: the x1 restore, from the robust x4 file above (its head and units; no upsampler).
+X1="s4_idrn_restore_x1"
+for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3 $CPU4 $ROBUST $X2 $X1; do
     $PY -m training.train "training/configs/$cfg.json"
 done
 
@@ -70,5 +72,9 @@ $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --deg
     --models bicubic,s1_mffcn,s4_idrn,s0_srresnet_att --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 3 --degrade clean \
     --models bicubic,s1_mffcn --json benchmarks/degraded_x3.json --md benchmarks/degraded_x3.md
+# x1 restore (issue 24): the damaged input itself against the restoration, each family's damage
+# at the face's own size.
+$PY -m training.evaluate --images cache/faces/test_png --aligned --scale 1 --degrade all \
+    --models all --json benchmarks/restore_x1.json --md benchmarks/restore_x1.md
 $PY -m training.results_table
 $PY scripts/montage.py --faces cache/faces/test_png --realworld "$DATASETS/realworld_lq"

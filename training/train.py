@@ -197,6 +197,31 @@ def draw_faces(
     return idx
 
 
+def random_crop(
+    batch: dict, size: int, scale: int, rng: np.random.Generator
+) -> dict:
+    """Each face of a batch cut to a random ``size`` x ``size`` HR patch (mask likewise) and the
+    LR / network input to the patch at the same place (``size // scale``): the degradation ran
+    on the whole face first, so JPEG blocks and blur at the patch's edges are those of a real
+    frame. For fully convolutional networks that read the LR face as is."""
+    hr = batch["hr"]
+    n, _, side, _ = hr.shape
+    lr_size = size // scale
+    if size % scale or size > side:
+        raise ValueError(f"crop {size} must divide by the scale {scale} and fit the {side} px face")
+    if batch["x"].shape[-1] != side // scale:
+        raise ValueError("crop needs a network that reads the LR face as is (input 'lr')")
+    cut = {k: [] for k in ("hr", "mask", "lr", "x")}
+    for i in range(n):
+        oy, ox = (int(v) for v in rng.integers(0, (side - size) // scale + 1, 2))
+        for k in ("hr", "mask"):
+            y, x = oy * scale, ox * scale
+            cut[k].append(batch[k][i, :, y : y + size, x : x + size])
+        for k in ("lr", "x"):
+            cut[k].append(batch[k][i, :, oy : oy + lr_size, ox : ox + lr_size])
+    return batch | {k: torch.stack(v).contiguous() for k, v in cut.items()}
+
+
 def val_batch(
     val_set: FaceSet, cfg: TrainConfig, scale: int, model_input: Callable[[np.ndarray], np.ndarray]
 ) -> dict:
@@ -401,6 +426,8 @@ def build(cfg: TrainConfig, run_dir: Path) -> Run:
         return weights.model_input(entry, lr)
 
     model = registry.build(entry, cfg.scale, **cfg.kwargs)
+    if cfg.crop and any(cfg.losses.get(k, 0) > 0 for k in ("landmark", "parsing", "coarse_mse")):
+        raise ValueError("crop works with pixel and feature losses only (no landmark or parsing)")
     if cfg.grow and not cfg.init_from:
         raise ValueError("grow needs init_from: the smaller weights file to grow from")
     if cfg.init_from:  # e.g. a GAN fine-tune starts from the exported PSNR-oriented weights
@@ -421,7 +448,11 @@ def build(cfg: TrainConfig, run_dir: Path) -> Run:
             )
         elif cfg.init_partial:
             own = model.state_dict()
-            fit = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+            fit = {
+                k: v
+                for k, v in state.items()
+                if k in own and own[k].shape == v.shape and not k.startswith(tuple(cfg.init_skip))
+            }
             model.load_state_dict(fit, strict=False)
             log.info(
                 "generator partly initialised from %s: %d of %d tensors loaded; not loaded "
@@ -535,6 +566,8 @@ def train_step(run: Run, lr: float) -> tuple[dict[str, torch.Tensor], torch.Tens
     flip = rng.random(cfg.batch_size) < 0.5 if cfg.hflip else None
     scale = draw_scale(rng, run.scales, run.scale_p)
     batch = run.train_set.batch(idx, scale, cfg.degrade, flip, rng, run.model_input)
+    if cfg.crop:
+        batch = random_crop(batch, cfg.crop, scale, rng)
     batch = {k: v.to(device) for k, v in batch.items()}
     x = batch["x"]
     if cfg.channels_last:

@@ -28,7 +28,7 @@ from app.jobs import (
     ReproduceOutcome,
     VerifyLogArgs,
 )
-from app.state import SCALES, scale_text
+from app.state import ENLARGE_SCALES, scale_text
 from engine import caselog
 
 log = logging.getLogger(__name__)
@@ -164,10 +164,10 @@ class CaseLogController(Controller):
     # ------------------------------------------------------------------ examiner and case
     def open_settings(self, first_start: bool = False) -> SettingsDialog:
         """The examiner/case dialog (window-modal, non-blocking)."""
-        values = app_settings.read_values(self.w.settings, SCALES)
+        values = app_settings.read_values(self.w.settings, ENLARGE_SCALES)
         if first_start and app_settings.has_examiner(self.w.settings):
             first_start = False
-        dialog = SettingsDialog(values, SCALES, first_start, self.w)
+        dialog = SettingsDialog(values, ENLARGE_SCALES, first_start, self.w)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.values()))
         if first_start:  # asked once: a dismissed first dialog keeps the OS user name
@@ -177,9 +177,9 @@ class CaseLogController(Controller):
 
     def apply_settings(self, values: SettingsValues) -> None:
         """Keep the values; reopen the case log under the new name, case or folder."""
-        before = app_settings.read_values(self.w.settings, SCALES)
+        before = app_settings.read_values(self.w.settings, ENLARGE_SCALES)
         app_settings.write_values(self.w.settings, values)
-        after = app_settings.read_values(self.w.settings, SCALES)
+        after = app_settings.read_values(self.w.settings, ENLARGE_SCALES)
         changed = (after.examiner, after.case_reference, after.case_dir) != (
             before.examiner,
             before.case_reference,

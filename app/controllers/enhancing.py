@@ -54,11 +54,13 @@ class EnhanceController(Controller):
             state.model_state(state.model_id, state.scale) != "unknown"
         ):
             previous = state.model_id
-            state.model_id = "bicubic"
-            if previous != "bicubic":
+            runnable = state.runnable_models()
+            # Bicubic, or at x1 restore (where it is not offered) the first restoration model
+            state.model_id = "bicubic" if "bicubic" in runnable or not runnable else runnable[0]
+            if previous != state.model_id:
                 self.errors.status(
                     f"{state.entry(previous).label} cannot run at {scale_text(state.scale)}; "
-                    "using Bicubic"
+                    f"using {state.entry(state.model_id).label}"
                 )
         for i, entry in enumerate(state.entries):
             model_state = state.model_state(entry.id, state.scale)
@@ -319,7 +321,8 @@ class EnhanceController(Controller):
         self.w.fidelity.show()
         entry = state.entry(result.model_id)
         evidence = None
-        if state.still is not None and 0 <= result.face_index < len(state.faces):
+        restored = getattr(result, "crop_box", None) is not None  # lr is the recorded crop
+        if not restored and state.still is not None and 0 <= result.face_index < len(state.faces):
             evidence = resolution.evidence_crop(state.still.rgb, state.faces[result.face_index])
         self.w.compare_view.set_pair(
             ComparePair(
@@ -346,14 +349,23 @@ class EnhanceController(Controller):
         grid = self.w.grid_view
         input_tile = grid.tile("input")
         if input_tile is not None and not input_tile.has_image():
-            side = result.sr.shape[0]
-            shown = imaging.resize(result.lr, side, side, "nearest")
-            input_tile.set_image(
-                shown,
-                f"aligned, resampled to {result.lr.shape[0]} px: not the recorded pixels",
-                None,
-                clickable=False,
-            )
+            if getattr(result, "crop_box", None) is not None:  # x1 restore: the recorded crop
+                h, w = result.lr.shape[:2]
+                input_tile.set_image(
+                    result.lr,
+                    f"{w}\u00d7{h} px of the still, not aligned, not resampled (x1 restore)",
+                    None,
+                    clickable=False,
+                )
+            else:
+                side = result.sr.shape[0]
+                shown = imaging.resize(result.lr, side, side, "nearest")
+                input_tile.set_image(
+                    shown,
+                    f"aligned, resampled to {result.lr.shape[0]} px: not the recorded pixels",
+                    None,
+                    clickable=False,
+                )
         tile = grid.tile(result.model_id)
         if tile is None:
             return
@@ -389,4 +401,4 @@ def how_enlarged(result: Any) -> str:
     tail = "" if fused is None else f" \u00b7 fused from {fused['frames_used']} frames"
     if plan is not None and plan.mode == "native":
         return f"native {plan.lr_size} px \u2192 \u00d7{plan.factor:.2f}{tail}"
-    return f"\u00d7{result.scale}{tail}"
+    return scale_text(result.scale) + tail

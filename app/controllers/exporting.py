@@ -15,7 +15,7 @@ from app.controllers import Controller
 from app.dialogs import settings as app_settings
 from app.dialogs.batch import BatchDialog
 from app.jobs import BatchArgs, ExportArgs, ExportOutcome, ReportArgs, ReportOutcome
-from app.state import SCALES, result_key
+from app.state import ENLARGE_SCALES, result_key, scale_text
 from app.views.common import AI_LABEL, label_strip, output_label
 from app.worker import same_file
 from engine import export as records
@@ -108,7 +108,7 @@ class ExportController(Controller):
             width = state.still.width * full_scale([result, *others])
         strip = None
         if visible:
-            lines = [label, f"{entry.label} \u00d7{result.scale}"]
+            lines = [label, f"{entry.label} {scale_text(result.scale)}"]
             if getattr(result, "fusion", None) is not None:  # the frames, in the picture too
                 used = [f["index"] for f in fused_frames(result)["fusion"]["frames_used"]]
                 lines.append(f"fused from {len(used)} frames")
@@ -176,17 +176,24 @@ class ExportController(Controller):
             self.errors.dialog("Export refused", f"{path} is the evidence file that was opened.")
             return None
         first = results[0]
-        crop, _ = resolution.evidence_crop(state.still.rgb, state.faces[first.face_index])
-        side = first.sr.shape[0]
-        tiles = [
-            Tile(crop, "Recorded pixels", f"{crop.shape[1]}\u00d7{crop.shape[0]} px, as recorded"),
-            Tile(imaging.resize(first.lr, side, side, "nearest"), "Model input",
-                 f"resampled to {first.lr.shape[0]} px"),
-        ]  # fmt: skip
+        if getattr(first, "crop_box", None) is not None:  # x1 restore: it read the recorded pixels
+            tiles = [
+                Tile(first.lr, "Recorded pixels (model input)",
+                     f"{first.lr.shape[1]}\u00d7{first.lr.shape[0]} px, not resampled"),
+            ]  # fmt: skip
+        else:
+            crop, _ = resolution.evidence_crop(state.still.rgb, state.faces[first.face_index])
+            side = first.sr.shape[0]
+            tiles = [
+                Tile(crop, "Recorded pixels",
+                     f"{crop.shape[1]}\u00d7{crop.shape[0]} px, as recorded"),
+                Tile(imaging.resize(first.lr, side, side, "nearest"), "Model input",
+                     f"resampled to {first.lr.shape[0]} px"),
+            ]  # fmt: skip
         for r in results:
             entry = state.entry(r.model_id)
             tiles.append(
-                Tile(r.sr, entry.label, f"\u00d7{r.scale}", output_label(entry.id, entry.paper))
+                Tile(r.sr, entry.label, scale_text(r.scale), output_label(entry.id, entry.paper))
             )
         still = state.still
         header = [
@@ -306,7 +313,7 @@ class ExportController(Controller):
         """Show the (single, non-modal) batch window."""
         if self.batch_dialog is None:
             dialog = BatchDialog(
-                self.state.entries, self.state.model_state, SCALES, self.w.settings, self.w
+                self.state.entries, self.state.model_state, ENLARGE_SCALES, self.w.settings, self.w
             )
             dialog.startRequested.connect(self.start_batch)
             dialog.pauseToggled.connect(

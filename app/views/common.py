@@ -140,6 +140,13 @@ def outline_pasted(rgb: np.ndarray, results: list, still_width: int) -> np.ndarr
     width = max(2, rgb.shape[1] // 400)
     for result in results:
         aligned, plan = getattr(result, "aligned", None), getattr(result, "plan", None)
+        box = getattr(result, "crop_box", None)
+        if box is not None:  # an x1 restore replaced exactly this box of still pixels
+            x0, y0, x1, y1 = box
+            corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+            draw.polygon([(x * scale - 0.5, y * scale - 0.5) for x, y in corners],
+                         outline=OUTLINE, width=width)  # fmt: skip
+            continue
         if aligned is None or (plan is not None and plan.shrinks):
             continue
         matrix = np.asarray(aligned.matrix, dtype=np.float64)

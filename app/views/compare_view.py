@@ -88,7 +88,18 @@ def enlarge_input(lr: np.ndarray, size: tuple[int, int], method: str) -> np.ndar
     return imaging.resize(lr, size[0], size[1], method)
 
 
+def _restored(pair: ComparePair) -> bool:
+    """An x1 restore: the input is the recorded crop itself, the output lies on its grid."""
+    return getattr(pair.plan, "mode", "") == "restore"
+
+
 def _input_caption(pair: ComparePair, method: str) -> list[str]:
+    if _restored(pair):
+        h, w = pair.lr.shape[:2]
+        return [
+            f"Recorded pixels: {w}\u00d7{h} px of the still, as recorded (the model's input)",
+            "x1 restore: not aligned, not resampled, shown at the same size as the output",
+        ]
     if method == "recorded" and pair.evidence is not None:
         h, w = pair.evidence.shape[:2]
         return [
@@ -112,6 +123,8 @@ def _output_caption(pair: ComparePair) -> list[str]:
     how = f"\u00d7{pair.scale}"
     if plan is not None and getattr(plan, "mode", "") == "native":
         how = f"at its native {plan.lr_size} px (\u00d7{plan.factor:.2f})"
+    elif _restored(pair):
+        how = "\u00d71 restore at the recorded size: nothing enlarged"
     lines = [pair.label, f"{pair.model_name} \u00b7 {how}"]
     if plan is not None and getattr(plan, "shrinks", False):
         lines.append(f"\u26a0 the model saw the face shrunk {plan.evidence_shrink:.2f}\u00d7")

@@ -39,6 +39,8 @@ def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     Used by the optional ``image_residual`` shortcut (the network then predicts a residual over
     this image) and by S3's prior branch, which reads the upsampled face. Not clamped.
     """
+    if scale == 1:  # restoration at the native size: the input itself, no resampling
+        return x
     h, w = x.shape[-2:]
     return F.interpolate(x, size=(h * scale, w * scale), mode="bicubic", align_corners=False)
 
@@ -73,17 +75,20 @@ class PixelShuffleUpsampler(nn.Sequential):
     """Sub-pixel upsampling: per factor of 2 (or one factor of 3) a conv to r^2*C channels,
     PixelShuffle(r) and optionally ReLU (SRResNet puts an activation there, EDSR does not).
 
-    x8 = three x2 stages, x4 = two, x2 = one, x3 = one x3 stage. Channel count is unchanged.
+    x8 = three x2 stages, x4 = two, x2 = one, x3 = one x3 stage, x1 = none (an empty stage:
+    restoration at the input's own size). Channel count is unchanged.
     """
 
     def __init__(self, channels: int, scale: int, act: bool = False) -> None:
         layers: list[nn.Module] = []
-        if scale == 3:
+        if scale == 1:
+            factors = []
+        elif scale == 3:
             factors = [3]
         elif scale >= 2 and scale & (scale - 1) == 0:
             factors = [2] * int(math.log2(scale))
         else:
-            raise ValueError(f"PixelShuffleUpsampler supports 2, 3, 4, 8, not {scale!r}")
+            raise ValueError(f"PixelShuffleUpsampler supports 1, 2, 3, 4, 8, not {scale!r}")
         for r in factors:
             layers += [conv3x3(channels, channels * r * r), nn.PixelShuffle(r)]
             if act:

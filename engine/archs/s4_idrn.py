@@ -19,6 +19,10 @@ Choices where the paper is silent, and deviations:
 - The sum X0 + ... + XN grows with N, so every unit's fuse conv starts scaled down.
 - ``image_residual`` (default off, not in the paper): when on, the bicubic-upsampled input is
   added to the output (residual over bicubic), which converges far faster on a CPU budget.
+- Scale 1 (not in the paper; issue 24's restoration at the native size): no reconstruction
+  stage at all -- the tail reads X0 + ... + XN directly and, with ``image_residual``, its output
+  is added to the input itself. Fully convolutional, so it runs on a crop of any size and its
+  output lies on the input's pixel grid.
 """
 
 from __future__ import annotations
@@ -58,13 +62,13 @@ class IDRN(nn.Module):
     """S4: LR (N, 3, h, w) in [0, 1] -> SR (N, 3, h*scale, w*scale), not clamped.
 
     Args:
-        scale: 2, 3, 4 (paper) or 8.
+        scale: 2, 3, 4 (paper), 8, or 1 (restoration at the input's size: no upsampler).
         channels: network width (paper: 128).
         units: improved residual units (paper: 16).
         image_residual: add the bicubic-upsampled input to the output (deviation, default off).
     """
 
-    SCALES: tuple[int, ...] = (2, 3, 4, 8)
+    SCALES: tuple[int, ...] = (1, 2, 3, 4, 8)
 
     def __init__(
         self,

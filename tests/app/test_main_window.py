@@ -174,6 +174,9 @@ def test_models_without_weights_are_marked_and_disabled(make_window, qtbot, tmp_
         action = window.model_actions[entry.id]
         if entry.is_baseline:
             assert action.isEnabled() and action.text() == entry.label
+        elif entry.restores:  # x1 restore only
+            assert not action.isEnabled()
+            assert action.text().replace("&&", "&") == entry.label + " (not offered at \u00d74)"
         else:
             assert not action.isEnabled()
             assert action.text().endswith("(no trained weights)")

@@ -326,3 +326,14 @@ def test_a_large_face_is_fused_not_enlarged_and_can_be_exported(
         assert im.width == outcome.enhancement.fused.lr.shape[1]
     exported = log_entries(case_log_path, "export")[-1]
     assert [f["index"] for f in exported["details"]["fusion"]["frames_used"]] == outcome.used
+
+
+def test_track_and_fuse_refuses_an_x1_restoration_model() -> None:
+    """Fusion registers and resamples frames: x1 restore works on one still's pixels only."""
+    from types import SimpleNamespace
+
+    from app.video_jobs import job_track
+
+    job = SimpleNamespace(args=SimpleNamespace(model_id="s4_idrn_restore"), token=None)
+    with pytest.raises(ValueError, match="Track and fuse needs a model that enlarges"):
+        job_track(None, job)

@@ -27,6 +27,7 @@ CONTRACT_ORDER = [
     "s3_prior_guided_gan",
     "s4_idrn",
     "s4_idrn_robust",
+    "s4_idrn_restore",
 ]
 
 # Small widths/depths so a forward pass takes milliseconds; the scale plumbing is what is tested.
@@ -61,7 +62,7 @@ def test_order_matches_the_contract():
 def test_ids_are_unique_and_duplicates_are_refused():
     assert len(set(registry.ids())) == len(registry.MODELS)
     twice = (*registry.MODELS, registry.MODELS[-1])
-    with pytest.raises(ValueError, match="duplicate model id 's4_idrn_robust'"):
+    with pytest.raises(ValueError, match="duplicate model id 's4_idrn_restore'"):
         registry._check(twice)
 
 
@@ -84,12 +85,13 @@ def test_entries_describe_their_paper():
     papers = {e.id: e.paper for e in registry.MODELS}
     assert papers["bicubic"] == papers["lanczos"] == "baseline"
     assert [papers[i] for i in CONTRACT_ORDER[2:]] == [
-        "S0", "S0", "S0", "S1", "S1", "S2", "S2", "S3", "S3", "S3", "S4", "S4"]
+        "S0", "S0", "S0", "S1", "S1", "S2", "S2", "S3", "S3", "S3", "S4", "S4", "S4"]
     for entry in registry.MODELS:
         assert entry.title and entry.authors and entry.citation and entry.name and entry.use_when
         assert entry.value_range == (0.0, 1.0)
         json.dumps(entry.kwargs)  # constructor arguments must go into a weights header
-        assert 4 in entry.scales and 8 in entry.scales
+        assert (4 in entry.scales and 8 in entry.scales) or entry.scales == (1,)
+    assert [e.id for e in registry.MODELS if e.scales == (1,)] == ["s4_idrn_restore"]
     assert registry.get("s1_mffcn").scales == (2, 3, 4, 8)
     assert registry.get("s1_mffcn").input == "upsampled" and registry.get("s1_mffcn").shared_weights
     assert registry.get("s2_rafsr").scales == (4, 8)
@@ -99,7 +101,7 @@ def test_entries_describe_their_paper():
 
 
 def test_robust_variants_pair_with_their_clean_twin():
-    robust = [e for e in registry.MODELS if e.variant == "robust"]
+    robust = [e for e in registry.MODELS if e.variant == "robust" and not e.restores]
     assert {e.paper for e in robust} == {"S0", "S1", "S2", "S3", "S4"}
     for entry in robust:
         twin = registry.get(entry.twin)

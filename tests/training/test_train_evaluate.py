@@ -400,6 +400,77 @@ def test_evaluate_degraded_families_same_lr_and_merge(
     assert list(json.loads(out.read_text())["families"]) == ["clean"]
 
 
+def test_x1_restore_trains_on_crops_from_an_x4_file_and_evaluates_against_the_input(
+    trained: dict, tmp_path: Path, astronaut
+) -> None:
+    """Issue 24's x1 restore: started from an x4 IDRN file (head and units; the tail skipped,
+    so it starts at the identity), trained on random crops of faces damaged at the native size;
+    the benchmark at --scale 1 measures it against the degraded input itself."""
+    kwargs = {"channels": 8, "units": 1, "image_residual": True}
+    cfg4 = load_config(Path(trained["cfg"].run_dir) / "config.json")
+    cfg4.name, cfg4.model_id, cfg4.scale, cfg4.steps = "tiny_idrn_x4", "s4_idrn", 4, 1
+    cfg4.kwargs = kwargs
+    cfg4.run_dir, cfg4.export_dir = str(tmp_path / "run4"), str(tmp_path / "w4")
+    train.train(cfg4)
+    cfg = load_config(REPO / "training" / "configs" / "s4_idrn_restore_x1.json")
+    assert cfg.scale == 1 and cfg.crop and cfg.init_partial and cfg.init_skip == ["tail."]
+    cfg.kwargs = kwargs
+    cfg.data, cfg.source_mix = trained["cfg"].data, None
+    cfg.steps, cfg.minutes, cfg.batch_size, cfg.val_size, cfg.crop = 2, None, 2, 2, 32
+    cfg.log_every, cfg.val_every, cfg.threads = 1, 1000, None
+    cfg.init_from = str(tmp_path / "w4" / "s4_idrn_x4.safetensors")
+    cfg.run_dir, cfg.export_dir = str(tmp_path / "run1"), str(tmp_path / "w1")
+    # the untrained start is exactly the input: the tail was not loaded and starts at zero
+    (tmp_path / "probe").mkdir()
+    start = train.build(cfg, tmp_path / "probe")
+    x = torch.rand(1, 3, 40, 24)
+    with torch.no_grad():
+        assert torch.equal(start.model.eval()(x), x)
+    crop = train.random_crop(
+        {k: torch.rand(2, 3, 128, 128) for k in ("hr", "lr", "x")}
+        | {"mask": torch.ones(2, 1, 128, 128)},
+        32,
+        1,
+        np.random.default_rng(0),
+    )
+    assert crop["hr"].shape == crop["x"].shape == (2, 3, 32, 32) and crop["mask"].shape[-1] == 32
+    summary = train.train(cfg)
+    assert summary["steps"] == 2
+    log = (tmp_path / "run1" / "train.log").read_text()
+    assert "not loaded (kept at init): ['tail.bias', 'tail.weight']" in log
+    card = (tmp_path / "w1" / "s4_idrn_restore_x1.md").read_text()
+    assert "vs the degraded input" in card and "nothing enlarged" in card
+
+    photos = tmp_path / "aligned"
+    photos.mkdir()
+    for i, v in enumerate(variants(astronaut, 2)):
+        Image.fromarray(v).resize((128, 128), Image.Resampling.LANCZOS).save(photos / f"f{i}.png")
+    out, md = tmp_path / "r.json", tmp_path / "r.md"
+    args = [
+        "--images",
+        str(photos),
+        "--aligned",
+        "--scale",
+        "1",
+        "--json",
+        str(out),
+        "--md",
+        str(md),
+        "--weights",
+        str(tmp_path / "w1"),
+        "--degrade",
+        "clean,jpeg",
+    ]
+    assert evaluate.main(args) == 0
+    data = json.loads(out.read_text())
+    assert list(data["families"]["jpeg"]) == ["input", "s4_idrn_restore"]
+    assert data["families"]["clean"]["input"]["psnr"] is None  # the input is the HR face
+    assert "psnr_note" in data["families"]["clean"]["input"]
+    assert data["families"]["jpeg"]["input"]["psnr"] < 60
+    text = md.read_text()
+    assert "the degraded input itself" in text and "| input |" in text
+
+
 def test_evaluate_json_merges_rows_of_other_models(tmp_path: Path, astronaut) -> None:
     """Issue 24's bug: ``--json FILE`` replaced the whole file; rows keyed by model, family and
     scale are replaced, every other row (another model, another family) is kept."""
