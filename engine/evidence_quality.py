@@ -292,8 +292,11 @@ def variant_model(variant: str, current: str, available: Callable[[str], bool]) 
     twins = [base] if variant == "psnr" else [registry.robust_twin(base)]
     candidates = [*twins, *registry.DEFAULT_ORDER, *registry.ids()]
     for model_id in candidates:
-        if model_id and registry.get(model_id).variant == variant and available(model_id):
-            return model_id
+        candidate = registry.get(model_id) if model_id else None
+        # an x1 restoration model is never a stand-in for an enlarging one (chosen by hand)
+        if candidate and candidate.variant == variant and not candidate.restores:
+            if available(model_id):
+                return model_id
     return None
 
 

@@ -89,8 +89,8 @@ class BatchDialog(QDialog):
         self.out_edit = QLineEdit(str(settings.value("batchOut", "")))
         self.in_edit.setPlaceholderText("Folder with the stills (never modified)")
         self.out_edit.setPlaceholderText("Folder for the results (outside the input folder)")
-        in_browse = QPushButton("Browse\u2026")
-        out_browse = QPushButton("Browse\u2026")
+        self.in_browse = in_browse = QPushButton("Browse\u2026")
+        self.out_browse = out_browse = QPushButton("Browse\u2026")
         in_browse.clicked.connect(lambda: self._browse(self.in_edit, "Folder with the stills"))
         out_browse.clicked.connect(lambda: self._browse(self.out_edit, "Folder for the results"))
         self.recursive_box = QCheckBox("Include sub-folders")
@@ -293,9 +293,11 @@ class BatchDialog(QDialog):
         self.pause_button.setEnabled(self._running)
         self.cancel_button.setEnabled(self._running)
         self.open_button.setEnabled(self._out_dir is not None and self._out_dir.is_dir())
-        for widget in (
+        for widget in (  # a running batch's folders and settings cannot change under it
             self.in_edit,
+            self.in_browse,
             self.out_edit,
+            self.out_browse,
             self.scale_box,
             self.model_list,
             self.recursive_box,

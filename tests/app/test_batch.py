@@ -37,6 +37,8 @@ def test_batch_run_writes_outputs_lists_faults_and_leaves_inputs(
 
     def click_start() -> int:
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+        # the folders cannot change under a running batch (Browse too)
+        assert not dialog.in_browse.isEnabled() and not dialog.out_browse.isEnabled()
         return window.exporting.batch_job
 
     run_job(window, click_start, timeout=120_000)
@@ -51,7 +53,7 @@ def test_batch_run_writes_outputs_lists_faults_and_leaves_inputs(
     assert (out / "a_bicubic_x4_full.png").is_file()
     assert {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()} == before
     assert window.act_open.isEnabled() and not dialog.is_running()
-    assert dialog.open_button.isEnabled()
+    assert dialog.open_button.isEnabled() and dialog.in_browse.isEnabled()
     # The run is in the case log, with the summary that lists every output.
     entry = json.loads(case_log_path.read_text("utf-8").splitlines()[-1])
     assert entry["action"] == "batch" and entry["input_path"] == str(inputs)

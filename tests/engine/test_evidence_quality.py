@@ -99,10 +99,11 @@ def test_noise_estimate_ignores_edges_and_finds_added_noise():
 
 
 def _pairs():
-    """Every clean-trained model with a robust twin, from the registry (no ids here)."""
+    """Every clean-trained model with a robust twin, from the registry (no ids here); x1
+    restoration models are robust too but never stand in for an enlarging model."""
     from engine import registry
 
-    return [(e.twin, e.id) for e in registry.MODELS if e.variant == "robust"]
+    return [(e.twin, e.id) for e in registry.MODELS if e.variant == "robust" and not e.restores]
 
 
 def test_variant_model_follows_the_registry_twins():
@@ -117,7 +118,9 @@ def test_variant_model_follows_the_registry_twins():
         # the twin missing: the first installed one of that variant in DEFAULT_ORDER
         others = lambda m, r=robust: m != r  # noqa: E731
         expected = next(
-            m for m in registry.DEFAULT_ORDER if m != robust and registry.get(m).variant == "robust"
+            m
+            for m in registry.DEFAULT_ORDER
+            if m != robust and registry.get(m).variant == "robust" and not registry.get(m).restores
         )
         assert eq.variant_model("robust", clean, others) == expected
     assert eq.variant_model("robust", "bicubic", lambda m: False) is None
