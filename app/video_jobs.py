@@ -38,7 +38,7 @@ def pick_track(found: list, frame_index: int, box: tuple[float, ...]) -> Any:
 
 
 def job_track(worker: Any, job: Any) -> TrackOutcome:
-    from engine import caselog, registry, resolution, tracks, video, video_enhance
+    from engine import caselog, registry, tracks, video, video_enhance
 
     a: TrackArgs = job.args
     if registry.get(a.model_id).restores:  # fusion registers and resamples frames
@@ -56,15 +56,11 @@ def job_track(worker: Any, job: Any) -> TrackOutcome:
         token.set_progress(1, 4, f"Looking for faces in frames {start} to {stop - 1} ({detector})")
         found = tracks.track_faces(clip, start, stop, method=a.detector, check=token.check)
         track = pick_track(found, a.frame_index, a.box)
-        entry = registry.get(a.model_id)
-        auto = a.scale == resolution.AUTO
-        plan = resolution.plan(
-            track.face_at(a.frame_index),
-            entry,
-            a.scale,
-            worker.enhancer.installed_scales(a.model_id) if auto else None,
-            allow_shrink=a.allow_shrink,
-        )  # raises ShrinkRefused: a fixed scale never shrinks the evidence unasked
+        # the stills' rule (installed scales at Auto); raises ShrinkRefused: a fixed scale
+        # never shrinks the evidence unasked
+        plan = worker.enhancer.plan(
+            track.face_at(a.frame_index), a.model_id, a.scale, allow_shrink=a.allow_shrink
+        )
         model = worker.enhancer.model(a.model_id, plan.scale) if plan.runs else None
         chosen = video_enhance.choose_frames(track, a.frame_index, a.fuse, a.use, a.exclude)
         token.check()

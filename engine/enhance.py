@@ -432,6 +432,7 @@ class Enhancer:
             parameters=params,
             device=devices.describe(model.device),
             notes=[plan.message],
+            model_choice=self.model_choice(still, entry.id, resolution.RESTORE_SCALE, face),
         )
         record["resolution"] = plan.to_dict()
         record["restore"] = {

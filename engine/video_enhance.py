@@ -71,8 +71,9 @@ def what_happened(plan: resolution.Plan | None, lr_size: int, frames: int, model
     native = f"{plan.native.frame_px:.0f} px"
     if not plan.runs:
         return (
-            f"{fused} at the face's native {lr_size} px (the face is {native}, already 128 px or "
-            f"more): the frames are averaged but {model} does not enlarge it. {plan.message}"
+            f"{fused} at the face's native {lr_size} px (a {native} face: too large for every "
+            f"input of {model}): the frames are averaged but {model} does not enlarge it. "
+            f"{plan.message}"
         )
     if plan.mode == "native":
         return (
