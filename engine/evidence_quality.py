@@ -21,10 +21,22 @@ in the provenance record).
   Gaussian noise of sigma 5 added: 4.8 (p10) / 5.2 (median); pure noise of sigma 5: 5.05. JPEG
   smooths noise away, so a compressed file reads less noisy than the sensor was. A rough
   guide, not a measurement.
+- **block grid** (:func:`block_grid`): a lossless file (PNG, BMP, TIFF: a DVR export, a
+  screenshot) says nothing about the compression its pixels went through before. Block coding
+  (JPEG, MPEG) leaves a step at every 8th pixel boundary; after Fan and de Queiroz (2003), the
+  luma's step across each boundary phase (mod 8) is compared with the steps beside it, for rows
+  and for columns. A grid is reported when one phase stands out in both directions by at least
+  ``BLOCK_GRID_SCORE``; its phase gives the grid's offset (a cropped frame shifts it). Measured
+  (benchmarks/block_grid.md, 70 photos from each of 4 source sizes, shrunk so that no earlier
+  grid survives): a grid in 1 of the 280 never-compressed versions (score 0.175); JPEG quality
+  40 found in 90-100%, 60 in 66-100%, 75 in 33-100%, 90 in 0-59% (larger images more often),
+  always at the right offset. A file resampled after its compression shows no grid (the check
+  cannot see that history). Pixelation (a nearest-neighbour enlargement) reads as a grid too,
+  and also calls for the robust variant.
 
 Recommendation (:func:`recommend`): the robust variant when the JPEG quality is below
 ``CLEAN_JPEG_QUALITY`` (90) or the noise sigma is above ``CLEAN_NOISE_SIGMA`` (3 grey levels),
-or for video frames (always codec-compressed), or when nothing is known (pixels without a file);
+or a lossless file's pixels carry a block grid, or for video frames (always codec-compressed), or when nothing is known (pixels without a file);
 otherwise the clean-trained one. :func:`model_choice` turns the recommended *variant* into a
 model (the twin of the analyst's model in that variant, else the first installed one of
 ``engine.registry.DEFAULT_ORDER``: driven by the registry, no model ids here) and states the
@@ -42,81 +54,31 @@ from typing import Any
 import numpy as np
 
 # JPEG standard (ITU T.81, Annex K.1) luminance table, natural (row-major) order.
+# fmt: off
 STD_LUMA = np.array(
     [
-        16,
-        11,
-        10,
-        16,
-        24,
-        40,
-        51,
-        61,
-        12,
-        12,
-        14,
-        19,
-        26,
-        58,
-        60,
-        55,
-        14,
-        13,
-        16,
-        24,
-        40,
-        57,
-        69,
-        56,
-        14,
-        17,
-        22,
-        29,
-        51,
-        87,
-        80,
-        62,
-        18,
-        22,
-        37,
-        56,
-        68,
-        109,
-        103,
-        77,
-        24,
-        35,
-        55,
-        64,
-        81,
-        104,
-        113,
-        92,
-        49,
-        64,
-        78,
-        87,
-        103,
-        121,
-        120,
-        101,
-        72,
-        92,
-        95,
-        98,
-        112,
-        100,
-        103,
-        99,
+         16,  11,  10,  16,  24,  40,  51,  61,
+         12,  12,  14,  19,  26,  58,  60,  55,
+         14,  13,  16,  24,  40,  57,  69,  56,
+         14,  17,  22,  29,  51,  87,  80,  62,
+         18,  22,  37,  56,  68, 109, 103,  77,
+         24,  35,  55,  64,  81, 104, 113,  92,
+         49,  64,  78,  87, 103, 121, 120, 101,
+         72,  92,  95,  98, 112, 100, 103,  99,
     ],
     dtype=np.float64,
 )
+# fmt: on
 
 # Measured (benchmarks/jpeg_crossover.md, x4, 200 held-out faces, JPEG only): the robust twins
 # beat the clean-trained S2 and S4 by +0.7 dB at quality 75 and +0.4 dB at 85, tie at 90
 # (+0.03 / +0.06 dB), and lose 0.5 dB at 95 (1.5 dB on clean input): clean-trained from 90 up.
 CLEAN_JPEG_QUALITY = 90
 CLEAN_NOISE_SIGMA = 3.0
+# benchmarks/block_grid.md: never-compressed versions score median 0.01-0.06, 1 of 280 above
+# 0.15; JPEG quality 60 scores median 0.20-0.50, quality 75 0.11-0.35 (by image size).
+BLOCK_GRID_SCORE = 0.15
+BLOCK = 8  # JPEG's and MPEG's transform block, in pixels
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".gif", ".webm", ".ts", ".m4v", ".h264"}
 
 
@@ -131,6 +93,13 @@ class EvidenceQuality:
     video: bool
     recommended: str  # "robust" or "psnr" (the registry's variant names)
     reason: str  # in plain words, for the panel and the provenance record
+    blocking: float = 0.0  # block_grid's score (the weaker direction); 0: no grid at all
+    block_offset: tuple[int, int] | None = None  # (x, y) of the grid when one is found
+
+    @property
+    def earlier_compression(self) -> bool:
+        """A lossless file whose pixels carry a block grid: compressed before it was saved."""
+        return self.jpeg_quality is None and not self.video and self.block_offset is not None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,8 +112,11 @@ class EvidenceQuality:
             return "video frame (codec-compressed)"
         compressed = self.jpeg_quality is not None and self.jpeg_quality < CLEAN_JPEG_QUALITY
         noisy = self.noise_sigma > CLEAN_NOISE_SIGMA
+        compressed = compressed or self.earlier_compression
         if compressed and noisy:
             return "compressed and noisy evidence"
+        if self.earlier_compression:
+            return "previously compressed evidence (block grid in the pixels)"
         if compressed:
             return "compressed evidence"
         if noisy:
@@ -163,6 +135,9 @@ class EvidenceQuality:
             parts.append(f"JPEG quality \u2248 {self.jpeg_quality}{approx}{sub}")
         elif not self.video:
             parts.append("no lossy compression recorded in the file")
+            if self.block_offset is not None:
+                x, y = self.block_offset
+                parts.append(f"but an {BLOCK}-px block grid in the pixels (offset {x}, {y})")
         parts.append(f"noise \u03c3 \u2248 {self.noise_sigma:.0f} levels")
         return ", ".join(parts) + f": {self.verdict}"
 
@@ -209,6 +184,45 @@ def noise_sigma(rgb: np.ndarray) -> float:
     return float(np.sqrt(np.pi / 2) * resp[smooth].mean() / 6.0)
 
 
+def _boundary_contrast(grey: np.ndarray, axis: int) -> np.ndarray:
+    """Per phase p (0-7): the mean step between pixels p and p+1 (mod 8) along `axis`, less
+    the mean of the steps on either side, over the image's mean step. Texture and noise raise
+    the three steps alike; a block edge raises only the one across it."""
+    step = np.abs(np.diff(grey, axis=axis))
+    if axis == 0:
+        step = step.T
+    excess = step[:, 1:-1] - 0.5 * (step[:, :-2] + step[:, 2:])  # column j: step j + 1
+    n = excess.shape[1] // BLOCK * BLOCK
+    per_phase = np.array([excess[:, p:n:BLOCK].mean() for p in range(BLOCK)])
+    phases = (np.arange(BLOCK) + 1) % BLOCK  # the step each column of `per_phase` measures
+    profile = np.empty(BLOCK)
+    profile[phases] = per_phase
+    return profile / (step.mean() + 1e-6)
+
+
+def block_grid(rgb: np.ndarray) -> tuple[float, tuple[int, int] | None]:
+    """(score, (x, y) offset or None): how much one 8-pixel boundary phase stands out from the
+    other phases in both directions (the weaker one's lead over the runner-up phase), on the
+    central :data:`NOISE_MAX_SIDE` square of the BT.601 luma; the grid's offset when the score
+    reaches :data:`BLOCK_GRID_SCORE` (a block starts at x, y modulo 8)."""
+    x = np.asarray(rgb)
+    h, w = x.shape[:2]
+    if min(h, w) < 4 * BLOCK:
+        return 0.0, None
+    y0, x0 = max(0, (h - NOISE_MAX_SIDE) // 2), max(0, (w - NOISE_MAX_SIDE) // 2)
+    x = x[y0 : y0 + NOISE_MAX_SIDE, x0 : x0 + NOISE_MAX_SIDE].astype(np.float64)
+    grey = x @ np.array([0.299, 0.587, 0.114]) if x.ndim == 3 else x
+    leads, offsets = [], []
+    for axis, origin in ((1, x0), (0, y0)):
+        profile = _boundary_contrast(grey, axis)
+        top, second = np.sort(profile)[-2:][::-1]
+        leads.append(float(top - second))
+        # the step after pixel p ends a block: blocks start at p + 1, in the full image's frame
+        offsets.append(int((np.argmax(profile) + 1 + origin) % BLOCK))
+    score = max(0.0, min(leads))
+    return score, (offsets[0], offsets[1]) if score >= BLOCK_GRID_SCORE else None
+
+
 def _jpeg_info(data: bytes) -> tuple[int | None, bool, str | None]:
     from PIL import Image, JpegImagePlugin
 
@@ -223,11 +237,22 @@ def _jpeg_info(data: bytes) -> tuple[int | None, bool, str | None]:
     return quality, exact, sampling
 
 
-def recommend(jpeg_quality: int | None, sigma: float, video: bool) -> tuple[str, str]:
-    """("robust" | "psnr", the reason in plain words)."""
+def recommend(
+    jpeg_quality: int | None,
+    sigma: float,
+    video: bool,
+    block_offset: tuple[int, int] | None = None,
+) -> tuple[str, str]:
+    """("robust" | "psnr", the reason in plain words). `block_offset`: :func:`block_grid`'s
+    finding, which counts for a file that records no lossy compression of its own."""
     reasons = []
     if video:
         reasons.append("a video frame (always codec-compressed)")
+    elif jpeg_quality is None and block_offset is not None:
+        reasons.append(
+            f"an {BLOCK}-pixel block grid in the pixels, so they were compressed (or "
+            "pixelated) before this lossless file was saved"
+        )
     if jpeg_quality is not None and jpeg_quality < CLEAN_JPEG_QUALITY:
         reasons.append(f"JPEG quality about {jpeg_quality} (below {CLEAN_JPEG_QUALITY})")
     if sigma > CLEAN_NOISE_SIGMA:
@@ -242,8 +267,9 @@ def recommend(jpeg_quality: int | None, sigma: float, video: bool) -> tuple[str,
         if jpeg_quality is not None
         else "no lossy compression recorded in the file"
     )
+    grid = "" if jpeg_quality is not None else ", no block grid found in the pixels"
     return "psnr", (
-        f"Clean-trained variant recommended: {what}, noise about {sigma:.1f} grey "
+        f"Clean-trained variant recommended: {what}{grid}, noise about {sigma:.1f} grey "
         "levels. If the image was compressed before it was saved this way, prefer "
         "the robust variant."
     )
@@ -255,8 +281,19 @@ def assess(rgb: np.ndarray, data: bytes | None = None, name: str = "") -> Eviden
     quality, exact, sampling = _jpeg_info(data) if data else (None, False, None)
     video = Path(name).suffix.lower() in VIDEO_SUFFIXES
     sigma = noise_sigma(rgb)
-    variant, reason = recommend(quality, sigma, video)
-    return EvidenceQuality(quality, exact, sampling, round(sigma, 2), video, variant, reason)
+    blocking, offset = block_grid(rgb)
+    variant, reason = recommend(quality, sigma, video, offset)
+    return EvidenceQuality(
+        quality,
+        exact,
+        sampling,
+        round(sigma, 2),
+        video,
+        variant,
+        reason,
+        round(blocking, 3),
+        offset,
+    )
 
 
 def assess_file(path: str | Path, rgb: np.ndarray | None = None) -> EvidenceQuality:

@@ -159,3 +159,41 @@ def test_load_assesses_the_file_and_arrays_are_unknown(rgb, tmp_path):
     still = eio.load(path)
     assert still.evidence.jpeg_quality == 35 and still.evidence.recommended == "robust"
     assert eio.still_from_array(rgb).evidence is None
+
+
+def _lossless(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _decoded(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_a_lossless_file_of_once_compressed_pixels_shows_its_block_grid(rgb):
+    """A JPEG decoded, cropped 3 px from the left and 5 from the top (a DVR export or a
+    screenshot) and saved as PNG: the file records no compression, the pixels do."""
+    once = _decoded(_jpeg(rgb, 40))[5:, 3:]
+    found = eq.assess(once, _lossless(once), "export.png")
+    assert found.jpeg_quality is None
+    assert found.block_offset == (5, 3)  # blocks start at x = -3, y = -5 modulo 8
+    assert found.earlier_compression and found.recommended == "robust"
+    assert "block grid" in found.reason and "block grid" in found.summary()
+    assert found.verdict.startswith("previously compressed")
+
+
+def test_never_compressed_pixels_show_no_grid(rgb):
+    clean = eq.assess(rgb, _lossless(rgb), "still.png")
+    assert clean.block_offset is None and clean.blocking < eq.BLOCK_GRID_SCORE
+    assert clean.recommended == "psnr" and "no block grid found" in clean.reason
+    noisy = np.clip(rgb + np.random.default_rng(3).normal(0, 6, rgb.shape), 0, 255)
+    assert eq.block_grid(noisy.astype(np.uint8))[1] is None  # noise is not a grid
+    assert eq.block_grid(rgb[:20, :20]) == (0.0, None)  # too small to tell
+
+
+def test_pixelation_reads_as_a_grid_and_a_jpeg_file_keeps_its_tables_rule(rgb):
+    blocks = np.repeat(np.repeat(rgb[::8, ::8], 8, axis=0), 8, axis=1)
+    assert eq.block_grid(blocks)[1] == (0, 0)
+    good = eq.assess(rgb, _jpeg(rgb, 95), "still.jpg")  # the file's own tables decide
+    assert good.recommended == "psnr" and not good.earlier_compression
