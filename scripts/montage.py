@@ -21,8 +21,8 @@ Writes, under --out:
   the restore changed (|output - input| x 8) and the HR original;
 - ``montage_realworld.png``: the largest face of the first two photos with a face found from each
   source folder of real low-quality photos (no ground truth), aligned at 32x32 from the photo as
-  the app does at x4, through bicubic and the ``--best`` model (default: the
-  best x4 PSNR in benchmarks/quality_x4.json), next to
+  the app does at x4, through bicubic, the ``--best`` model (default: the
+  best x4 PSNR in benchmarks/quality_x4.json) and its robust twin where installed, next to
   the same face aligned at 128x128 straight from the photo (what the photo itself holds).
 
 Every column made by a network is headed "AI" in its label: these are enhancements, not evidence.
@@ -127,6 +127,10 @@ def realworld_montage(root: Path, best: str, per_source: int) -> Image.Image:
     entry = registry.get(best)
     model = weights.load(entry, scale, "cpu")
     bicubic = weights.load(registry.get("bicubic"), scale, "cpu")
+    # the robust twin beside it: real low-quality photos are what it was trained for
+    twin_id = registry.robust_twin(best)
+    installed = {e.id for e in select_models("all", scale, None)}
+    robust = weights.load(registry.get(twin_id), scale, "cpu") if twin_id in installed else None
     rows = []
     for source in sorted(d for d in root.iterdir() if d.is_dir()):  # a few from every source
         taken = 0
@@ -145,10 +149,13 @@ def realworld_montage(root: Path, best: str, per_source: int) -> Image.Image:
             face = max(found, key=lambda f: f.width * f.height)
             lr = faces.align(still.rgb, face, TILE // scale).pixels
             native = faces.align(still.rgb, face, TILE).pixels
-            rows.append([lr, bicubic.run(lr), model.run(lr), native])
+            outputs = [bicubic.run(lr), model.run(lr)] + ([robust.run(lr)] if robust else [])
+            rows.append([lr, *outputs, native])
             taken += 1
     headers = [f"input\n{TILE // scale}x{TILE // scale} crop", "bicubic x4",
-               f"AI:\n{best.replace('_', ' ')} x4", "photo itself\nat 128x128"]
+               f"AI:\n{best.replace('_', ' ')} x4"]
+    headers += [f"AI:\n{twin_id.replace('_', ' ')} x4"] if robust else []
+    headers += ["photo itself\nat 128x128"]
     return _grid(headers, rows, "Real low-quality photos (no ground truth)")
 
 
@@ -223,6 +230,13 @@ def best_x4(bench: Path) -> str:
     return max(learned, key=lambda k: learned[k]["psnr"])
 
 
+def write_realworld(args: argparse.Namespace) -> None:
+    best = args.best or best_x4(REPO / "benchmarks" / "quality_x4.json")
+    path = args.out / "montage_realworld.png"
+    realworld_montage(args.realworld, best, 2).save(path, optimize=True)
+    print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -237,10 +251,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the degraded-input montages")
     parser.add_argument("--only-restore", action="store_true",
                         help="only the x1 restore montage")
+    parser.add_argument("--only-realworld", action="store_true",
+                        help="only the real low-quality photos montage (needs --realworld)")
     parser.add_argument("--weights", type=Path, default=None,
                         help="weights folder for the x1 restore montage (default: the app's)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only_realworld:
+        if not args.realworld:
+            parser.error("--only-realworld needs --realworld")
+        write_realworld(args)
+        return 0
     image = restore_montage(args.faces, 8, args.weights)
     if image is not None:
         path = args.out / "montage_restore_x1.png"
@@ -264,10 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         gan_montage(args.faces, scale, args.count).save(path, optimize=True)
         print(f"wrote {path}")
     if args.realworld:
-        best = args.best or best_x4(REPO / "benchmarks" / "quality_x4.json")
-        path = args.out / "montage_realworld.png"
-        realworld_montage(args.realworld, best, 2).save(path, optimize=True)
-        print(f"wrote {path}")
+        write_realworld(args)
     return 0
 
 
