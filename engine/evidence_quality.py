@@ -116,7 +116,7 @@ class EvidenceQuality:
         if compressed and noisy:
             return "compressed and noisy evidence"
         if self.earlier_compression:
-            return "previously compressed evidence (block grid in the pixels)"
+            return "previously compressed evidence"
         if compressed:
             return "compressed evidence"
         if noisy:

@@ -6,8 +6,10 @@ Saves the small sample as a JPEG of quality 40 (compressed evidence, like a CCTV
 temporary folder, opens it in the app with the real engine and grabs the window:
 ``evidence_compressed.png`` (the line above the faces and the model set to the robust
 variant), then enhances the face and grabs ``evidence_enhanced.png`` (side by side, the
-fidelity panel with its compression-aware consistency line). Settings and the case log go to
-the temporary folder.
+fidelity panel with its compression-aware consistency line), then opens the larger sample saved as
+JPEG quality 40, decoded, cropped 3 px left and 5 px top and saved as PNG (a DVR export or a screenshot: no compression
+recorded in the file) and grabs ``evidence_export.png`` (the block grid found in the pixels).
+Settings and the case log go to the temporary folder.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from PIL import Image  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from scripts.screenshots import SAMPLE, demo_window, settle, wait_until  # noqa: E402
+from scripts.screenshots import FULL_SAMPLE, SAMPLE, demo_window, settle, wait_until  # noqa: E402
 
 
 def main() -> int:
@@ -50,6 +52,17 @@ def main() -> int:
         settle(600)
         window.grab().save(str(args.out / "evidence_enhanced.png"))
         print(window.current.provenance["model_choice"])
+        export = Path(tmp) / "dvr_export.png"
+        once = Path(tmp) / "portrait_q40.jpg"
+        Image.open(FULL_SAMPLE).convert("RGB").save(once, quality=40)
+        with Image.open(once) as im:
+            im.convert("RGB").crop((3, 5, im.width, im.height)).save(export)
+        window.open_file(export)
+        wait_until(lambda: window.still is not None and window.still.path == export)
+        wait_until(lambda: "block grid" in window.evidence_info.text())
+        settle(400)
+        window.grab().save(str(args.out / "evidence_export.png"))
+        print(window.evidence_info.text())
         window.close()
     app.processEvents()
     return 0
