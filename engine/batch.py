@@ -836,6 +836,31 @@ def _model_specs(ids: list[str], scale: int | str, enhancer: Enhancer) -> dict[s
     return specs
 
 
+def _check_restore(entries: list[registry.ModelEntry], scale: int | str) -> None:
+    """x1 restore is only ever chosen explicitly, as for a still: scale 1 with restoration
+    models alone. Any other mix is refused (BatchError) before anything is written."""
+    restoring = [e.label for e in entries if e.restores]
+    enlarging = [e.label for e in entries if not e.restores]
+    if restoring and enlarging:
+        raise BatchError(
+            f"{', '.join(restoring)} (x1 restore) and {', '.join(enlarging)} (enlargement) "
+            "cannot share a run: an x1 restore keeps the photo's size, an enlargement does "
+            "not; run them separately"
+        )
+    asked = scale if scale == resolution.AUTO else f"x{scale}"
+    if restoring and scale != registry.RESTORE_SCALE:
+        raise BatchError(
+            f"{', '.join(restoring)}: x1 restore runs only when chosen, at scale 1 "
+            f"(--scale 1; Auto never picks it), not {asked}"
+        )
+    if enlarging and scale == registry.RESTORE_SCALE:
+        models = ", ".join(e.label for e in registry.restoration_models())
+        raise BatchError(
+            f"scale 1 is x1 restore, which only the restoration models run ({models}); "
+            f"{', '.join(enlarging)} enlarge: choose another scale"
+        )
+
+
 def run_batch(
     in_dir: Path | str,
     out_dir: Path | str,
@@ -885,12 +910,7 @@ def run_batch(
     try:
         spec = dask if isinstance(dask, ClusterSpec) else parse_spec(dask)
         entries = [registry.get(m) for m in ids]
-        restoring = [e.label for e in entries if e.restores]
-        if restoring:
-            raise BatchError(
-                f"{', '.join(restoring)}: x1 restore runs one still at a time (the app, or "
-                "ffe enhance --scale 1); folder runs enlarge only"
-            )
+        _check_restore(entries, scale)
         if scale != resolution.AUTO:
             scale = registry.check_scale(entries[0], scale)
             for entry in entries[1:]:
