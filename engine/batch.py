@@ -37,10 +37,18 @@ would shrink a face skips that face unless ``allow_shrink``; either way the row 
 ``summary.csv`` gives every face's native frame, inter-ocular distance, the scale used and the
 shrink factor (``;``-separated, face by face).
 
+**x1 restore** (scale 1, :data:`engine.registry.RESTORE_SCALE`): chosen only by hand, with
+restoration models only (:attr:`engine.registry.ModelEntry.restores`; Auto never picks it, and
+a restoration model at another scale or mixed with enlarging models is refused before anything
+is written). Each face goes through the still path's own :func:`engine.enhance.restore_face`:
+the axis-aligned crop of the recorded pixels around the face, no warp, no resampling; the face
+output is the restored crop, the full image is the photo at its own size with exactly the crop
+boxes' pixels replaced, and the record has the "restore" section (crop box, margin).
+
 Outputs mirror the input's sub-folders. For an input ``sub/img.jpg`` (relative stem
 ``sub/img``), face K (0 = leftmost) and model M at scale N (or "auto"):
-``sub/img_faceK_M_xN.png`` (the 128x128 SR face), ``sub/img_M_xN_full.png`` (the whole image
-enlarged by N with every SR face pasted in) and ``sub/img_M_xN_provenance.json`` (models
+``sub/img_faceK_M_xN.png`` (the 128x128 SR face; for an x1 restore the restored crop),
+``sub/img_M_xN_full.png`` (the whole image enlarged by N with every SR face pasted in) and ``sub/img_M_xN_provenance.json`` (models
 joined by ``+``; every record and every output's SHA-256). The PNGs carry their provenance
 in PNG text chunks. When two inputs of one folder share a stem (``a.png``, ``a.jpg``) their full names are used as stems instead.
 
@@ -885,8 +893,9 @@ def run_batch(
 
     Results go to ``out_dir`` (created if needed) as described in the module docstring, with
     ``summary.csv`` rewritten after each image. ``on_event`` receives :class:`BatchEvent` s in the
-    caller's thread. ``scale`` is a factor or "auto" (per face, see :mod:`engine.resolution`); a
-    fixed factor that would shrink a face skips that face unless ``allow_shrink``. A symbolic
+    caller's thread. ``scale`` is a factor, "auto" (per face, see :mod:`engine.resolution`) or 1
+    for x1 restore (restoration models only, see the module docstring); a fixed factor that
+    would shrink a face skips that face unless ``allow_shrink``. A symbolic
     link to a file outside ``in_dir`` gets an error row instead of being read, unless
     ``follow_links``. ``full=False`` writes the faces and provenance only (the command line's
     default). ``dask`` chooses where the photos are processed (:mod:`engine.batch_exec`):
