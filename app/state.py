@@ -17,7 +17,7 @@ AUTO = "auto"  # engine.resolution.AUTO: the scale chosen per face from its nati
 RESTORE = registry.RESTORE_SCALE  # 1: "x1 restore", chosen by hand only (engine.resolution)
 NUMERIC_SCALES = (2, 3, 4, 8)
 SCALES = (AUTO, *NUMERIC_SCALES, RESTORE)
-# folder runs and the default scale of a session: enlargement only (x1 restore is chosen by hand)
+# the default scale of a session: enlargement only (x1 restore is chosen by hand, each time)
 ENLARGE_SCALES = (AUTO, *NUMERIC_SCALES)
 
 Scale = int | str  # a factor, or AUTO

@@ -538,8 +538,8 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--scale",
         type=parse_scale,
         default="auto",
-        help="'auto' (default: per face, from its native resolution, never shrinking it) or an "
-        "enlargement factor, e.g. 4",
+        help="'auto' (default: per face, from its native resolution, never shrinking it), an "
+        "enlargement factor, e.g. 4, or 1 for x1 restore (restoration models only)",
     )
     parser.add_argument(
         "--allow-shrink",

@@ -37,10 +37,18 @@ would shrink a face skips that face unless ``allow_shrink``; either way the row 
 ``summary.csv`` gives every face's native frame, inter-ocular distance, the scale used and the
 shrink factor (``;``-separated, face by face).
 
+**x1 restore** (scale 1, :data:`engine.registry.RESTORE_SCALE`): chosen only by hand, with
+restoration models only (:attr:`engine.registry.ModelEntry.restores`; Auto never picks it, and
+a restoration model at another scale or mixed with enlarging models is refused before anything
+is written). Each face goes through the still path's own :func:`engine.enhance.restore_face`:
+the axis-aligned crop of the recorded pixels around the face, no warp, no resampling; the face
+output is the restored crop, the full image is the photo at its own size with exactly the crop
+boxes' pixels replaced, and the record has the "restore" section (crop box, margin).
+
 Outputs mirror the input's sub-folders. For an input ``sub/img.jpg`` (relative stem
 ``sub/img``), face K (0 = leftmost) and model M at scale N (or "auto"):
-``sub/img_faceK_M_xN.png`` (the 128x128 SR face), ``sub/img_M_xN_full.png`` (the whole image
-enlarged by N with every SR face pasted in) and ``sub/img_M_xN_provenance.json`` (models
+``sub/img_faceK_M_xN.png`` (the 128x128 SR face; for an x1 restore the restored crop),
+``sub/img_M_xN_full.png`` (the whole image enlarged by N with every SR face pasted in) and ``sub/img_M_xN_provenance.json`` (models
 joined by ``+``; every record and every output's SHA-256). The PNGs carry their provenance
 in PNG text chunks. When two inputs of one folder share a stem (``a.png``, ``a.jpg``) their full names are used as stems instead.
 
@@ -836,6 +844,31 @@ def _model_specs(ids: list[str], scale: int | str, enhancer: Enhancer) -> dict[s
     return specs
 
 
+def _check_restore(entries: list[registry.ModelEntry], scale: int | str) -> None:
+    """x1 restore is only ever chosen explicitly, as for a still: scale 1 with restoration
+    models alone. Any other mix is refused (BatchError) before anything is written."""
+    restoring = [e.label for e in entries if e.restores]
+    enlarging = [e.label for e in entries if not e.restores]
+    if restoring and enlarging:
+        raise BatchError(
+            f"{', '.join(restoring)} (x1 restore) and {', '.join(enlarging)} (enlargement) "
+            "cannot share a run: an x1 restore keeps the photo's size, an enlargement does "
+            "not; run them separately"
+        )
+    asked = scale if scale == resolution.AUTO else f"x{scale}"
+    if restoring and scale != registry.RESTORE_SCALE:
+        raise BatchError(
+            f"{', '.join(restoring)}: x1 restore runs only when chosen, at scale 1 "
+            f"(--scale 1; Auto never picks it), not {asked}"
+        )
+    if enlarging and scale == registry.RESTORE_SCALE:
+        models = ", ".join(e.label for e in registry.restoration_models())
+        raise BatchError(
+            f"scale 1 is x1 restore, which only the restoration models run ({models}); "
+            f"{', '.join(enlarging)} enlarge: choose another scale"
+        )
+
+
 def run_batch(
     in_dir: Path | str,
     out_dir: Path | str,
@@ -860,8 +893,9 @@ def run_batch(
 
     Results go to ``out_dir`` (created if needed) as described in the module docstring, with
     ``summary.csv`` rewritten after each image. ``on_event`` receives :class:`BatchEvent` s in the
-    caller's thread. ``scale`` is a factor or "auto" (per face, see :mod:`engine.resolution`); a
-    fixed factor that would shrink a face skips that face unless ``allow_shrink``. A symbolic
+    caller's thread. ``scale`` is a factor, "auto" (per face, see :mod:`engine.resolution`) or 1
+    for x1 restore (restoration models only, see the module docstring); a fixed factor that
+    would shrink a face skips that face unless ``allow_shrink``. A symbolic
     link to a file outside ``in_dir`` gets an error row instead of being read, unless
     ``follow_links``. ``full=False`` writes the faces and provenance only (the command line's
     default). ``dask`` chooses where the photos are processed (:mod:`engine.batch_exec`):
@@ -885,12 +919,7 @@ def run_batch(
     try:
         spec = dask if isinstance(dask, ClusterSpec) else parse_spec(dask)
         entries = [registry.get(m) for m in ids]
-        restoring = [e.label for e in entries if e.restores]
-        if restoring:
-            raise BatchError(
-                f"{', '.join(restoring)}: x1 restore runs one still at a time (the app, or "
-                "ffe enhance --scale 1); folder runs enlarge only"
-            )
+        _check_restore(entries, scale)
         if scale != resolution.AUTO:
             scale = registry.check_scale(entries[0], scale)
             for entry in entries[1:]:

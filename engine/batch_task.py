@@ -3,9 +3,9 @@
 :func:`process_photo` takes a :class:`PhotoTask` (the input's path and SHA-256, each model's id
 and the SHA-256 of its weights at every scale it may run, the run's parameters) and returns a
 :class:`PhotoResult` (the summary rows, with every output's name and SHA-256, the fidelity
-metrics, counters and messages). It reads the input, detects, plans, aligns, runs the models
-and writes its output files into its own folder under the run's staging folder; it writes
-nothing else. The driver (:mod:`engine.batch`) checks each output's SHA-256 against the
+metrics, counters and messages). It reads the input, detects, plans, aligns (an x1 restore
+crops instead: :func:`engine.enhance.restore_face`), runs the models and writes its output
+files into its own folder under the run's staging folder; it writes nothing else. The driver (:mod:`engine.batch`) checks each output's SHA-256 against the
 result, moves the files into place, and alone writes ``summary.csv``, ``run.json`` and the
 case log. The same function runs in the app's process or on a Dask worker
 (:mod:`engine.batch_exec`), so both give the same bytes.
@@ -32,7 +32,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -41,7 +41,15 @@ import numpy as np
 from engine import __version__, export, fidelity, io, provenance, registry, resolution
 from engine import device as devices
 from engine import faces as facelib
-from engine.enhance import Enhancer, paste_scale, pipeline_parameters, plan_face
+from engine.enhance import (
+    Enhancer,
+    Result,
+    paste_all,
+    paste_scale,
+    pipeline_parameters,
+    plan_face,
+    restore_face,
+)
 from engine.progress import Cancelled, CancelToken
 from engine.weights import LoadedModel
 
@@ -309,6 +317,8 @@ class _Model:
     plans: list[resolution.Plan] = field(default_factory=list)
     refused: set[int] = field(default_factory=set)
     sr: dict[int, np.ndarray] = field(default_factory=dict)
+    # x1 restores (engine.enhance.restore_face): each face's result, with its crop and record
+    restored: dict[int, Result] = field(default_factory=dict)
     error: str = ""
     batch_size: int = 0
     notes: list[str] = field(default_factory=list)
@@ -409,6 +419,8 @@ class _Photo:
             model.plans.append(plan)
             if refused:
                 model.refused.add(k)
+            elif plan.mode == resolution.RESTORE:
+                pass  # an x1 restore reads the recorded pixels: nothing is aligned
             elif plan.runs and (k, plan.lr_size) not in self.aligned:
                 self.aligned[(k, plan.lr_size)] = facelib.align(
                     self.still.rgb, face, size=plan.lr_size
@@ -434,7 +446,10 @@ class _Photo:
                 jobs.setdefault((plan.scale, plan.lr_size), []).append(k)
             try:
                 for (scale, lr_size), faces in sorted(jobs.items()):
-                    self._run_jobs(model, scale, lr_size, faces)
+                    if lr_size is None:  # x1 restore (a restoring model plans nothing else)
+                        self._run_restores(model, faces)
+                    else:
+                        self._run_jobs(model, scale, lr_size, faces)
             except (OSError, ValueError) as exc:  # weights missing, invalid or different
                 model.error = f"{model.spec.id}: {exc}"
 
@@ -465,6 +480,35 @@ class _Photo:
             model.batch_size = max(model.batch_size, len(chunk))
             start += len(chunk)
 
+    def _run_restores(self, model: _Model, faces: list[int]) -> None:
+        """x1 restore: each face through the still path's own :func:`restore_face` (the crops
+        differ in size, so one face per pass; its record is made there, as for a still)."""
+        for k in faces:
+            self.token.check()  # between forward passes: pause waits here
+            t = time.perf_counter()
+            loaded = self._model(model, resolution.RESTORE_SCALE)
+            try:
+                result = restore_face(
+                    loaded,
+                    self.still,
+                    self.faces[k],
+                    model.plans[k],
+                    face_index=k,
+                    parameters=self._parameters(model),
+                    model_choice=self._model_choice(model.spec, k),
+                    notes=model.notes,
+                )
+            except Exception as exc:  # noqa: BLE001 - the model's error row, the run goes on
+                self._add_time("model", t)
+                log.exception("%s on %s face %d failed", model.spec.id, self.task.rel, k)
+                model.error = f"{model.spec.id} failed on face {k}: {exc}"
+                return
+            self._add_time("model", t)  # the crop, the pass, the output's landmarks
+            self.passes[model.spec.id] += 1
+            # Not the whole-still copy of each face: the full image is pasted once, later.
+            model.restored[k], model.sr[k] = replace(result, pasted=None), result.sr
+            model.batch_size = 1
+
     def _after_oom(self, model: _Model, step: int) -> int:
         """Out of GPU memory: halve the batch; at one face, this model goes to the CPU."""
         import torch
@@ -478,16 +522,22 @@ class _Photo:
         return self.task.batch_faces
 
     # ------------------------------------------------------------------ writing
-    def _record(self, model: _Model, k: int) -> dict[str, Any]:
-        plan = model.plans[k]
-        loaded = self._model(model, plan.scale)
-        params = pipeline_parameters(loaded.entry, plan.scale, plan) | {
+    def _parameters(self, model: _Model) -> dict[str, Any]:
+        """What a batch run adds to every record's parameters."""
+        return {
             "detector": self.task.detector,
             "batch": {
                 "input_file": self.task.rel,
                 "faces_per_forward_pass": model.batch_size or 1,
             },
         }
+
+    def _record(self, model: _Model, k: int) -> dict[str, Any]:
+        if k in model.restored:  # made by restore_face, like a still's
+            return self._stamp(model.restored[k].provenance)
+        plan = model.plans[k]
+        loaded = self._model(model, plan.scale)
+        params = pipeline_parameters(loaded.entry, plan.scale, plan) | self._parameters(model)
         notes = list(model.notes) + ([plan.message] if plan.message else [])
         record = provenance.record(
             still=self.still,
@@ -572,7 +622,7 @@ class _Photo:
                 row.outputs.append(rel)
                 row.outputs_sha256.append(sha)
                 model_records.append(rec)
-                checks[k] = self._fidelity(k, plan, model.sr[k])
+                checks[k] = self._fidelity(model, k)
             fidelity_columns(row, checks, len(self.faces))
             notes = [f"face {k}: {p.message}" for k, p in enumerate(model.plans) if k not in done]
             # Only faces the model saw unshrunk may replace the recorded pixels.
@@ -607,16 +657,20 @@ class _Photo:
                 "faces were written"
             ]
         t = time.perf_counter()
-        crops = [self.aligned[(k, model.plans[k].lr_size)] for k in pasted]
-        full = facelib.paste_many(
-            self.still.rgb, scale, [(a, model.sr[k]) for a, k in zip(crops, pasted, strict=True)]
-        )
+        if model.restored:  # x1 restores: each output replaces exactly its crop's pixels
+            results = [model.restored[k] for k in pasted]
+            full = paste_all(self.still.rgb, results)
+            regions = [export.result_region(r, scale) for r in results]
+        else:
+            crops = [self.aligned[(k, model.plans[k].lr_size)] for k in pasted]
+            pairs = [(a, model.sr[k]) for a, k in zip(crops, pasted, strict=True)]
+            full = facelib.paste_many(self.still.rgb, scale, pairs)
+            regions = [export.replaced_region(a, scale) for a in crops]
         self._add_time("write", t)  # "write" = paste-back, encoding, writing
         rel = export.output_name(
             PurePosixPath(self.task.stem), model.spec.id, self.task.scale, "full"
         )
         document = self._stamp(provenance.bundle(records))
-        regions = [export.replaced_region(a, scale) for a in crops]
         image, label_text = export.labelled(full, registry.get(model.spec.id), regions)
         sha = self._save(rel, image, provenance.png_text(document) | label_text)
         for rec in records:
@@ -627,19 +681,21 @@ class _Photo:
         row.outputs_sha256.append(sha)
         return []
 
-    def _fidelity(
-        self, k: int, plan: resolution.Plan, sr: np.ndarray
-    ) -> tuple[fidelity.Check, fidelity.Check]:
+    def _fidelity(self, model: _Model, k: int) -> tuple[fidelity.Check, fidelity.Check]:
         """Data consistency (against what the model saw) and landmark drift of one face."""
         t = time.perf_counter()
-        face = self.faces[k]
-        expected = facelib.transform_points(
-            face.landmarks, facelib.alignment_matrix(face, facelib.HR_SIZE)
-        )
-        consistency = fidelity.data_consistency(
-            self.aligned[(k, plan.lr_size)].pixels, sr, self.still.evidence, expected
-        )
-        drift = fidelity.landmark_drift(expected, fidelity.output_landmarks(sr))
+        if k in model.restored:  # x1 restore: in the crop's pixels, as the still path checks it
+            r = model.restored[k]
+            lr, sr, expected, found = r.lr, r.sr, r.input_landmarks, r.output_landmarks
+        else:
+            face, sr = self.faces[k], model.sr[k]
+            lr = self.aligned[(k, model.plans[k].lr_size)].pixels
+            expected = facelib.transform_points(
+                face.landmarks, facelib.alignment_matrix(face, facelib.HR_SIZE)
+            )
+            found = fidelity.output_landmarks(sr)
+        consistency = fidelity.data_consistency(lr, sr, self.still.evidence, expected)
+        drift = fidelity.landmark_drift(expected, found)
         self._add_time("fidelity", t)
         return consistency, drift
 

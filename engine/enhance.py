@@ -378,87 +378,22 @@ class Enhancer:
         parameters: dict[str, Any] | None,
         start: float,
     ) -> Result:
-        """An x1 restore: the model runs on the axis-aligned crop of the recorded pixels around
-        the face (:func:`engine.resolution.restore_box`), no warp, no resampling; the output
-        lies on the still's own grid and replaces exactly the crop's pixels."""
-        timings: dict[str, float] = {}
+        """An x1 restore (:func:`restore_face`) with this Enhancer's model and model choice."""
         t = time.perf_counter()
         model = self.model(entry.id, resolution.RESTORE_SCALE)
-        timings["load"] = _ms(t)
-        t = time.perf_counter()
-        box = resolution.restore_box(face, (still.width, still.height))
-        x0, y0, x1, y1 = box
-        crop = np.ascontiguousarray(still.rgb[y0:y1, x0:x1])
-        timings["align"] = _ms(t)  # the crop: no alignment
-        token.check()
-        t = time.perf_counter()
-        restored = model.restore(crop)
-        timings["model"] = _ms(t)
-        t = time.perf_counter()
-        pasted = np.array(still.rgb, dtype=np.uint8, copy=True)
-        pasted[y0:y1, x0:x1] = restored
-        timings["paste"] = _ms(t)
-        t = time.perf_counter()
-        offset = np.array([x0, y0], dtype=np.float32)
-        input_landmarks = (np.asarray(face.landmarks, dtype=np.float32) - offset).astype(np.float32)
-        fx0, fy0, fx1, fy1 = face.box
-        try:  # the same predictor on the restored pixels, in the face's own box
-            output_landmarks: np.ndarray | None = facelib.landmarks_in_box(
-                restored, (fx0 - x0, fy0 - y0, fx1 - x0, fy1 - y0)
-            )
-        except facelib.FaceError as exc:
-            log.info("no landmarks on the %s output: %s", entry.id, exc)
-            output_landmarks = None
-        timings["landmarks"] = _ms(t)
-        timings["total"] = _ms(start)
-
-        params = pipeline_parameters(entry, resolution.RESTORE_SCALE, plan) | {
-            "crop_box": [int(v) for v in box],
-            "crop_margin": resolution.RESTORE_MARGIN,
-            "resampled": False,
-            "alignment": "none: the axis-aligned crop of the recorded pixels (plus the margin)",
-            "paste_back": "the output replaces exactly the crop's pixels (no blend, no resampling)",
-            "tiling": {"tile": weights.RESTORE_TILE, "context": weights.RESTORE_CONTEXT},
-        } | dict(parameters or {})
-        record = provenance.record(
-            still=still,
-            face=face,
+        timings = {"load": _ms(t)}
+        choice = self.model_choice(still, entry.id, resolution.RESTORE_SCALE, face)
+        return restore_face(
+            model,
+            still,
+            face,
+            plan,
             face_index=face_index,
-            entry=entry,
-            scale=resolution.RESTORE_SCALE,
-            weights_file=model.path.name if model.path is not None else None,
-            weights_sha256=model.weights_sha256,
-            weights_metadata=model.metadata,
-            parameters=params,
-            device=devices.describe(model.device),
-            notes=[plan.message],
-            model_choice=self.model_choice(still, entry.id, resolution.RESTORE_SCALE, face),
-        )
-        record["resolution"] = plan.to_dict()
-        record["restore"] = {
-            "mode": resolution.RESTORE,
-            "crop_box": [int(v) for v in box],
-            "crop_size": [int(x1 - x0), int(y1 - y0)],
-            "margin_px": resolution.RESTORE_MARGIN,
-            "pixels_resampled": False,
-            "output_grid": "the still's own pixel grid: output pixel (x, y) replaces still pixel "
-            "(x0 + x, y0 + y)",
-        }
-        return Result(
-            model_id=entry.id,
-            scale=resolution.RESTORE_SCALE,
-            face_index=face_index,
-            lr=crop,
-            sr=restored,
-            pasted=pasted,
-            input_landmarks=input_landmarks,
-            output_landmarks=output_landmarks,
+            parameters=parameters,
+            model_choice=choice,
+            token=token,
             timings=timings,
-            provenance=record,
-            aligned=None,
-            device=model.device,
-            plan=plan,
-            crop_box=(int(x0), int(y0), int(x1), int(y1)),
+            start=start,
         )
 
     def _run(
@@ -481,6 +416,111 @@ class Enhancer:
             notes.append(f"CUDA out of memory on {model.device}; this face was computed on the CPU")
             cpu_model = self.model(model.entry.id, model.scale, device="cpu")
             return cpu_model.run(lr), cpu_model
+
+
+def restore_face(
+    model: LoadedModel,
+    still: Any,
+    face: facelib.Face,
+    plan: resolution.Plan,
+    *,
+    face_index: int = 0,
+    parameters: dict[str, Any] | None = None,
+    model_choice: dict[str, Any] | None = None,
+    notes: Sequence[str] = (),
+    token: CancelToken | None = None,
+    timings: dict[str, float] | None = None,
+    start: float | None = None,
+) -> Result:
+    """An x1 restore of one face with a loaded restoration ``model`` (the one function of
+    :meth:`Enhancer.enhance` and of batch runs, :mod:`engine.batch_task`, so both give the same
+    bytes): the model runs on the axis-aligned crop of the recorded pixels around the face
+    (:func:`engine.resolution.restore_box`), no warp, no resampling; the output lies on the
+    still's own grid and replaces exactly the crop's pixels. ``notes`` go before the plan's
+    message in the record; ``timings`` (milliseconds) are added to, ``start`` begins "total"."""
+    start = time.perf_counter() if start is None else start
+    timings = {} if timings is None else timings
+    entry = model.entry
+    t = time.perf_counter()
+    box = resolution.restore_box(face, (still.width, still.height))
+    x0, y0, x1, y1 = box
+    crop = np.ascontiguousarray(still.rgb[y0:y1, x0:x1])
+    timings["align"] = _ms(t)  # the crop: no alignment
+    if token is not None:
+        token.check()
+    t = time.perf_counter()
+    restored = model.restore(crop)
+    timings["model"] = _ms(t)
+    t = time.perf_counter()
+    pasted = np.array(still.rgb, dtype=np.uint8, copy=True)
+    pasted[y0:y1, x0:x1] = restored
+    timings["paste"] = _ms(t)
+    t = time.perf_counter()
+    offset = np.array([x0, y0], dtype=np.float32)
+    input_landmarks = (np.asarray(face.landmarks, dtype=np.float32) - offset).astype(np.float32)
+    fx0, fy0, fx1, fy1 = face.box
+    try:  # the same predictor on the restored pixels, in the face's own box
+        output_landmarks: np.ndarray | None = facelib.landmarks_in_box(
+            restored, (fx0 - x0, fy0 - y0, fx1 - x0, fy1 - y0)
+        )
+    except facelib.FaceError as exc:
+        log.info("no landmarks on the %s output: %s", entry.id, exc)
+        output_landmarks = None
+    timings["landmarks"] = _ms(t)
+    timings["total"] = _ms(start)
+
+    params = (
+        pipeline_parameters(entry, resolution.RESTORE_SCALE, plan)
+        | {
+            "crop_box": [int(v) for v in box],
+            "crop_margin": resolution.RESTORE_MARGIN,
+            "resampled": False,
+            "alignment": "none: the axis-aligned crop of the recorded pixels (plus the margin)",
+            "paste_back": "the output replaces exactly the crop's pixels (no blend, no resampling)",
+            "tiling": {"tile": weights.RESTORE_TILE, "context": weights.RESTORE_CONTEXT},
+        }
+        | dict(parameters or {})
+    )
+    record = provenance.record(
+        still=still,
+        face=face,
+        face_index=face_index,
+        entry=entry,
+        scale=resolution.RESTORE_SCALE,
+        weights_file=model.path.name if model.path is not None else None,
+        weights_sha256=model.weights_sha256,
+        weights_metadata=model.metadata,
+        parameters=params,
+        device=devices.describe(model.device),
+        notes=[*notes, plan.message],
+        model_choice=model_choice,
+    )
+    record["resolution"] = plan.to_dict()
+    record["restore"] = {
+        "mode": resolution.RESTORE,
+        "crop_box": [int(v) for v in box],
+        "crop_size": [int(x1 - x0), int(y1 - y0)],
+        "margin_px": resolution.RESTORE_MARGIN,
+        "pixels_resampled": False,
+        "output_grid": "the still's own pixel grid: output pixel (x, y) replaces still pixel "
+        "(x0 + x, y0 + y)",
+    }
+    return Result(
+        model_id=entry.id,
+        scale=resolution.RESTORE_SCALE,
+        face_index=face_index,
+        lr=crop,
+        sr=restored,
+        pasted=pasted,
+        input_landmarks=input_landmarks,
+        output_landmarks=output_landmarks,
+        timings=timings,
+        provenance=record,
+        aligned=None,
+        device=model.device,
+        plan=plan,
+        crop_box=(int(x0), int(y0), int(x1), int(y1)),
+    )
 
 
 def paste_all(still_rgb: np.ndarray, results: Sequence[Result]) -> np.ndarray:

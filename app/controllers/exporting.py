@@ -15,7 +15,7 @@ from app.controllers import Controller
 from app.dialogs import settings as app_settings
 from app.dialogs.batch import BatchDialog
 from app.jobs import BatchArgs, ExportArgs, ExportOutcome, ReportArgs, ReportOutcome
-from app.state import ENLARGE_SCALES, result_key, scale_text
+from app.state import SCALES, result_key, scale_text
 from app.views.common import AI_LABEL, label_strip, output_label
 from app.worker import same_file
 from engine import export as records
@@ -313,7 +313,7 @@ class ExportController(Controller):
         """Show the (single, non-modal) batch window."""
         if self.batch_dialog is None:
             dialog = BatchDialog(
-                self.state.entries, self.state.model_state, ENLARGE_SCALES, self.w.settings, self.w
+                self.state.entries, self.state.model_state, SCALES, self.w.settings, self.w
             )
             dialog.startRequested.connect(self.start_batch)
             dialog.pauseToggled.connect(

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.batch_progress import FileProgress
-from app.state import parse_scale, scale_text
+from app.state import RESTORE, parse_scale, scale_text
 from app.views.common import ms_text
 from engine.batch_exec import NEEDS_SOURCE, ClusterError, dask_available, parse_spec
 
@@ -98,11 +98,15 @@ class BatchDialog(QDialog):
         self.scale_box = QComboBox()
         self.scale_box.setToolTip(
             "Auto (recommended): per face, the largest factor that does not shrink it. A fixed "
-            "factor skips the faces it would shrink (listed in summary.csv)."
+            "factor skips the faces it would shrink (listed in summary.csv). \u00d71 restore "
+            "(restoration models only, never chosen by Auto): each face's recorded pixels are "
+            "cleaned at their own size and replace exactly those pixels."
         )
         for scale in scales:
             self.scale_box.addItem(scale_text(scale), scale)
         saved_scale = parse_scale(settings.value("batchScale", scales[0]), scales[0])
+        if saved_scale == RESTORE:  # as in the window: x1 restore is chosen anew, never inherited
+            saved_scale = scales[0]
         self.scale_box.setCurrentIndex(max(0, self.scale_box.findData(saved_scale)))
         self.scale_box.currentIndexChanged.connect(lambda _: self.refresh_models())
         self.model_list = QListWidget()
@@ -250,10 +254,16 @@ class BatchDialog(QDialog):
             if self.model_list.count()
             else ([saved] if isinstance(saved, str) else list(saved or []))
         )
+        states = {entry.id: self._state(entry.id, self.scale()) for entry in self._entries}
+        installed = [model_id for model_id, state in states.items() if state == "installed"]
+        if self.scale() == RESTORE and not set(previous) & set(installed):
+            # As in the window: at x1 restore (no enlarging model is offered there) the first
+            # restoration model is picked.
+            previous = installed[:1]
         self.model_list.blockSignals(True)
         self.model_list.clear()
         for entry in self._entries:
-            state = self._state(entry.id, self.scale())
+            state = states[entry.id]
             text = entry.label
             if state != "installed":
                 text += {

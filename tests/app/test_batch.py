@@ -168,3 +168,50 @@ def test_batch_dialog_passes_where_to_run_and_overwrite_to_the_engine(
     assert submitted[-1].dask == "local:3" and submitted[-1].overwrite is True
     assert "cluster mode needs the source install" in dialog.status.text()
     dialog.close()
+
+
+def test_batch_dialog_offers_x1_restore_with_the_restoration_models(
+    make_window, qtbot, run_job, tmp_path
+):
+    """Issue 24: x1 restore in a folder run, chosen by hand as in the window's scale box."""
+    import torch
+
+    from engine import registry, weights
+    from engine.enhance import Enhancer
+
+    folder = tmp_path / "weights"  # a small random x1 IDRN, the only installed network
+    torch.manual_seed(0)
+    entry = registry.get("s4_idrn_restore")
+    path = weights.weights_path(entry, 1, folder)
+    weights.save(registry.build(entry, 1, channels=8, units=2), entry, 1, path, {"run": "test"})
+    weights.update_manifest(path)
+    inputs = tmp_path / "case"
+    inputs.mkdir()
+    shutil.copyfile(SAMPLE, inputs / "a.png")
+    out = tmp_path / "results"
+    window = make_window(enhancer_factory=lambda: Enhancer(weights_dir=str(folder)))
+    qtbot.waitUntil(lambda: window.state.model_state(entry.id, 1) == "installed", timeout=180_000)
+    dialog = window.open_batch()
+    box = dialog.scale_box
+    assert box.itemText(box.count() - 1) == "\u00d71 restore" and box.itemData(box.count() - 1) == 1
+    enabled = {  # model id -> can be chosen, at the scale shown
+        dialog.model_list.item(i).data(Qt.ItemDataRole.UserRole): bool(
+            dialog.model_list.item(i).flags() & Qt.ItemFlag.ItemIsEnabled
+        )
+        for i in range(dialog.model_list.count())
+    }
+    assert enabled["bicubic"] and not enabled[entry.id]  # Auto never runs x1 restore
+    box.setCurrentIndex(box.findData(1))
+    # only the restoration model is offered there, and it is picked (as in the window)
+    assert dialog.chosen_models() == [entry.id]
+    dialog.set_chosen_models(["bicubic", entry.id])
+    assert dialog.chosen_models() == [entry.id]
+    dialog.in_edit.setText(str(inputs))
+    dialog.out_edit.setText(str(out))
+    run_job(window, lambda: window.start_batch(dialog.request()), timeout=120_000)
+    assert "Done" in dialog.status.text()
+    with open(out / "summary.csv", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["status"] == "ok" and row["scale"] == "1" and row["scales_used"] == "x1"
+    assert (out / "a_s4_idrn_restore_x1_full.png").is_file()
+    dialog.close()

@@ -29,7 +29,7 @@ def restore_weights(tmp_path, monkeypatch):
     return folder
 
 
-def test_the_scale_list_offers_x1_restore_last_and_batch_does_not():
+def test_the_scale_list_offers_x1_restore_last_and_the_default_scale_does_not():
     assert SCALES[-1] == 1 and scale_text(1) == "\u00d71 restore"
     assert 1 not in ENLARGE_SCALES and scale_text("auto") == "Auto" and scale_text(4) == "\u00d74"
 
