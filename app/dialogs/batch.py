@@ -282,6 +282,10 @@ class BatchDialog(QDialog):
             item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
             self.model_list.addItem(item)
         self.model_list.blockSignals(False)
+        checked = [self.model_list.item(i) for i in range(self.model_list.count())]
+        checked = [item for item in checked if item.checkState() == Qt.CheckState.Checked]
+        if checked:  # e.g. x1 restore's model, last in the list: show what will run
+            self.model_list.scrollToItem(checked[0])
         self._update_buttons()
 
     def _browse(self, edit: QLineEdit, title: str) -> None:

@@ -204,6 +204,9 @@ def test_batch_dialog_offers_x1_restore_with_the_restoration_models(
     box.setCurrentIndex(box.findData(1))
     # only the restoration model is offered there, and it is picked (as in the window)
     assert dialog.chosen_models() == [entry.id]
+    picked = dialog.model_list.findItems(entry.label, Qt.MatchFlag.MatchExactly)[0]
+    view = dialog.model_list.viewport().rect()  # last in the list, scrolled into view
+    assert view.contains(dialog.model_list.visualItemRect(picked))
     dialog.set_chosen_models(["bicubic", entry.id])
     assert dialog.chosen_models() == [entry.id]
     dialog.in_edit.setText(str(inputs))
