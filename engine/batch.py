@@ -48,9 +48,10 @@ boxes' pixels replaced, and the record has the "restore" section (crop box, marg
 Outputs mirror the input's sub-folders. For an input ``sub/img.jpg`` (relative stem
 ``sub/img``), face K (0 = leftmost) and model M at scale N (or "auto"):
 ``sub/img_faceK_M_xN.png`` (the 128x128 SR face; for an x1 restore the restored crop),
-``sub/img_M_xN_full.png`` (the whole image enlarged by N with every SR face pasted in) and ``sub/img_M_xN_provenance.json`` (models
-joined by ``+``; every record and every output's SHA-256). The PNGs carry their provenance
-in PNG text chunks. When two inputs of one folder share a stem (``a.png``, ``a.jpg``) their full names are used as stems instead.
+``sub/img_M_xN_full.png`` (the whole image enlarged by N with every SR face pasted in) and
+``sub/img_M_xN_provenance.json`` (models joined by ``+``; every record and every output's
+SHA-256). The PNGs carry their provenance in PNG text chunks. When two inputs of one folder
+share a stem (``a.png``, ``a.jpg``) their full names are used as stems instead.
 
 **Tasks and the driver.** Each photo is one pure task (:mod:`engine.batch_task`: the input's
 path and SHA-256, the models and their weights' SHA-256, the settings -> its output files,

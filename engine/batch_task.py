@@ -3,12 +3,13 @@
 :func:`process_photo` takes a :class:`PhotoTask` (the input's path and SHA-256, each model's id
 and the SHA-256 of its weights at every scale it may run, the run's parameters) and returns a
 :class:`PhotoResult` (the summary rows, with every output's name and SHA-256, the fidelity
-metrics, counters and messages). It reads the input, detects, plans, aligns (an x1 restore
-crops instead: :func:`engine.enhance.restore_face`), runs the models and writes its output
-files into its own folder under the run's staging folder; it writes nothing else. The driver (:mod:`engine.batch`) checks each output's SHA-256 against the
-result, moves the files into place, and alone writes ``summary.csv``, ``run.json`` and the
-case log. The same function runs in the app's process or on a Dask worker
-(:mod:`engine.batch_exec`), so both give the same bytes.
+metrics, counters and messages). It reads the input, detects, plans, aligns (an x1 restore crops
+instead: :func:`engine.enhance.restore_face`), runs the models and writes its output files into
+its own folder under the run's staging folder; it writes nothing else. The driver
+(:mod:`engine.batch`) checks each output's SHA-256 against the result, moves the files into
+place, and alone writes ``summary.csv``, ``run.json`` and the case log. The same function runs
+in the app's process or on a Dask worker (:mod:`engine.batch_exec`), so both give the same
+bytes.
 
 Why a staging folder: a task may be run twice (a Dask worker that dies mid-photo has its task
 run again elsewhere) or finish after the run was cancelled. Each attempt writes under a name of

@@ -36,11 +36,12 @@ in the provenance record).
 
 Recommendation (:func:`recommend`): the robust variant when the JPEG quality is below
 ``CLEAN_JPEG_QUALITY`` (90) or the noise sigma is above ``CLEAN_NOISE_SIGMA`` (3 grey levels),
-or a lossless file's pixels carry a block grid, or for video frames (always codec-compressed), or when nothing is known (pixels without a file);
-otherwise the clean-trained one. :func:`model_choice` turns the recommended *variant* into a
-model (the twin of the analyst's model in that variant, else the first installed one of
-``engine.registry.DEFAULT_ORDER``: driven by the registry, no model ids here) and states the
-choice and its reason for the provenance record.
+or a lossless file's pixels carry a block grid, or for video frames (always codec-compressed),
+or when nothing is known (pixels without a file); otherwise the clean-trained one.
+:func:`model_choice` turns the recommended *variant* into a model (the twin of the analyst's
+model in that variant, else the first installed one of ``engine.registry.DEFAULT_ORDER``: driven
+by the registry, no model ids here) and states the choice and its reason for the provenance
+record.
 """
 
 from __future__ import annotations
