@@ -10,7 +10,7 @@ Writes, under --out:
   (registry order) and the HR original;
 - ``montage_gan_x4.png`` and ``montage_gan_x8.png``: the centre of the same faces enlarged 2x,
   each GAN variant next to its PSNR-trained twin, so a reader can judge whether it is sharper;
-- ``montage_degraded_x4.png`` (and x2/x8 where a robust file is installed): held-out faces
+- ``montage_degraded_x4.webp`` and ``montage_degraded_x8.webp`` (where a robust file is installed): held-out faces
   through training/degrade.py's degraded families (face k gets family k mod 4, the benchmark's
   LR of that face), columns: the damaged LR, bicubic, each clean-trained model that has a robust
   variant, that robust variant, the HR original;
@@ -269,11 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {path}")
     if args.only_restore:
         return 0
-    for scale in (2, 4, 8):
+    for scale in (4, 8):  # x2: only S1 and S4 have robust files there
         image = degraded_montage(args.faces, scale, 8)
-        if image is not None:
-            path = args.out / f"montage_degraded_x{scale}.png"
-            image.save(path, optimize=True)
+        if image is not None:  # WebP 95: a fifth of the PNG's bytes (--out elsewhere for PNG)
+            path = args.out / f"montage_degraded_x{scale}.webp"
+            image.save(path, quality=95, method=6)
             print(f"wrote {path}")
     if args.only_degraded:
         return 0
