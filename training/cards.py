@@ -107,7 +107,10 @@ def export_weights(
     }
     this_stage = {k: training[k] for k in STAGE_KEYS}
     training["stages"] = [*(earlier_stages or []), this_stage]
-    served = sorted(set(cfg.scales or [cfg.scale])) if entry.shared_weights else cfg.scale
+    trained = set(cfg.scales or [cfg.scale])
+    if cfg.served_scales and not set(cfg.served_scales) <= trained:
+        raise ValueError(f"served_scales {cfg.served_scales} are not all trained ({sorted(trained)})")
+    served = sorted(set(cfg.served_scales or trained)) if entry.shared_weights else cfg.scale
     sha = weights.save(module, entry, served, path, training, kwargs=kwargs)
     weights.update_manifest(path)
     curve = path.with_name(path.stem + "_loss.png")

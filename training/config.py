@@ -57,6 +57,9 @@ class TrainConfig:
     scales: list[int] | None = None  # several: a random one per batch (S1's multi-scale model)
     # one weight per entry of `scales` (e.g. more x4 and x8 batches); None: all equally likely
     scale_weights: list[float] | None = None
+    # a shared-weights file (S1) serves these of the trained scales only (None: all of them),
+    # e.g. where a robust file fell below bicubic on clean input at the smaller factors
+    served_scales: list[int] | None = None
     hflip: bool = True
     # {source: p}: each face of a batch comes from that source with probability p, otherwise
     # from the whole split (e.g. more of the sharp CelebAMask-HQ faces than their 6% share)

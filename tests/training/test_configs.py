@@ -101,3 +101,20 @@ def test_reproduce_script_names_only_existing_configs() -> None:
     assert len(names) > 20
     missing = sorted(n for n in names if not (REPO / "training" / "configs" / f"{n}.json").exists())
     assert not missing, missing
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_served_scales_are_trained_and_match_the_shipped_file(path):
+    """A shared-weights file serves only the scales its config names (S1 robust: x4, x8)."""
+    import json
+
+    from safetensors import safe_open
+
+    cfg = load_config(path)
+    if not cfg.served_scales:
+        return
+    assert set(cfg.served_scales) <= set(cfg.scales or [cfg.scale])
+    shipped = REPO / "resources" / "weights" / f"{cfg.name}.safetensors"
+    if shipped.exists():
+        with safe_open(str(shipped), "pt") as fh:
+            assert json.loads(fh.metadata()["scales"]) == sorted(cfg.served_scales)
