@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import hashlib
 import io as stdio
-import json
 import os
 import signal
 from pathlib import Path
@@ -26,6 +25,7 @@ from engine import batch, batch_exec, imaging, registry, weights
 from engine import io as eio
 from engine.batch import BatchError, run_batch
 from engine.enhance import Enhancer
+from tests.batch_outputs import output_files
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
 STAMP = "2026-01-01T00:00:00+00:00"  # every record's time, so two runs can be byte-identical
@@ -61,18 +61,6 @@ def tiny_rafsr(tmp_path_factory) -> Enhancer:
     return Enhancer(device="cpu", weights_dir=str(wdir))
 
 
-def _files(root: Path) -> dict[str, bytes]:
-    """Every file's bytes; run.json without its creation time (the run's, not an output's)."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            data = path.read_bytes()
-            if path.name == batch.MANIFEST_NAME:
-                data = json.dumps(json.loads(data)["identity"], sort_keys=True).encode()
-            found[path.relative_to(root).as_posix()] = data
-    return found
-
-
 @pytest.fixture(scope="module")
 def expected(photos, tiny_rafsr, tmp_path_factory) -> dict[str, bytes]:
     """The in-process run's files: what every cluster run must write, byte for byte."""
@@ -82,7 +70,7 @@ def expected(photos, tiny_rafsr, tmp_path_factory) -> dict[str, bytes]:
     )
     assert (summary.ok, summary.errors, summary.faces) == (4, 1, 5)
     assert summary.executor == "in-process"
-    return _files(out)
+    return output_files(out)
 
 
 @pytest.mark.slow
@@ -100,7 +88,7 @@ def test_local_cluster_outputs_are_the_in_process_bytes(photos, tiny_rafsr, expe
     assert summary.executor.startswith("local:2") and summary.workers == 2
     assert (summary.ok, summary.errors, summary.faces) == (4, 1, 5)
     assert summary.forward_passes == {"bicubic": 5, "s2_rafsr": 5}
-    got = _files(tmp_path / "cluster")
+    got = output_files(tmp_path / "cluster")
     assert sorted(got) == sorted(expected)
     assert len([n for n in got if n.endswith(".png")]) == 18  # 10 faces, 8 full photos
     for name, data in expected.items():  # every file, summary.csv included, byte for byte
@@ -152,7 +140,7 @@ def test_a_run_survives_a_worker_killed_mid_run(photos, tiny_rafsr, expected, tm
     assert killed, "no worker held a task after a photo was done: nothing was killed"
     assert summary.executor == f"Dask scheduler {local.scheduler_address}"
     assert (summary.ok, summary.errors, summary.faces) == (4, 1, 5)
-    assert _files(tmp_path / "cluster") == expected
+    assert output_files(tmp_path / "cluster") == expected
     assert killed[0][0] not in client.run(os.getpid).values()  # it really died
 
 

@@ -24,6 +24,7 @@ from engine import faces as facelib
 from engine import io as eio
 from engine.batch import BatchError, run_batch
 from engine.enhance import Enhancer
+from tests.batch_outputs import output_files
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "samples" / "astronaut.png"
 STAMP = "2026-01-01T00:00:00+00:00"  # every record's time, so two runs can be byte-identical
@@ -58,18 +59,6 @@ def weights_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def enhancer(weights_dir) -> Enhancer:
     return Enhancer(device="cpu", weights_dir=str(weights_dir))
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    """Every file's bytes; run.json without its creation time (the run's, not an output's)."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            data = path.read_bytes()
-            if path.name == batch.MANIFEST_NAME:
-                data = json.dumps(json.loads(data)["identity"], sort_keys=True).encode()
-            found[path.relative_to(root).as_posix()] = data
-    return found
 
 
 def _picture(path: Path) -> np.ndarray:
@@ -142,7 +131,7 @@ def test_faces_full_image_and_summary(run, photos, enhancer, weights_dir):
 def test_same_bytes_on_a_second_run(run, photos, enhancer, tmp_path):
     out = tmp_path / "again"
     run_batch(photos, out, [RESTORE], 1, enhancer=enhancer, full=True, time_utc=STAMP)
-    assert _files(out) == _files(run)
+    assert output_files(out) == output_files(run)
 
 
 @pytest.mark.slow
@@ -152,7 +141,7 @@ def test_local_cluster_gives_the_in_process_bytes(run, photos, enhancer, tmp_pat
         photos, out, [RESTORE], 1, enhancer=enhancer, full=True, time_utc=STAMP, dask="local:2"
     )
     assert summary.executor.startswith("local:2") and summary.ok == 2
-    assert _files(out) == _files(run)
+    assert output_files(out) == output_files(run)
 
 
 def test_invalid_mixes_are_refused_before_anything_is_written(photos, enhancer, tmp_path):
