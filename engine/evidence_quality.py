@@ -160,7 +160,17 @@ def jpeg_quality_from_tables(tables: dict[int, Any]) -> tuple[int, bool]:
     return best, bool(np.array_equal(ijg_table(best), luma))
 
 
-NOISE_MAX_SIDE = 1536  # the noise is estimated on the central NOISE_MAX_SIDE square at most
+NOISE_MAX_SIDE = 1536  # noise and block grid are measured on the central square this big
+
+
+def _central_luma(rgb: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The BT.601 luma (float64) of the central :data:`NOISE_MAX_SIDE` square of an (H, W, 3)
+    or (H, W) image, and that square's (x0, y0) in the image (memory and time stay small)."""
+    x = np.asarray(rgb)
+    h, w = x.shape[:2]
+    y0, x0 = max(0, (h - NOISE_MAX_SIDE) // 2), max(0, (w - NOISE_MAX_SIDE) // 2)
+    x = x[y0 : y0 + NOISE_MAX_SIDE, x0 : x0 + NOISE_MAX_SIDE].astype(np.float64)
+    return (x @ np.array([0.299, 0.587, 0.114]) if x.ndim == 3 else x), x0, y0
 
 
 def noise_sigma(rgb: np.ndarray) -> float:
@@ -169,11 +179,7 @@ def noise_sigma(rgb: np.ndarray) -> float:
     square for large stills (memory and time stay small)."""
     import cv2
 
-    x = np.asarray(rgb)
-    h, w = x.shape[:2]
-    y0, x0 = max(0, (h - NOISE_MAX_SIDE) // 2), max(0, (w - NOISE_MAX_SIDE) // 2)
-    x = x[y0 : y0 + NOISE_MAX_SIDE, x0 : x0 + NOISE_MAX_SIDE].astype(np.float64)
-    grey = x @ np.array([0.299, 0.587, 0.114]) if x.ndim == 3 else x
+    grey, _, _ = _central_luma(rgb)
     h, w = grey.shape
     if h < 3 or w < 3:
         return 0.0
@@ -206,13 +212,9 @@ def block_grid(rgb: np.ndarray) -> tuple[float, tuple[int, int] | None]:
     other phases in both directions (the weaker one's lead over the runner-up phase), on the
     central :data:`NOISE_MAX_SIDE` square of the BT.601 luma; the grid's offset when the score
     reaches :data:`BLOCK_GRID_SCORE` (a block starts at x, y modulo 8)."""
-    x = np.asarray(rgb)
-    h, w = x.shape[:2]
-    if min(h, w) < 4 * BLOCK:
+    if min(np.shape(rgb)[:2]) < 4 * BLOCK:
         return 0.0, None
-    y0, x0 = max(0, (h - NOISE_MAX_SIDE) // 2), max(0, (w - NOISE_MAX_SIDE) // 2)
-    x = x[y0 : y0 + NOISE_MAX_SIDE, x0 : x0 + NOISE_MAX_SIDE].astype(np.float64)
-    grey = x @ np.array([0.299, 0.587, 0.114]) if x.ndim == 3 else x
+    grey, x0, y0 = _central_luma(rgb)
     leads, offsets = [], []
     for axis, origin in ((1, x0), (0, y0)):
         profile = _boundary_contrast(grey, axis)
