@@ -41,11 +41,7 @@ def job_track(worker: Any, job: Any) -> TrackOutcome:
     from engine import caselog, registry, tracks, video, video_enhance
 
     a: TrackArgs = job.args
-    if registry.get(a.model_id).restores:  # fusion registers and resamples frames
-        raise ValueError(
-            f"{registry.get(a.model_id).label} restores one still's recorded pixels at x1; "
-            "Track and fuse needs a model that enlarges (choose another model and scale)"
-        )
+    video_enhance.check_enlarges(registry.get(a.model_id))
     token = job.token
     token.set_progress(0, 4, "Opening the clip (SHA-256 and frame index)")
     with video.open_clip(a.clip_path) as clip:

@@ -250,7 +250,10 @@ def recommend(
     finding, which counts for a file that records no lossy compression of its own."""
     reasons = []
     if video:
-        reasons.append("a video frame (always codec-compressed)")
+        reasons.append(
+            "a video frame (always lossy: codec-compressed, or cut to a 256-colour dithered "
+            "palette in a GIF)"
+        )
     elif jpeg_quality is None and block_offset is not None:
         reasons.append(
             f"an {BLOCK}-pixel block grid in the pixels, so they were compressed (or "

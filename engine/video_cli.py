@@ -174,7 +174,7 @@ def _run(args: argparse.Namespace) -> int:
     from engine import io, resolution, tracks, video, weights
     from engine.enhance import Enhancer
     from engine.export import scale_tag
-    from engine.video_enhance import enhance_track
+    from engine.video_enhance import check_enlarges, enhance_track
 
     try:
         entry = registry.get(args.model)
@@ -185,6 +185,7 @@ def _run(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ValueError(f"--scale must be auto or a factor, got {args.scale!r}") from None
             requested = registry.check_scale(entry, requested)
+        check_enlarges(entry)
     except KeyError as exc:
         raise VideoUsageError(exc.args[0]) from None
     except ValueError as exc:

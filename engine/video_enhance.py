@@ -63,6 +63,17 @@ class TrackEnhancement:
         return self.sr_fused is not None
 
 
+def check_enlarges(entry: registry.ModelEntry) -> None:
+    """Refuse a restoration model for a track, before any frame is decoded: fusion registers and
+    resamples the frames, and an x1 restore promises the recorded pixels unresampled."""
+    if entry.restores:
+        raise ValueError(
+            f"{entry.label} cleans one image's recorded pixels at x1, and fusing a track "
+            "registers and resamples its frames: track and fuse needs a model that enlarges. "
+            "To clean one frame at x1, run the restore on that frame as a still."
+        )
+
+
 def what_happened(plan: resolution.Plan | None, lr_size: int, frames: int, model: str) -> str:
     """The sentence the GUI and the provenance give about the fused face's size."""
     fused = f"{frames} frame{'s' if frames != 1 else ''} fused"
@@ -136,6 +147,7 @@ def enhance_track(
             raise ValueError("enhance_track needs a scale or a plan")
         lr_size = facelib.HR_SIZE // scale
     elif plan.runs:
+        check_enlarges(registry.get(plan.model_id))
         assert plan.scale is not None and plan.lr_size is not None
         scale, lr_size = plan.scale, plan.lr_size
     else:  # 128 px or more: average the frames at the face's own size, enlarge nothing

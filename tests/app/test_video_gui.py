@@ -335,5 +335,5 @@ def test_track_and_fuse_refuses_an_x1_restoration_model() -> None:
     from app.video_jobs import job_track
 
     job = SimpleNamespace(args=SimpleNamespace(model_id="s4_idrn_restore"), token=None)
-    with pytest.raises(ValueError, match="Track and fuse needs a model that enlarges"):
+    with pytest.raises(ValueError, match="track and fuse needs a model that enlarges"):
         job_track(None, job)

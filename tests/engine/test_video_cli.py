@@ -110,6 +110,10 @@ def test_video_command_refusals(clip, tmp_path, capsys) -> None:
     assert (
         main(["video", str(clip), "--model", "nope", "--scale", "4", "--out", str(tmp_path)]) == 2
     )
+    # an x1 restore is refused before any frame is read (was an AssertionError after tracking)
+    restore = ["--model", "s4_idrn_restore", "--scale", "1", "--out", str(tmp_path / "o")]
+    assert main(["video", str(clip), *restore]) == 2
+    assert "track and fuse needs a model that enlarges" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
