@@ -47,7 +47,20 @@ The training mix (``"mix"``; :func:`draw_mix`, one draw per face from the traine
   U(0, 1); JPEG with p 0.9, quality U(20, 90); a second pass with p 0.3, half JPEG quality
   U(30, 90) on another grid, half H.264 intra CRF U(20, 36).
 
-Every evaluation family lies inside the mix's ranges. ``"surveillance"`` (training/data.py) is
+Every evaluation family lies inside the mix's ranges.
+
+Families *outside* the mix (``UNSEEN``; ``--degrade unseen``): damage the training mix never
+draws, to check that the robust files generalise past it rather than to a test set. They are
+reported beside the others but are not part of issue 24's aims:
+
+==================  ======================================================================
+``sharp_jpeg``      mild noise (a=0.1, b=1.5, chroma 0.3), then in-camera sharpening (unsharp
+                    mask, amount 1.0, sigma 1 LR px: the mix only ever blurs); JPEG 50
+``upscaled_jpeg``   compressed at 3/4 of the size (JPEG 50), then enlarged to it with bilinear
+                    interpolation (a CIF recording exported at D1 size: blocks of 10.7 px,
+                    softened; the mix's block grids are always 8 px and sharp)
+==================  ======================================================================
+ ``"surveillance"`` (training/data.py) is
 the older, simpler experiment kept for its tests; the shipped robust files use ``"mix"``.
 """
 
@@ -66,6 +79,7 @@ from engine import imaging
 
 FAMILIES = ("clean", "jpeg", "noise_jpeg", "blur_jpeg", "cctv")
 DEGRADED = FAMILIES[1:]
+UNSEEN = ("sharp_jpeg", "upscaled_jpeg")  # evaluation only: damage draw_mix never makes
 MIXES = ("mix",)
 GRID = 16  # the JPEG MCU (4:2:0) and the H.264 macroblock: offsets are drawn in 0..GRID-1
 
@@ -85,6 +99,8 @@ class Params:
     second: str = ""  # "", "jpeg" or "h264"
     second_quality: int = 0  # JPEG quality or H.264 CRF
     second_offset: tuple[int, int] = (0, 0)
+    sharpen: float = 0.0  # unsharp-mask amount (sigma SHARPEN_SIGMA LR px); never in the mix
+    size_ratio: float = 1.0  # compressed at this times the LR size, then resized (bilinear) to it
 
     def describe(self) -> str:
         """A short text for logs and model cards."""
@@ -95,10 +111,14 @@ class Params:
             parts.append(f"motion {self.motion_len:.1f}@{self.motion_angle:.0f}")
         if self.noise_a or self.noise_b:
             parts.append(f"noise a={self.noise_a:.2f} b={self.noise_b:.1f} c={self.chroma:.2f}")
+        if self.sharpen:
+            parts.append(f"sharpen {self.sharpen:.1f}")
         if self.jpeg_quality:
             parts.append(f"jpeg q{self.jpeg_quality}")
         if self.second:
             parts.append(f"{self.second} {self.second_quality}")
+        if self.size_ratio != 1.0:
+            parts.append(f"at {self.size_ratio:.2f}x the size, then resized (bilinear)")
         return ", ".join(parts) or "clean"
 
 
@@ -118,7 +138,10 @@ _FAMILY_PARAMS = {
         second="h264",
         second_quality=28,
     ),
+    "sharp_jpeg": Params(noise_a=0.1, noise_b=1.5, chroma=0.3, sharpen=1.0, jpeg_quality=50),
+    "upscaled_jpeg": Params(jpeg_quality=50, size_ratio=0.75),
 }
+SHARPEN_SIGMA = 1.0  # LR pixels
 
 
 def _offset(rng: np.random.Generator) -> tuple[int, int]:
@@ -202,6 +225,13 @@ def blur(hr: np.ndarray, sigma_hr: float, motion_hr: float, angle: float) -> np.
     return out
 
 
+def sharpen(img: np.ndarray, amount: float) -> np.ndarray:
+    """An in-camera unsharp mask: img + amount * (img - Gaussian(img, SHARPEN_SIGMA))."""
+    x = img.astype(np.float32)
+    soft = cv2.GaussianBlur(x, (0, 0), SHARPEN_SIGMA, borderType=cv2.BORDER_REFLECT)
+    return np.clip(np.rint(x + amount * (x - soft)), 0, 255).astype(np.uint8)
+
+
 def add_noise(
     img: np.ndarray, a: float, b: float, chroma: float, rng: np.random.Generator
 ) -> np.ndarray:
@@ -282,9 +312,15 @@ def apply(hr: np.ndarray, scale: int, p: Params, rng: np.random.Generator) -> np
     if hr.dtype != np.uint8 or hr.ndim != 3:
         raise ValueError(f"expected a uint8 (H, W, 3) image, got {hr.dtype} {hr.shape}")
     x = blur(np.ascontiguousarray(hr), p.blur_sigma * scale, p.motion_len * scale, p.motion_angle)
-    lr = imaging.downscale(x, scale) if scale > 1 else x.copy()
+    out_h, out_w = x.shape[0] // scale, x.shape[1] // scale
+    if p.size_ratio != 1.0:  # recorded at another size: the chain runs there
+        lr = imaging.resize(x, _ratio_side(out_w, p), _ratio_side(out_h, p), "bicubic")
+    else:
+        lr = imaging.downscale(x, scale) if scale > 1 else x.copy()
     if p.noise_a > 0 or p.noise_b > 0:
         lr = add_noise(lr, p.noise_a, p.noise_b, p.chroma, rng)
+    if p.sharpen:
+        lr = sharpen(lr, p.sharpen)
     if p.jpeg_quality:
         lr = jpeg(lr, p.jpeg_quality, p.jpeg_offset)
     if p.second == "jpeg":
@@ -293,7 +329,13 @@ def apply(hr: np.ndarray, scale: int, p: Params, rng: np.random.Generator) -> np
         lr = h264_intra(lr, p.second_quality, p.second_offset)
     elif p.second:
         raise ValueError(f"unknown second pass {p.second!r}")
+    if lr.shape[:2] != (out_h, out_w):  # a player's or exporter's plain bilinear resize
+        lr = cv2.resize(lr, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
     return lr
+
+
+def _ratio_side(n: int, p: Params) -> int:
+    return max(8, round(n * p.size_ratio))
 
 
 def family_rng(family: str, index: int, scale: int) -> np.random.Generator:
@@ -317,15 +359,19 @@ def degrade(hr: np.ndarray, scale: int, kind: str, rng: np.random.Generator) -> 
 
 
 def parse_families(spec: str) -> list[str]:
-    """ "clean,jpeg" / "all" / "degraded" -> a checked list of family names."""
+    """ "clean,jpeg" / "all" / "degraded" / "unseen" -> a checked list of family names ("all" is
+    the families of the aims; the unseen ones are asked for by name or as "unseen")."""
     if spec == "all":
         return list(FAMILIES)
     if spec == "degraded":
         return list(DEGRADED)
+    if spec == "unseen":
+        return list(UNSEEN)
     names = [s.strip() for s in spec.split(",") if s.strip()]
+    known = FAMILIES + UNSEEN
     for name in names:
-        if name not in FAMILIES:
-            raise ValueError(f"unknown degradation family {name!r}; known: {', '.join(FAMILIES)}")
+        if name not in known:
+            raise ValueError(f"unknown degradation family {name!r}; known: {', '.join(known)}")
     return names
 
 
@@ -340,6 +386,8 @@ def describe_family(family: str, scale: int | None = None) -> str:
     text = replace(p, motion_angle=0.0).describe()
     if p.motion_len:
         text = text.replace("@0", " at a random angle")
+    if family in UNSEEN:
+        text += " (outside the training mix)"
     if scale == 1:
         text += ", at the face's own size (no downscale)"
     return text + "; block grids at a random offset per face"

@@ -13,6 +13,8 @@ its clean row from that file's "clean" family (the same LR as quality_x*.json).
 The ``degraded`` markers get the side-by-side table of issue 24: per scale, bicubic, every
 clean-trained model and its robust variant on the clean and every degraded family (PSNR gain
 over bicubic on the same LR, identity distance), and the issue's aims for the robust files.
+Families outside the training mix (``training.degrade.UNSEEN``) are columns headed "(unseen)":
+shown as a check that the robust files generalise, not counted in the aims.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import registry, weights
+from training import degrade as dg
 
 REPO = Path(__file__).resolve().parent.parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -187,6 +190,7 @@ def degraded_table(bench_dir: Path, scale: int, rows_: list[dict[str, Any]]) -> 
         return ""
     clean = clean_results(bench_dir, scale)
     names = ["clean", *[f for f in fams if f != "clean"]]
+    heads = [f"{f} (unseen)" if f in dg.UNSEEN else f for f in names]
     shipped = {r["entry"].id for r in rows_ if r["scale"] == scale}
     models = [
         m
@@ -199,7 +203,7 @@ def degraded_table(bench_dir: Path, scale: int, rows_: list[dict[str, Any]]) -> 
         "the same LR / identity distance, lower is better; bicubic's row = its PSNR / "
         f"identity distance; measured on {', '.join(cpus) or 'n/a'})",
         "",
-        "| model | " + " | ".join(names) + " |",
+        "| model | " + " | ".join(heads) + " |",
         "|---|" + "---|" * len(names),
     ]
     for model_id in models:
@@ -232,7 +236,7 @@ def robust_aims(bench_dir: Path, rows_: list[dict[str, Any]]) -> str:
             aim = AIM_ROBUST.get(scale)
             short, id_worse = [], []
             for fam, res in fams.items():
-                if fam == "clean" or entry.id not in res:
+                if fam not in dg.DEGRADED or entry.id not in res:  # the aims' families only
                     continue
                 m, b = res[entry.id], res["bicubic"]
                 gain = m["psnr"] - b["psnr"]
@@ -242,7 +246,7 @@ def robust_aims(bench_dir: Path, rows_: list[dict[str, Any]]) -> str:
                     id_worse.append(
                         f"{fam} {m['identity_distance']:.3f} vs {b['identity_distance']:.3f}"
                     )
-            measured = [f for f in fams if f != "clean" and entry.id in fams[f]]
+            measured = [f for f in fams if f in dg.DEGRADED and entry.id in fams[f]]
             twin = clean.get(entry.twin)
             own = clean.get(entry.id)
             parts = [f"- x{scale} `{r['file']}`:"]

@@ -25,7 +25,7 @@ def hr() -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("family", dg.FAMILIES)
+@pytest.mark.parametrize("family", dg.FAMILIES + dg.UNSEEN)
 @pytest.mark.parametrize("scale", [1, 2, 4, 8])
 def test_every_family_gives_the_lr_shape(hr, family, scale):
     lr = dg.family_lr(hr, scale, family, 0)
@@ -39,7 +39,7 @@ def test_clean_is_the_apps_downscale(hr):
     )
 
 
-@pytest.mark.parametrize("family", dg.DEGRADED)
+@pytest.mark.parametrize("family", dg.DEGRADED + dg.UNSEEN)
 def test_families_are_deterministic_per_face_and_differ_between_faces(hr, family):
     a = dg.family_lr(hr, 4, family, 3)
     assert np.array_equal(a, dg.family_lr(hr, 4, family, 3))  # same face: same LR, every model
@@ -142,3 +142,27 @@ def test_unknown_names_are_refused(hr):
         dg.parse_families("clean,fog")
     assert dg.parse_families("all") == list(dg.FAMILIES)
     assert dg.parse_families("degraded") == list(dg.DEGRADED)
+
+
+def test_unseen_families_hold_damage_the_mix_never_draws(hr):
+    draws = [dg.draw_mix(np.random.default_rng(s)) for s in range(4000)]
+    assert all(d.sharpen == 0 and d.size_ratio == 1.0 for d in draws)
+    assert dg.parse_families("unseen") == list(dg.UNSEEN)
+    assert dg.parse_families("sharp_jpeg,clean") == ["sharp_jpeg", "clean"]
+    assert not set(dg.UNSEEN) & set(dg.parse_families("all"))  # "all" = the aims' families
+    with pytest.raises(ValueError, match="unknown degradation"):  # never trained on
+        data.degrade(hr, 4, "sharp_jpeg", np.random.default_rng(0))
+    # sharpening adds contrast at edges that a plain JPEG of the same quality does not have
+    sharp = dg.family_lr(hr, 4, "sharp_jpeg", 0).astype(np.float32)
+    plain = dg.apply(hr, 4, dg.Params(jpeg_quality=50), np.random.default_rng(0))
+    assert (
+        np.abs(np.diff(sharp, axis=0)).mean()
+        > np.abs(np.diff(plain.astype(np.float32), axis=0)).mean()
+    )
+    # the upscaled family was compressed smaller: softer than the same JPEG at full size
+    up = dg.family_lr(hr, 4, "upscaled_jpeg", 0).astype(np.float32)
+    assert (
+        np.abs(np.diff(up, axis=1)).mean()
+        < np.abs(np.diff(plain.astype(np.float32), axis=1)).mean()
+    )
+    assert "outside the training mix" in dg.describe_family("upscaled_jpeg", 4)
