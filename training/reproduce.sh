@@ -49,7 +49,13 @@ GAN3="s3_prior_guided_gan_x4_wide"
 CPU4="s0_srresnet_att_x4_cpu4 s3_prior_guided_x8_wide_cpu s3_prior_guided_gan_x8_cpu"
 # Session 12 (issue 24), the CPU: robust variants fine-tuned from the files above on the
 # degradation mix of training/degrade.py (their cards say how far each got).
-ROBUST="s2_rafsr_robust_x4 s4_idrn_robust_x4"
+# Sessions 13-14: every other paper and x8; session 15: second stages (*_long) from the robust
+# files themselves.
+ROBUST="s2_rafsr_robust_x4 s4_idrn_robust_x4
+        s0_srresnet_att_robust_x4 s4_idrn_robust_x8
+        s1_mffcn_robust s3_prior_guided_robust_x4 s3_prior_guided_robust_x8
+        s0_srresnet_att_robust_x8 s2_rafsr_robust_x8
+        s0_srresnet_att_robust_x4_long s3_prior_guided_robust_x8_long s1_mffcn_robust_long"
 # Issue 23: S4 and S0 at x2, every tensor of the x2 network from the x4 file (init_partial).
 X2="s4_idrn_x2 s0_srresnet_att_x2"
 # Issue 24: the x1 restore, from the robust x4 file above (its head and units; no upsampler).
@@ -64,9 +70,15 @@ for scale in 4 8; do
 done
 # Clean and degraded input side by side (training/degrade.py's families, the same LR per face
 # for every model): bicubic, the clean-trained twins and their robust variants.
-$PY -m training.evaluate --images cache/faces/test_png --aligned --scale 4 --degrade all \
-    --models bicubic,s2_rafsr,s2_rafsr_robust,s4_idrn,s4_idrn_robust \
-    --json benchmarks/degraded_x4.json --md benchmarks/degraded_x4.md
+TWINS="bicubic,s0_srresnet_att,s0_srresnet_att_robust,s1_mffcn,s1_mffcn_robust,s2_rafsr,s2_rafsr_robust"
+TWINS="$TWINS,s3_prior_guided,s3_prior_guided_robust,s4_idrn,s4_idrn_robust"
+for scale in 4 8; do
+    $PY -m training.evaluate --images cache/faces/test_png --aligned --scale $scale --degrade all \
+        --models $TWINS --json benchmarks/degraded_x$scale.json --md benchmarks/degraded_x$scale.md
+done
+# Damage the training mix never draws (a generalisation check, not an aim).
+$PY -m training.evaluate --images cache/faces/test_png --aligned --scale 4 --degrade unseen \
+    --models $TWINS --json benchmarks/degraded_x4.json --md benchmarks/degraded_x4.md
 # x2 and x3 (issue 23, clean LR): S1 serves both, S4 has an x2 file.
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --degrade clean \
     --models bicubic,s1_mffcn,s4_idrn,s0_srresnet_att --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
