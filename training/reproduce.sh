@@ -70,15 +70,16 @@ for scale in 4 8; do
 done
 # Clean and degraded input side by side (training/degrade.py's families, the same LR per face
 # for every model): bicubic, the clean-trained twins and their robust variants.
-TWINS="bicubic,s0_srresnet_att,s0_srresnet_att_robust,s1_mffcn,s1_mffcn_robust,s2_rafsr,s2_rafsr_robust"
-TWINS="$TWINS,s3_prior_guided,s3_prior_guided_robust,s4_idrn,s4_idrn_robust"
+# (lower case: not a list of configs)
+twins="bicubic,s0_srresnet_att,s0_srresnet_att_robust,s1_mffcn,s1_mffcn_robust,s2_rafsr,s2_rafsr_robust"
+twins="$twins,s3_prior_guided,s3_prior_guided_robust,s4_idrn,s4_idrn_robust"
 for scale in 4 8; do
     $PY -m training.evaluate --images cache/faces/test_png --aligned --scale $scale --degrade all \
-        --models $TWINS --json benchmarks/degraded_x$scale.json --md benchmarks/degraded_x$scale.md
+        --models $twins --json benchmarks/degraded_x$scale.json --md benchmarks/degraded_x$scale.md
 done
 # Damage the training mix never draws (a generalisation check, not an aim).
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 4 --degrade unseen \
-    --models $TWINS --json benchmarks/degraded_x4.json --md benchmarks/degraded_x4.md
+    --models $twins --json benchmarks/degraded_x4.json --md benchmarks/degraded_x4.md
 # x2 and x3 (issue 23, clean LR): S1 serves both, S4 has an x2 file.
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --degrade clean \
     --models bicubic,s1_mffcn,s4_idrn,s0_srresnet_att --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
