@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     title = f"Real clips ({args.credit}), no ground truth: {clean.id} and its robust twin"
     image = _grid([h.replace("AI:\n", "AI: ") for h in headers], rows, title)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    image.save(args.out, quality=90) if args.out.suffix == ".webp" else image.save(args.out)
+    image.save(args.out, quality=90)  # WebP quality; PNG ignores it
     print(f"wrote {args.out}")
     return 0
 
