@@ -50,11 +50,12 @@ def enhance_clip(clip: Path, model: str, out: Path) -> dict[str, np.ndarray] | N
         cwd=REPO,
         capture_output=True,
     )
-    if not list(out.glob(f"*_single_{model}_*.png")):
+    single = f"*_single_{model}_*.png"
+    if not any(out.glob(single)):
         return None  # the face is too large for the model: nothing was enlarged
     return {
         "lr": _only(out, "*_fused_lr.png"),
-        "single": _only(out, f"*_single_{model}_*.png"),
+        "single": _only(out, single),
         "fused": _only(out, f"*_fused_{model}_*.png"),
     }
 

@@ -47,7 +47,7 @@ The training mix (``"mix"``; :func:`draw_mix`, one draw per face from the traine
   U(0, 1); JPEG with p 0.9, quality U(20, 90); a second pass with p 0.3, half JPEG quality
   U(30, 90) on another grid, half H.264 intra CRF U(20, 36).
 
-Every evaluation family lies inside the mix's ranges.
+Every family of ``FAMILIES`` lies inside the mix's ranges.
 
 Families *outside* the mix (``UNSEEN``; ``--degrade unseen``): damage the training mix never
 draws, to check that the robust files generalise past it rather than to a test set. They are
@@ -60,8 +60,9 @@ reported beside the others but are not part of issue 24's aims:
                     interpolation (a CIF recording exported at D1 size: blocks of 10.7 px,
                     softened; the mix's block grids are always 8 px and sharp)
 ==================  ======================================================================
- ``"surveillance"`` (training/data.py) is
-the older, simpler experiment kept for its tests; the shipped robust files use ``"mix"``.
+
+``"surveillance"`` (training/data.py) is the older, simpler experiment kept for its tests; the
+shipped robust files use ``"mix"``.
 """
 
 from __future__ import annotations
