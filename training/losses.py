@@ -116,3 +116,59 @@ def landmark_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     depend on the resolution.
     """
     return F.mse_loss(pred, target)
+
+
+class IdentityLoss(nn.Module):
+    """Identity loss: distance between face descriptors of the output and of the target.
+
+    The descriptor network is dlib's face recognition ResNet re-implemented in torch
+    (training/identity_net.py), the chip cut from each face by its HR landmarks the way dlib
+    cuts it, so the loss pulls the output towards the person rather than towards a sharp
+    generic face. `landmarks` are (N, 68, 2) in [0, 1] units of the HR frame (pixel centre at
+    (i + 0.5) / size, as training/data.py stores them).
+
+    The same network also measures identity in training/evaluate.py, so a model trained with
+    this loss could learn to please that one network rather than to keep the person. Two
+    guards: each chip is jittered (random scale, rotation and shift of a few pixels, drawn from
+    torch's generator) so no fixed sampling grid can be exploited, and the benchmark's landmark
+    error and LPIPS, which use other networks, are the independent checks.
+    """
+
+    JITTER = {"scale": 0.03, "degrees": 3.0, "pixels": 2.0}
+
+    def __init__(self, net: nn.Module | None = None, jitter: bool = True) -> None:
+        super().__init__()
+        from training import identity_net
+
+        self.net = (net if net is not None else identity_net.load()).eval().requires_grad_(False)
+        self.jitter = jitter
+
+    def _affines(self, landmarks: torch.Tensor, size: int) -> torch.Tensor:
+        from training import identity_net
+
+        points = landmarks.detach().float().cpu().numpy() * size - 0.5
+        a = torch.stack([torch.from_numpy(identity_net.chip_affine(p)).float() for p in points])
+        if not self.jitter:
+            return a
+        n, j = a.shape[0], self.JITTER
+        scale = 1 + (torch.rand(n) * 2 - 1) * j["scale"]
+        angle = torch.deg2rad((torch.rand(n) * 2 - 1) * j["degrees"])
+        shift = (torch.rand(n, 2) * 2 - 1) * j["pixels"]
+        rot = torch.stack(
+            [torch.cos(angle), -torch.sin(angle), torch.sin(angle), torch.cos(angle)], 1
+        ).reshape(n, 2, 2) * scale[:, None, None]
+        half = (identity_net.CHIP_SIZE - 1) / 2.0  # jitter about the chip centre
+        m = rot @ a[:, :, :2]
+        t = rot @ (a[:, :, 2:] - half) + half + shift[:, :, None]
+        return torch.cat([m, t], 2)
+
+    def forward(
+        self, pred: torch.Tensor, target: torch.Tensor, landmarks: torch.Tensor
+    ) -> torch.Tensor:
+        from training import identity_net
+
+        affines = self._affines(landmarks, pred.shape[-1]).to(pred.device)
+        with torch.no_grad():
+            want = self.net(identity_net.extract_chips(target.float(), affines))
+        got = self.net(identity_net.extract_chips(pred.float(), affines))
+        return (got - want).norm(dim=1).mean()

@@ -127,6 +127,7 @@ def compute_losses(
     cfg: TrainConfig,
     perceptual: L.PerceptualLoss | None,
     disc: torch.nn.Module | None,
+    identity: L.IdentityLoss | None = None,
 ) -> dict[str, torch.Tensor]:
     """Each configured loss term (unweighted), in float32; padded pixels are left out."""
     w, hr, mask = cfg.losses, batch["hr"], batch["mask"]
@@ -148,6 +149,8 @@ def compute_losses(
         terms["landmark"] = L.landmark_loss(out["landmarks"].float(), batch["landmarks"])
     if w.get("parsing", 0) > 0:
         terms["parsing"] = L.parsing_loss(out["parsing"].float(), batch["parsing"], "mse")
+    if identity is not None:
+        terms["identity"] = identity(filled, hr, batch["landmarks"])
     if disc is not None and w.get("adversarial", 0) > 0:
         terms["adversarial"] = L.adversarial_g(disc(filled).float())
     return terms
@@ -248,7 +251,22 @@ def val_batch(
         np.mean([psnr(b, h, v) for b, h, v in zip(bic, hr_u8, valid, strict=True)])
     )
     batch["bicubic_ssim"] = float(np.mean([ssim(b, h) for b, h in zip(bic, hr_u8, strict=True)]))
+    if cfg.losses.get("identity", 0) > 0:  # watch identity too when it is trained for
+        from training.evaluate import descriptor
+
+        points = batch["landmarks"].numpy() * hr_u8.shape[1] - 0.5
+        batch["points"] = points
+        batch["hr_desc"] = [descriptor(h, p) for h, p in zip(hr_u8, points, strict=True)]
+        batch["bicubic_identity"] = _identity(bic, batch)
     return batch
+
+
+def _identity(images: list[np.ndarray] | np.ndarray, batch: dict) -> float:
+    """Mean dlib descriptor distance of `images` to the val HR faces (HR landmarks for both)."""
+    from training.evaluate import descriptor
+
+    pairs = zip(images, batch["points"], batch["hr_desc"], strict=True)
+    return float(np.mean([np.linalg.norm(descriptor(i, p) - d) for i, p, d in pairs]))
 
 
 @torch.inference_mode()
@@ -264,13 +282,17 @@ def validate(model: torch.nn.Module, batch: dict, device: str, chunk: int = 50) 
         np.mean([psnr(s, h, v) for s, h, v in zip(sr, batch["hr_u8"], batch["valid"], strict=True)])
     )
     s = float(np.mean([ssim(a, b) for a, b in zip(sr, batch["hr_u8"], strict=True)]))
-    return {
+    out = {
         "psnr": p,
         "ssim": s,
         "gain": p - batch["bicubic_psnr"],
         "bicubic_psnr": batch["bicubic_psnr"],
         "bicubic_ssim": batch["bicubic_ssim"],
     }
+    if "hr_desc" in batch:
+        out["identity"] = _identity(sr, batch)
+        out["bicubic_identity"] = batch["bicubic_identity"]
+    return out
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -351,6 +373,7 @@ class Run:
     opt: torch.optim.Optimizer
     base_lr: float
     perceptual: Any
+    identity: L.IdentityLoss | None
     disc: torch.nn.Module | None
     opt_d: torch.optim.Optimizer | None
     data_dir: Path
@@ -426,8 +449,11 @@ def build(cfg: TrainConfig, run_dir: Path) -> Run:
         return weights.model_input(entry, lr)
 
     model = registry.build(entry, cfg.scale, **cfg.kwargs)
-    if cfg.crop and any(cfg.losses.get(k, 0) > 0 for k in ("landmark", "parsing", "coarse_mse")):
-        raise ValueError("crop works with pixel and feature losses only (no landmark or parsing)")
+    full_face_losses = ("landmark", "parsing", "coarse_mse", "identity")
+    if cfg.crop and any(cfg.losses.get(k, 0) > 0 for k in full_face_losses):
+        raise ValueError(
+            "crop works with pixel and feature losses only (no landmark, parsing or identity)"
+        )
     if cfg.grow and not cfg.init_from:
         raise ValueError("grow needs init_from: the smaller weights file to grow from")
     if cfg.init_from:  # e.g. a GAN fine-tune starts from the exported PSNR-oriented weights
@@ -529,6 +555,7 @@ def build(cfg: TrainConfig, run_dir: Path) -> Run:
         opt=opt,
         base_lr=float(cfg.optimizer["lr"]),
         perceptual=perceptual,
+        identity=L.IdentityLoss().to(device) if cfg.losses.get("identity", 0) > 0 else None,
         disc=disc,
         opt_d=opt_d,
         data_dir=data_dir,
@@ -583,7 +610,7 @@ def train_step(run: Run, lr: float) -> tuple[dict[str, torch.Tensor], torch.Tens
         run.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         run.opt_d.step()
-    terms = compute_losses(out, batch, cfg, run.perceptual, run.disc)
+    terms = compute_losses(out, batch, cfg, run.perceptual, run.disc, run.identity)
     loss = total_loss(terms, cfg.losses)
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -629,17 +656,21 @@ def evaluate_and_checkpoint(run: Run, meter: Meter, terms: dict, lr: float) -> N
                 "val_psnr": v["psnr"],
                 "val_gain": v["gain"],
                 "val_ssim": v["ssim"],
+                **({"val_identity": v["identity"]} if "identity" in v else {}),
                 "elapsed": time.time() - run.t0,
             }
         )
         log.info(
-            "val step %d: PSNR %.2f dB (bicubic %.2f, gain %+.2f dB) SSIM %.4f (bicubic %.4f)",
+            "val step %d: PSNR %.2f dB (bicubic %.2f, gain %+.2f dB) SSIM %.4f (bicubic %.4f)%s",
             step,
             v["psnr"],
             v["bicubic_psnr"],
             v["gain"],
             v["ssim"],
             v["bicubic_ssim"],
+            f" identity {v['identity']:.4f} (bicubic {v['bicubic_identity']:.4f})"
+            if "identity" in v
+            else "",
         )
         meter.last_log = time.time()  # validation time is not training throughput
     if time.time() - meter.last_ckpt >= cfg.checkpoint_minutes * 60:
@@ -661,6 +692,7 @@ def finish(run: Run, export: bool) -> dict[str, Any]:
             "val_psnr": v["psnr"],
             "val_gain": v["gain"],
             "val_ssim": v["ssim"],
+            **({"val_identity": v["identity"]} if "identity" in v else {}),
             "elapsed": wall,
         }
     )

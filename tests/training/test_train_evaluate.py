@@ -502,3 +502,35 @@ def test_evaluate_json_merges_rows_of_other_models(tmp_path: Path, astronaut) ->
     assert list(json.loads(plain.read_text())) == ["bicubic", "s9_other"]
     assert evaluate.main([*plain_args, "--fresh"]) == 0
     assert list(json.loads(plain.read_text())) == ["bicubic"]
+
+
+def test_identity_loss_trains_and_validation_watches_identity(
+    tmp_path: Path, face_cache: Path
+) -> None:
+    """losses {"identity": w}: the term is logged per step, validation reports the dlib identity
+    distance of the model and of bicubic, and crops (no whole face) are refused."""
+    cfg = TrainConfig(
+        name="tiny_rafsr_id_x4",
+        model_id="s2_rafsr",
+        scale=4,
+        kwargs={"channels": 8, "n_ram": 1, "image_residual": True},
+        data=str(face_cache),
+        batch_size=2,
+        steps=4,
+        log_every=2,
+        val_every=4,
+        val_size=2,
+        losses={"l1": 1.0, "identity": 0.1},
+        checkpoint_minutes=5.0,
+        run_dir=str(tmp_path / "run"),
+        export_dir=str(tmp_path / "weights"),
+    )
+    torch.manual_seed(0)
+    summary = train.train(cfg, export=False)
+    assert 0 < summary["val"]["identity"] < 2 and 0 < summary["val"]["bicubic_identity"] < 2
+    history = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["history"]
+    assert any("identity" in row for row in history if "loss" in row)
+    assert any("val_identity" in row for row in history)
+    cfg.crop, cfg.run_dir = 32, str(tmp_path / "crop")
+    with pytest.raises(ValueError, match="identity"):
+        train.train(cfg, export=False)
