@@ -53,7 +53,7 @@ def hardware() -> str:
 
 
 # What a weights file's training record keeps about each run (stage) behind it.
-STAGE_KEYS = ("run", "steps", "batch_size", "images_seen", "wall_minutes", "hardware")
+STAGE_KEYS = ("run", "steps", "batch_size", "images_seen", "wall_minutes", "hardware", "losses")
 
 
 def prior_stages(path: Path) -> list[dict[str, Any]]:

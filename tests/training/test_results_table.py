@@ -67,3 +67,13 @@ def test_degraded_table_marks_unseen_families(tmp_path: Path) -> None:
     ]
     row = next(line for line in table.splitlines() if "s4_idrn_robust" in line)
     assert "+0.40 / 0.650" in row
+
+
+def test_aims_flag_identity_measured_by_the_network_it_was_trained_on(tmp_path: Path) -> None:
+    """A file with an identity loss in any stage gets the caveat beside its identity verdict."""
+    bench = _bench(tmp_path, unseen_gain=0.5)
+    plain = results_table.robust_aims(bench, _rows())
+    rows = _rows()
+    rows[0]["training"] = {"losses": {"l1": 1.0}, "stages": [{"losses": {"identity": 0.05}}]}
+    flagged = results_table.robust_aims(bench, rows)
+    assert "same dlib network" not in plain and "same dlib network" in flagged
