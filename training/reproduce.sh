@@ -49,13 +49,14 @@ GAN3="s3_prior_guided_gan_x4_wide"
 CPU4="s0_srresnet_att_x4_cpu4 s3_prior_guided_x8_wide_cpu s3_prior_guided_gan_x8_cpu"
 # Session 12 (issue 24), the CPU: robust variants fine-tuned from the files above on the
 # degradation mix of training/degrade.py (their cards say how far each got).
-# Sessions 13-14: every other paper and x8; session 15: second stages (*_long) from the robust
-# files themselves.
+# Sessions 13-14: every other paper and x8; sessions 15-16: second stages (*_long) from the
+# robust files themselves.
 ROBUST="s2_rafsr_robust_x4 s4_idrn_robust_x4
         s0_srresnet_att_robust_x4 s4_idrn_robust_x8
         s1_mffcn_robust s3_prior_guided_robust_x4 s3_prior_guided_robust_x8
         s0_srresnet_att_robust_x8 s2_rafsr_robust_x8
-        s0_srresnet_att_robust_x4_long s3_prior_guided_robust_x8_long s1_mffcn_robust_long"
+        s0_srresnet_att_robust_x4_long s3_prior_guided_robust_x8_long s1_mffcn_robust_long
+        s2_rafsr_robust_x4_long s4_idrn_robust_x4_long"
 # Issue 23: S4 and S0 at x2, every tensor of the x2 network from the x4 file (init_partial).
 X2="s4_idrn_x2 s0_srresnet_att_x2"
 # Issue 24: the x1 restore, from the robust x4 file above (its head and units; no upsampler).
