@@ -3,6 +3,7 @@ loads), then the benchmark on a tiny folder with the baselines and that exported
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -505,23 +506,19 @@ def test_evaluate_json_merges_rows_of_other_models(tmp_path: Path, astronaut) ->
 
 
 def test_identity_loss_trains_and_validation_watches_identity(
-    tmp_path: Path, face_cache: Path
+    trained: dict, tmp_path: Path
 ) -> None:
     """losses {"identity": w}: the term is logged per step, validation reports the dlib identity
     distance of the model and of bicubic, and crops (no whole face) are refused."""
-    cfg = TrainConfig(
+    cfg = dataclasses.replace(
+        trained["cfg"],
         name="tiny_rafsr_id_x4",
-        model_id="s2_rafsr",
-        scale=4,
-        kwargs={"channels": 8, "n_ram": 1, "image_residual": True},
-        data=str(face_cache),
         batch_size=2,
         steps=4,
         log_every=2,
         val_every=4,
         val_size=2,
         losses={"l1": 1.0, "identity": 0.1},
-        checkpoint_minutes=5.0,
         run_dir=str(tmp_path / "run"),
         export_dir=str(tmp_path / "weights"),
     )
