@@ -227,7 +227,8 @@ MODELS: tuple[ModelEntry, ...] = (
         **(_S0 | {"scales": (2, 4, 8)}),  # x2 for faces of 33-64 px (issue 23)
     ),
     ModelEntry(id="s0_srresnet_att_robust", variant="robust", twin="s0_srresnet_att",
-               name="SRResNet+attention robust (Chen 2020)", **_S0),
+               name="SRResNet+attention robust (Chen 2020)",
+               **(_S0 | {"scales": (2, 4, 8)})),  # x2 where its weights are installed
     ModelEntry(id="s0_srresnet_att_gan", variant="gan", twin="s0_srresnet_att",
                name="SRResNet+attention GAN (Chen 2020)", **_S0),
     ModelEntry(id="s1_mffcn", variant="psnr", name="MFFCN (Wu & Chen)", **_S1),
