@@ -53,7 +53,9 @@ def hardware() -> str:
 
 
 # What a weights file's training record keeps about each run (stage) behind it.
-STAGE_KEYS = ("run", "steps", "batch_size", "images_seen", "wall_minutes", "hardware", "losses")
+STAGE_KEYS = (
+    "run", "steps", "batch_size", "images_seen", "wall_minutes", "hardware", "losses", "degradation"
+)
 
 
 def prior_stages(path: Path) -> list[dict[str, Any]]:

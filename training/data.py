@@ -367,8 +367,9 @@ def degrade(hr: np.ndarray, scale: int, kind: str = "bicubic",
     if kind in dg.MIXES or kind in dg.FAMILIES:
         return dg.degrade(hr, scale, kind, rng or np.random.default_rng())
     if kind != "surveillance":
-        raise ValueError(f"unknown degradation {kind!r}; use 'bicubic', 'surveillance', 'mix' "
-                         f"or one of {', '.join(dg.FAMILIES)}")
+        raise ValueError(f"unknown degradation {kind!r}; use 'bicubic', 'surveillance', "
+                         f"{', '.join(repr(m) for m in dg.MIXES)} or one of "
+                         f"{', '.join(dg.FAMILIES)}")
     rng = rng or np.random.default_rng()
     blurred = cv2.GaussianBlur(hr, (0, 0), float(rng.uniform(0.4, 1.6)))
     lr = imaging.downscale(blurred, scale).astype(np.float32)

@@ -17,7 +17,9 @@ The chain, in the order a camera applies it (every step optional; ``Params`` hol
 3. **sensor noise**, signal-dependent: luma sigma = sqrt(``noise_a`` * I + ``noise_b``^2) grey
    levels (I = the pixel's grey level, 0-255: shot noise plus read noise), the same luma noise
    added to R, G and B, plus independent per-channel (chroma) noise of ``chroma`` times that
-   sigma;
+   sigma. Then, in the unseen families and ``mix_wide`` only, the camera's own processing: **noise
+   reduction** (``denoise``: a bilateral filter) and **sharpening** (``sharpen``: an unsharp
+   mask);
 4. **JPEG** with 4:2:0 chroma subsampling at ``jpeg_quality`` (libjpeg's scale, PIL), the face
    placed at ``jpeg_offset`` (dy, dx in 0..15) inside a mirror-padded frame, so the 8x8 / 16x16
    block grid does not line up with the face crop (in a real frame it never does);
@@ -49,6 +51,14 @@ The training mix (``"mix"``; :func:`draw_mix`, one draw per face from the traine
 
 Every family of ``FAMILIES`` lies inside the mix's ranges.
 
+The wider mix (``"mix_wide"``; :func:`draw_mix_wide`): one ``mix`` draw, then, on every draw
+that is not clean, in-camera **sharpening** (unsharp mask, sigma 1 LR px) with p 0.25, amount
+U(0.3, 1.5), after the noise; and on draws with a JPEG, with p 0.15, the compression done at
+U(0.6, 0.9) of the size and the result **enlarged back with bilinear interpolation** (a
+recording exported at another size). It covers the first two unseen families below, so a file
+trained on it is judged on ``nr_jpeg`` alone as unseen damage (``unseen_families``). The
+shipped configs name ``"mix"`` and keep reproducing their files.
+
 Families *outside* the mix (``UNSEEN``; ``--degrade unseen``): damage the training mix never
 draws, to check that the robust files generalise past it rather than to a test set. They are
 reported beside the others but are not part of issue 24's aims:
@@ -59,6 +69,9 @@ reported beside the others but are not part of issue 24's aims:
 ``upscaled_jpeg``   compressed at 3/4 of the size (JPEG 50), then enlarged to it with bilinear
                     interpolation (a CIF recording exported at D1 size: blocks of 10.7 px,
                     softened; the mix's block grids are always 8 px and sharp)
+``nr_jpeg``         strong noise (a=0.4, b=3, chroma 0.6) flattened by in-camera noise
+                    reduction (an edge-preserving bilateral filter, 30 grey levels, 1.5 LR
+                    px: waxy skin, smeared fine texture; neither mix draws it); JPEG 45
 ==================  ======================================================================
 
 ``"surveillance"`` (training/data.py) is the older, simpler experiment kept for its tests; the
@@ -80,8 +93,8 @@ from engine import imaging
 
 FAMILIES = ("clean", "jpeg", "noise_jpeg", "blur_jpeg", "cctv")
 DEGRADED = FAMILIES[1:]
-UNSEEN = ("sharp_jpeg", "upscaled_jpeg")  # evaluation only: damage draw_mix never makes
-MIXES = ("mix",)
+UNSEEN = ("sharp_jpeg", "upscaled_jpeg", "nr_jpeg")  # evaluation only: damage "mix" never makes
+MIXES = ("mix", "mix_wide")
 GRID = 16  # the JPEG MCU (4:2:0) and the H.264 macroblock: offsets are drawn in 0..GRID-1
 
 
@@ -100,7 +113,8 @@ class Params:
     second: str = ""  # "", "jpeg" or "h264"
     second_quality: int = 0  # JPEG quality or H.264 CRF
     second_offset: tuple[int, int] = (0, 0)
-    sharpen: float = 0.0  # unsharp-mask amount (sigma SHARPEN_SIGMA LR px); never in the mix
+    denoise: float = 0.0  # in-camera noise reduction: bilateral filter, this many grey levels
+    sharpen: float = 0.0  # unsharp-mask amount (sigma SHARPEN_SIGMA LR px); not in "mix"
     size_ratio: float = 1.0  # compressed at this times the LR size, then resized (bilinear) to it
 
     def describe(self) -> str:
@@ -112,6 +126,8 @@ class Params:
             parts.append(f"motion {self.motion_len:.1f}@{self.motion_angle:.0f}")
         if self.noise_a or self.noise_b:
             parts.append(f"noise a={self.noise_a:.2f} b={self.noise_b:.1f} c={self.chroma:.2f}")
+        if self.denoise:
+            parts.append(f"noise reduction {self.denoise:.0f}")
         if self.sharpen:
             parts.append(f"sharpen {self.sharpen:.1f}")
         if self.jpeg_quality:
@@ -141,8 +157,10 @@ _FAMILY_PARAMS = {
     ),
     "sharp_jpeg": Params(noise_a=0.1, noise_b=1.5, chroma=0.3, sharpen=1.0, jpeg_quality=50),
     "upscaled_jpeg": Params(jpeg_quality=50, size_ratio=0.75),
+    "nr_jpeg": Params(noise_a=0.4, noise_b=3.0, chroma=0.6, denoise=30.0, jpeg_quality=45),
 }
 SHARPEN_SIGMA = 1.0  # LR pixels
+DENOISE_SIGMA = 1.5  # LR pixels: the spatial reach of the in-camera noise reduction
 
 
 def _offset(rng: np.random.Generator) -> tuple[int, int]:
@@ -201,6 +219,26 @@ def draw_mix(rng: np.random.Generator) -> Params:
     )
 
 
+def draw_mix_wide(rng: np.random.Generator) -> Params:
+    """One draw of the wider mix: a ``mix`` draw plus, when damaged, in-camera sharpening and a
+    recording at another size (ranges in the module docstring)."""
+    p = draw_mix(rng)
+    if p == Params():
+        return p
+    if rng.random() < 0.25:
+        p = replace(p, sharpen=float(rng.uniform(0.3, 1.5)))
+    if p.jpeg_quality and rng.random() < 0.15:
+        p = replace(p, size_ratio=float(rng.uniform(0.6, 0.9)))
+    return p
+
+
+def unseen_families(mix: str) -> tuple[str, ...]:
+    """The evaluation families whose damage a file trained on `mix` never saw."""
+    if mix not in MIXES:
+        raise ValueError(f"unknown mix {mix!r}; known: {', '.join(MIXES)}")
+    return UNSEEN if mix == "mix" else ("nr_jpeg",)
+
+
 # --------------------------------------------------------------------------- the steps
 
 
@@ -231,6 +269,12 @@ def sharpen(img: np.ndarray, amount: float) -> np.ndarray:
     x = img.astype(np.float32)
     soft = cv2.GaussianBlur(x, (0, 0), SHARPEN_SIGMA, borderType=cv2.BORDER_REFLECT)
     return np.clip(np.rint(x + amount * (x - soft)), 0, 255).astype(np.uint8)
+
+
+def reduce_noise(img: np.ndarray, strength: float) -> np.ndarray:
+    """In-camera noise reduction: an edge-preserving bilateral filter (`strength` grey levels,
+    DENOISE_SIGMA px) that flattens noise and fine texture alike."""
+    return cv2.bilateralFilter(img, 0, float(strength), DENOISE_SIGMA)
 
 
 def add_noise(
@@ -320,6 +364,8 @@ def apply(hr: np.ndarray, scale: int, p: Params, rng: np.random.Generator) -> np
         lr = imaging.downscale(x, scale) if scale > 1 else x.copy()
     if p.noise_a > 0 or p.noise_b > 0:
         lr = add_noise(lr, p.noise_a, p.noise_b, p.chroma, rng)
+    if p.denoise:
+        lr = reduce_noise(lr, p.denoise)
     if p.sharpen:
         lr = sharpen(lr, p.sharpen)
     if p.jpeg_quality:
@@ -356,6 +402,8 @@ def degrade(hr: np.ndarray, scale: int, kind: str, rng: np.random.Generator) -> 
     """Training: a family's fixed parameters (random parts from `rng`) or one mix draw."""
     if kind == "mix":
         return apply(hr, scale, draw_mix(rng), rng)
+    if kind == "mix_wide":
+        return apply(hr, scale, draw_mix_wide(rng), rng)
     return apply(hr, scale, family_params(kind, rng), rng)
 
 

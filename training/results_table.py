@@ -14,7 +14,8 @@ The ``degraded`` markers get the side-by-side table of issue 24: per scale, bicu
 clean-trained model and its robust variant on the clean and every degraded family (PSNR gain
 over bicubic on the same LR, identity distance), and the issue's aims for the robust files.
 Families outside the training mix (``training.degrade.UNSEEN``) are columns headed "(unseen)":
-shown as a check that the robust files generalise, not counted in the aims.
+shown as a check that the robust files generalise, not counted in the aims; a cell is marked
+"(trained on)" where the file's own training drew that damage (the ``mix_wide`` mix).
 """
 
 from __future__ import annotations
@@ -192,6 +193,11 @@ def degraded_table(bench_dir: Path, scale: int, rows_: list[dict[str, Any]]) -> 
     names = ["clean", *[f for f in fams if f != "clean"]]
     heads = [f"{f} (unseen)" if f in dg.UNSEEN else f for f in names]
     shipped = {r["entry"].id for r in rows_ if r["scale"] == scale}
+    seen = {  # per model, the unseen families its own training mix did draw (mix_wide)
+        r["entry"].id: set(dg.UNSEEN) - unseen_by(r.get("training", {}))
+        for r in rows_
+        if r["scale"] == scale
+    }
     models = [
         m
         for m in registry.ids()
@@ -216,11 +222,23 @@ def degraded_table(bench_dir: Path, scale: int, rows_: list[dict[str, Any]]) -> 
             elif model_id == "bicubic":
                 cells.append(f"{m['psnr']:.2f} dB / {m['identity_distance']:.3f}")
             else:
-                cells.append(f"{m['psnr'] - b['psnr']:+.2f} / {m['identity_distance']:.3f}")
+                mark = " (trained on)" if fam in seen.get(model_id, ()) else ""
+                cells.append(f"{m['psnr'] - b['psnr']:+.2f} / {m['identity_distance']:.3f}{mark}")
         variant = registry.get(model_id).variant
         label = model_id if variant == "baseline" else f"`{model_id}` ({variant})"
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def unseen_by(training: dict[str, Any]) -> set[str]:
+    """The unseen families that no training stage of a file drew (a stage on "mix_wide" draws
+    sharpening and resizing; files from before the stages recorded it count as "mix")."""
+    stages = [training, *training.get("stages", [])]
+    mixes = {stage.get("degradation") for stage in stages} & set(dg.MIXES)
+    out = set(dg.UNSEEN)
+    for mix in mixes:
+        out &= set(dg.unseen_families(mix))
+    return out
 
 
 def identity_trained(training: dict[str, Any]) -> bool:

@@ -166,3 +166,43 @@ def test_unseen_families_hold_damage_the_mix_never_draws(hr):
         < np.abs(np.diff(plain.astype(np.float32), axis=1)).mean()
     )
     assert "outside the training mix" in dg.describe_family("upscaled_jpeg", 4)
+
+
+def test_the_wide_mix_adds_sharpening_and_resizing_on_top_of_a_mix_draw():
+    draws = [dg.draw_mix_wide(np.random.default_rng(s)) for s in range(4000)]
+    assert draws[:50] == [dg.draw_mix_wide(np.random.default_rng(s)) for s in range(50)]
+    for s, wide in enumerate(draws[:200]):  # the mix draw underneath is the same one
+        base = dg.draw_mix(np.random.default_rng(s))
+        assert replace(wide, sharpen=0.0, size_ratio=1.0) == base
+    clean = sum(p == dg.Params() for p in draws) / len(draws)
+    sharpened = sum(p.sharpen > 0 for p in draws) / len(draws)
+    resized = sum(p.size_ratio != 1.0 for p in draws) / len(draws)
+    assert 0.12 < clean < 0.18  # the clean share is kept
+    assert 0.17 < sharpened < 0.25 and 0.08 < resized < 0.15
+    for p in draws:
+        assert p.sharpen == 0 or 0.3 <= p.sharpen <= 1.5
+        assert p.size_ratio == 1.0 or (0.6 <= p.size_ratio <= 0.9 and p.jpeg_quality)
+        assert p.denoise == 0  # noise reduction stays unseen
+    assert dg.unseen_families("mix") == dg.UNSEEN
+    assert dg.unseen_families("mix_wide") == ("nr_jpeg",)
+    with pytest.raises(ValueError, match="unknown mix"):
+        dg.unseen_families("fog")
+
+
+@pytest.mark.parametrize("kind", dg.MIXES)
+def test_training_draws_from_each_mix_give_the_lr_shape(hr, kind):
+    for seed in range(12):
+        lr = data.degrade(hr, 4, kind, np.random.default_rng(seed))
+        assert lr.shape == (32, 32, 3) and lr.dtype == np.uint8
+
+
+def test_noise_reduction_flattens_noise_but_keeps_strong_edges(hr):
+    rng = np.random.default_rng(0)
+    noisy = dg.add_noise(imaging.downscale(hr, 2), 0.4, 3.0, 0.6, rng)
+    smooth = dg.reduce_noise(noisy, 30.0)
+    clean = imaging.downscale(hr, 2)
+    assert psnr(smooth, clean) > psnr(noisy, clean) + 1.0  # noise flattened
+    # the dark bar (rows 20-21 at x2) keeps its contrast against the background
+    assert smooth[20:22, 20:45].mean() < smooth[14:17, 20:45].mean() - 60
+    assert "noise reduction 30" in dg.describe_family("nr_jpeg", 4)
+    assert "outside the training mix" in dg.describe_family("nr_jpeg", 4)

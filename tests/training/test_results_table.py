@@ -66,7 +66,17 @@ def test_degraded_table_marks_unseen_families(tmp_path: Path) -> None:
         "sharp_jpeg (unseen)",
     ]
     row = next(line for line in table.splitlines() if "s4_idrn_robust" in line)
-    assert "+0.40 / 0.650" in row
+    assert "+0.40 / 0.650" in row and "(trained on)" not in row
+    # a file with a stage on the wider mix drew sharpening: its cell says so
+    rows = _rows()
+    rows[0]["training"] = {"degradation": "mix", "stages": [{"degradation": "mix_wide"}]}
+    row = next(
+        line
+        for line in results_table.degraded_table(_bench(tmp_path, unseen_gain=0.4), 4, rows)
+        .splitlines()
+        if "s4_idrn_robust" in line
+    )
+    assert "+0.40 / 0.650 (trained on)" in row
 
 
 def test_aims_flag_identity_measured_by_the_network_it_was_trained_on(tmp_path: Path) -> None:
