@@ -62,6 +62,7 @@ import numpy as np
 
 from engine import faces as facelib
 from engine import imaging
+from engine.evidence_quality import EvidenceQuality
 
 # (a) is judged after a Gaussian low-pass of CONSISTENCY_LOWPASS LR pixels on both sides (the
 # output shrunk back and the input): JPEG blocking, ringing and sensor noise live in the finest
@@ -204,14 +205,13 @@ def lowpass(rgb: np.ndarray, sigma: float = CONSISTENCY_LOWPASS) -> np.ndarray:
 
 def evidence_is_clean(evidence: Any) -> bool:
     """Whether the evidence assessment (an :class:`engine.evidence_quality.EvidenceQuality` or
-    its dict) says clean input (the clean-trained variant recommended): lossless or a good
-    JPEG, little noise, not a video frame. Unknown evidence (None) is not clean."""
+    its dict) says clean input: lossless without a block grid or a good JPEG, little noise, not
+    a video frame. Unknown evidence (None) is not clean."""
     if evidence is None:
         return False
-    recommended = (
-        evidence.get("recommended") if isinstance(evidence, dict) else evidence.recommended
-    )
-    return recommended == "psnr"
+    if isinstance(evidence, dict):
+        evidence = EvidenceQuality.from_dict(evidence)
+    return evidence.clean
 
 
 def consistency_threshold(evidence: Any = None) -> float:

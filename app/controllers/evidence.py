@@ -12,11 +12,11 @@ from engine import evidence_quality, resolution
 VARIANT_TIP = (
     "Which variant for which input:\n"
     "\u2022 Robust: compressed, noisy or blurred evidence (CCTV stills, video frames, JPEGs "
-    "from phones or the web, or when unsure). Chosen for you when the file is compressed, "
-    "noisy or unknown.\n"
-    "\u2022 Clean-trained: clean lossless input (PNG or TIFF from a good camera, or a JPEG of "
-    "quality 90 or better) with little noise. On damaged input it sharpens JPEG blocks and "
-    "noise into detail that is not there.\n"
+    "from phones or the web, DVR exports and screenshots, or when unsure). Chosen for you "
+    "unless the file is a good JPEG with little noise.\n"
+    "\u2022 Clean-trained: a face known never to have been compressed, or a JPEG of quality "
+    "90 or better with little noise. On damaged input it sharpens JPEG blocks and noise into "
+    "detail that is not there.\n"
     "Hover over a model for its own advice."
 )
 

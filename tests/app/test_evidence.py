@@ -26,7 +26,7 @@ def test_compressed_evidence_is_shown_and_the_robust_variant_is_the_default(
     assert f"Recommended: {entry.label}" in info.text()
     assert "JPEG quality about 40" in info.toolTip()
     tip = window.model_combo.toolTip()
-    assert "Robust: compressed" in tip and "Clean-trained: clean lossless" in tip
+    assert "Robust: compressed" in tip and "Clean-trained: a face known never" in tip
     # The analyst overrides with the clean-trained twin: said on screen and in the provenance.
     window.set_model(entry.twin)
     assert window.model_id == entry.twin and "your choice" in info.text()
@@ -38,11 +38,25 @@ def test_compressed_evidence_is_shown_and_the_robust_variant_is_the_default(
     assert record["evidence_quality"]["jpeg_quality"] == 40
 
 
-def test_clean_lossless_evidence_gets_the_clean_trained_variant(opened, run_job):
+def test_clean_lossless_evidence_still_gets_the_robust_variant(opened, run_job):
+    """A lossless file does not say what happened to its pixels before it was saved."""
     window = opened(SAMPLE)
     text = window.evidence_info.text()
     assert "no lossy compression recorded in the file" in text
     assert "clean lossless evidence" in text
+    entry = registry.get(window.model_id)
+    assert entry.variant == "robust", window.model_id
+    run_job(window, window.enhance)
+    choice = window.current.provenance["model_choice"]
+    assert choice["recommended"] == choice["chosen"] == entry.id
+    assert "lossless file" in choice["reason"]
+
+
+def test_a_good_jpeg_gets_the_clean_trained_variant(opened, run_job, tmp_path):
+    path = tmp_path / "good_camera.jpg"
+    Image.open(SAMPLE).convert("RGB").save(path, quality=95)
+    window = opened(path)
+    assert "clean evidence (good JPEG)" in window.evidence_info.text()
     entry = registry.get(window.model_id)
     assert entry.variant == "psnr" and registry.robust_twin(entry.id) is not None
     run_job(window, window.enhance)

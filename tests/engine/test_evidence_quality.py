@@ -79,7 +79,10 @@ def test_summary_says_in_plain_words_what_the_file_is(rgb):
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "PNG")
     clean = eq.assess(rgb, buf.getvalue(), "still.png")
-    assert clean.recommended == "psnr" and clean.verdict == "clean lossless evidence"
+    assert clean.verdict == "clean lossless evidence" and clean.clean
+    # ...and still the robust variant: a lossless file does not tell its history
+    assert clean.recommended == "robust" and "lossless file" in clean.reason
+    assert eq.EvidenceQuality.from_dict(clean.to_dict()) == clean
     assert "no lossy compression recorded" in clean.summary()
     frame = eq.assess(rgb, None, "clip.mp4")
     assert frame.verdict.startswith("video frame") and frame.recommended == "robust"
@@ -186,7 +189,7 @@ def test_a_lossless_file_of_once_compressed_pixels_shows_its_block_grid(rgb):
 def test_never_compressed_pixels_show_no_grid(rgb):
     clean = eq.assess(rgb, _lossless(rgb), "still.png")
     assert clean.block_offset is None and clean.blocking < eq.BLOCK_GRID_SCORE
-    assert clean.recommended == "psnr" and "no block grid found" in clean.reason
+    assert clean.recommended == "robust" and "no block grid found" in clean.reason
     noisy = np.clip(rgb + np.random.default_rng(3).normal(0, 6, rgb.shape), 0, 255)
     assert eq.block_grid(noisy.astype(np.uint8))[1] is None  # noise is not a grid
     assert eq.block_grid(rgb[:20, :20]) == (0.0, None)  # too small to tell
@@ -196,4 +199,4 @@ def test_pixelation_reads_as_a_grid_and_a_jpeg_file_keeps_its_tables_rule(rgb):
     blocks = np.repeat(np.repeat(rgb[::8, ::8], 8, axis=0), 8, axis=1)
     assert eq.block_grid(blocks)[1] == (0, 0)
     good = eq.assess(rgb, _jpeg(rgb, 95), "still.jpg")  # the file's own tables decide
-    assert good.recommended == "psnr" and not good.earlier_compression
+    assert good.recommended == "psnr" and not good.earlier_compression and good.clean

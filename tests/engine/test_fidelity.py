@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from engine import faces, fidelity, imaging
+from engine.evidence_quality import EvidenceQuality
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "resources" / "samples" / "astronaut.png"
@@ -75,8 +76,10 @@ def test_outputs_that_are_not_the_evidence_are_flagged(sample, make):
     assert "evidence" in check.meaning
 
 
-COMPRESSED = {"recommended": "robust"}  # EvidenceQuality.to_dict() of a JPEG-40 file, in short
-CLEAN = {"recommended": "psnr"}  # ... of a clean lossless file
+# EvidenceQuality.to_dict() of a JPEG-40 file and of a clean lossless one (both get the robust
+# variant recommended; the consistency line follows what was seen, not the recommendation)
+COMPRESSED = EvidenceQuality(40, True, "4:2:0", 2.0, False, "robust", "JPEG 40").to_dict()
+CLEAN = EvidenceQuality(None, False, None, 1.0, False, "robust", "lossless").to_dict()
 
 
 def jpeg40(rgb: np.ndarray) -> np.ndarray:
