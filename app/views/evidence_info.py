@@ -33,7 +33,10 @@ class EvidenceInfo(QLabel):
         ``chosen``: model labels; ``reason``: the recommendation in plain words."""
         quality = evidence.summary() if evidence is not None else None
         first = f"Evidence: {quality}." if quality else NOT_ASSESSED
-        lines = [first, f"Recommended: {recommended}."]
+        why = ""
+        if evidence is not None and evidence.clean and evidence.recommended == "robust":
+            why = " (a lossless file does not record what its pixels went through before)"
+        lines = [first, f"Recommended: {recommended}{why}."]
         if chosen != recommended:
             lines.append(f"In use: {chosen} (your choice).")
         self.setText("\n".join(lines))

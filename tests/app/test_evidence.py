@@ -46,6 +46,7 @@ def test_clean_lossless_evidence_still_gets_the_robust_variant(opened, run_job):
     assert "clean lossless evidence" in text
     entry = registry.get(window.model_id)
     assert entry.variant == "robust", window.model_id
+    assert "a lossless file does not record" in text  # why, on screen
     run_job(window, window.enhance)
     choice = window.current.provenance["model_choice"]
     assert choice["recommended"] == choice["chosen"] == entry.id
