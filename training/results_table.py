@@ -302,7 +302,8 @@ def robust_aims(bench_dir: Path, rows_: list[dict[str, Any]]) -> str:
             if twin and own:
                 loss = twin["psnr"] - own["psnr"]
                 parts.append(
-                    f"Clean input: {loss:+.2f} dB below its clean-trained twin (aim "
+                    f"Clean input: {abs(loss):.2f} dB {'below' if loss >= 0 else 'above'} its "
+                    "clean-trained twin (aim "
                     f"within {AIM_ROBUST_CLEAN:.1f}): "
                     + ("met." if loss <= AIM_ROBUST_CLEAN else "**not met**.")
                 )
