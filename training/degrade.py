@@ -17,9 +17,9 @@ The chain, in the order a camera applies it (every step optional; ``Params`` hol
 3. **sensor noise**, signal-dependent: luma sigma = sqrt(``noise_a`` * I + ``noise_b``^2) grey
    levels (I = the pixel's grey level, 0-255: shot noise plus read noise), the same luma noise
    added to R, G and B, plus independent per-channel (chroma) noise of ``chroma`` times that
-   sigma. Then, in the unseen families and ``mix_wide`` only, the camera's own processing: **noise
-   reduction** (``denoise``: a bilateral filter) and **sharpening** (``sharpen``: an unsharp
-   mask);
+   sigma. Then the camera's own processing, never in ``mix``: **noise reduction**
+   (``denoise``: a bilateral filter; the ``nr_jpeg`` family only) and **sharpening**
+   (``sharpen``: an unsharp mask; ``sharp_jpeg`` and ``mix_wide``);
 4. **JPEG** with 4:2:0 chroma subsampling at ``jpeg_quality`` (libjpeg's scale, PIL), the face
    placed at ``jpeg_offset`` (dy, dx in 0..15) inside a mirror-padded frame, so the 8x8 / 16x16
    block grid does not line up with the face crop (in a real frame it never does);
