@@ -63,8 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         "--model",
         default=None,
         help="model id (see `models`); default: the one the evidence calls for (the robust "
-        "variant for compressed, noisy or unknown input, clean-trained for clean lossless "
-        "input), said on stderr and recorded in the provenance as model_choice",
+        "variant for compressed, noisy, video or lossless input, whose past is unknown; "
+        "clean-trained for a JPEG of quality 90 or better with little noise), said on stderr "
+        "and recorded in the provenance as model_choice",
     )
     enhance.add_argument(
         "--scale",

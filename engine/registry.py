@@ -83,10 +83,12 @@ USE_WHEN = {
         "model is measured against."
     ),
     "psnr": (
-        "Trained on clean faces only. Use it on clean input: a lossless image or a JPEG of "
-        "quality about 90 or better, with little noise or blur. On compressed, noisy or blurred "
-        "evidence it sharpens JPEG blocks and noise into detail that is not there; use the "
-        "robust variant of the same paper instead."
+        "Trained on clean faces only. Use it only on input known to be clean: a JPEG of "
+        "quality about 90 or better, or a lossless file known never to have been compressed, "
+        "with little noise or blur (a lossless file alone does not prove it: the app "
+        "recommends the robust variant for one). On compressed, noisy or blurred evidence it "
+        "sharpens JPEG blocks and noise into detail that is not there; use the robust variant "
+        "of the same paper instead."
     ),
     "robust": (
         "Trained on damaged faces (JPEG quality 20-90, video coding, sensor noise, blur) and "
