@@ -137,6 +137,8 @@ def compute_losses(
         terms["l1"] = L.l1(sr, hr, mask)
     if w.get("mse", 0) > 0:
         terms["mse"] = L.mse(sr, hr, mask)
+    if w.get("log_mse", 0) > 0:
+        terms["log_mse"] = L.log_mse(sr, hr, mask)
     if w.get("coarse_mse", 0) > 0:
         terms["coarse_mse"] = L.mse(out["coarse"].float(), hr, mask)
     if w.get("tv", 0) > 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import pickle
 
 import numpy as np
@@ -104,3 +105,26 @@ def test_lpips_pickle_loader_refuses_anything_but_numpy() -> None:
     arrays = {"a": np.arange(3, dtype=np.float32)}
     loaded = vgg._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(arrays))).load()
     assert np.array_equal(loaded["a"], arrays["a"])
+
+
+def test_log_mse_weighs_every_face_alike_and_masks() -> None:
+    target = torch.zeros(2, 3, 4, 4)
+    pred = target.clone()
+    pred[0] += 0.1  # a "damaged" face: MSE 0.01
+    pred[1] += 0.03  # a "clean" face: MSE 0.0009
+    expected = (math.log(0.01 + 1e-5) + math.log(0.0009 + 1e-5)) / 2
+    assert L.log_mse(pred, target).item() == pytest.approx(expected, rel=1e-5)
+    # Halving either face's error gains the same (in dB, as the benchmark counts); pooled MSE
+    # would gain 11 times more from the damaged face.
+    base = L.log_mse(pred, target).item()
+    for i in (0, 1):
+        better = pred.clone()
+        better[i] /= 2
+        gain = base - L.log_mse(better, target).item()
+        assert gain == pytest.approx(math.log(4) / 2, rel=0.05)  # eps: 1e-5 of the 2.25e-4
+    # Masked-out pixels do not count, however wrong they are.
+    mask = torch.ones(2, 1, 4, 4)
+    mask[:, :, :, 0] = 0
+    worse = pred.clone()
+    worse[:, :, :, 0] = 5.0
+    assert L.log_mse(worse, target, mask).item() == pytest.approx(expected, rel=1e-5)
