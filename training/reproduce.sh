@@ -58,7 +58,8 @@ ROBUST="s2_rafsr_robust_x4 s4_idrn_robust_x4
         s0_srresnet_att_robust_x4_long s3_prior_guided_robust_x8_long s1_mffcn_robust_long
         s2_rafsr_robust_x4_long s4_idrn_robust_x4_long"
 # Sessions 17-18: further stages; s4_idrn_robust_x4_logmse on the log_mse loss (per-face dB).
-# (The x1 restore below was made from the session-14 robust x4 file, before these stages.)
+# (The x1 restore below was made from the first robust x4 stage, s4_idrn_robust_x4, before
+# any later S4 stage: to remake it exactly, run it right after that stage.)
 ROBUST="$ROBUST s4_idrn_robust_x4_long2 s1_mffcn_robust_long2 s4_idrn_robust_x4_long3
         s3_prior_guided_robust_x4_long s4_idrn_robust_x4_logmse"
 # Issue 23: S4 and S0 at x2, every tensor of the x2 network from the x4 file (init_partial).
