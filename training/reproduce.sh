@@ -51,24 +51,23 @@ CPU4="s0_srresnet_att_x4_cpu4 s3_prior_guided_x8_wide_cpu s3_prior_guided_gan_x8
 # degradation mix of training/degrade.py (their cards say how far each got).
 # Sessions 13-14: every other paper and x8; sessions 15-16: second stages (*_long) from the
 # robust files themselves.
-ROBUST="s2_rafsr_robust_x4 s4_idrn_robust_x4
-        s0_srresnet_att_robust_x4 s4_idrn_robust_x8
+ROBUST_FIRST="s2_rafsr_robust_x4 s4_idrn_robust_x4"
+ROBUST="s0_srresnet_att_robust_x4 s4_idrn_robust_x8
         s1_mffcn_robust s3_prior_guided_robust_x4 s3_prior_guided_robust_x8
         s0_srresnet_att_robust_x8 s2_rafsr_robust_x8
         s0_srresnet_att_robust_x4_long s3_prior_guided_robust_x8_long s1_mffcn_robust_long
         s2_rafsr_robust_x4_long s4_idrn_robust_x4_long"
 # Sessions 17-18: further stages; s4_idrn_robust_x4_logmse on the log_mse loss (per-face dB).
-# (The x1 restore below was made from the first robust x4 stage, s4_idrn_robust_x4, before
-# any later S4 stage: to remake it exactly, run it right after that stage.)
 ROBUST="$ROBUST s4_idrn_robust_x4_long2 s1_mffcn_robust_long2 s4_idrn_robust_x4_long3
         s3_prior_guided_robust_x4_long s4_idrn_robust_x4_logmse"
 # Issue 23: S4 and S0 at x2, every tensor of the x2 network from the x4 file (init_partial).
 X2="s4_idrn_x2 s0_srresnet_att_x2"
 # Session 18: S4's robust x2 from its clean x2 file, on mix_wide with the log_mse loss.
 X2="$X2 s4_idrn_robust_x2_logmse"
-# Issue 24: the x1 restore, from the robust x4 file above (its head and units; no upsampler).
+# Issue 24: the x1 restore, from the first robust x4 stage's file (its head and units; no
+# upsampler), so it runs right after that stage, before the later S4 stages overwrite the file.
 X1="s4_idrn_restore_x1"
-for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3 $CPU4 $ROBUST $X2 $X1; do
+for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3 $CPU4 $ROBUST_FIRST $X1 $ROBUST $X2; do
     $PY -m training.train "training/configs/$cfg.json"
 done
 
@@ -90,6 +89,8 @@ $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 4 --deg
     --models $twins --json benchmarks/degraded_x4.json --md benchmarks/degraded_x4.md
 # x2 and x3 (issue 23, clean LR): S1 serves both, S4 has an x2 file and a robust x2 file.
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --degrade all \
+    --models bicubic,s4_idrn_robust --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
+$PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --degrade unseen \
     --models bicubic,s4_idrn_robust --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --degrade clean \
     --models bicubic,s1_mffcn,s4_idrn,s0_srresnet_att --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
