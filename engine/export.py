@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import json
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -51,6 +52,35 @@ def label_text_px(width: int, height: int) -> int:
     return math.ceil(MIN_SCREEN_TEXT_PX * fit)
 
 
+# Stand-ins for characters Pillow's bundled font has no glyph for (it draws an empty box).
+_ASCII_STAND_INS = {"\u2014": "-", "\u2013": "-", "\u2248": "~", "\u03c3": "sigma"}
+
+
+def drawable_text(text: str, font: Any) -> str:
+    """``text`` with every character ``font`` would draw as its empty "missing glyph" box
+    replaced: dashes by "-", accented letters by their base letter, anything else by "?". A
+    burned-in label must read the same everywhere; a box in place of a dash or a letter of a
+    file name reads as damage."""
+    missing = font.getmask("\uffff")
+    box = (missing.getbbox(), bytes(missing))
+
+    def has_glyph(ch: str) -> bool:
+        mask = font.getmask(ch)
+        return ch.isspace() or (mask.getbbox(), bytes(mask)) != box
+
+    out = []
+    for ch in text:
+        if has_glyph(ch):
+            out.append(ch)
+            continue
+        plain = _ASCII_STAND_INS.get(ch)
+        if plain is None:
+            base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+            plain = base if base and all(has_glyph(c) for c in base) else "?"
+        out.append(plain)
+    return "".join(out)
+
+
 def add_label_strip(rgb: np.ndarray, lines: Sequence[str]) -> np.ndarray:
     """``rgb`` with a red strip below it carrying ``lines`` in white (no pixel is covered).
 
@@ -66,7 +96,7 @@ def add_label_strip(rgb: np.ndarray, lines: Sequence[str]) -> np.ndarray:
     wrapped: list[str] = []
     for line in lines:
         current = ""
-        for word in line.split():
+        for word in drawable_text(line, font).split():
             trial = f"{current} {word}".strip()
             if current and font.getlength(trial) > w - 2 * pad:
                 wrapped.append(current)

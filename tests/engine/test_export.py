@@ -127,3 +127,16 @@ def test_visible_label_is_readable_when_the_whole_image_is_fitted_to_a_screen():
         assert "AI-enhanced" in text[export.PNG_KEY_VISIBLE_LABEL]
     _, text = export.labelled(np.zeros((8, 8, 3), np.uint8), registry.get("bicubic"))
     assert "Interpolated" in text[export.PNG_KEY_VISIBLE_LABEL]
+
+
+def test_burned_in_label_has_no_missing_glyph_boxes():
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(export.label_text_px(128, 128))
+    # The app's own label carries an em dash, which Pillow's bundled font cannot draw.
+    assert export.drawable_text(export.VISIBLE_AI_LABEL, font) == (
+        "AI-enhanced - not original evidence"
+    )
+    assert export.drawable_text("café ≈ 45, σ 3 — x4", font) == "cafe ~ 45, sigma 3 - x4"
+    assert export.drawable_text("\u4e2d x2", font) == "? x2"  # no stand-in: said, not hidden
+    assert export.drawable_text("RAFSR x4", font) == "RAFSR x4"  # drawable text is kept as is
