@@ -387,15 +387,40 @@ def model_choice(
     recommended = variant_model(variant, chosen, available)
     if recommended is None:
         other = "psnr" if variant == "robust" else "robust"
-        recommended = variant_model(other, chosen, available) or chosen
-        words = {"robust": "robust", "psnr": "clean-trained"}
-        reason += (
-            f" No {words[variant]} model is installed at this scale, so "
-            f"{registry.get(recommended).label} is the closest fit."
-        )
-    if chosen != recommended:
+        fallback = variant_model(other, chosen, available)
+        if fallback is None:  # not even bicubic runs: the face is too large to enlarge
+            recommended, note = _nothing_enlarges(variant, chosen)
+            reason += note
+        else:
+            recommended = fallback
+            words = {"robust": "robust", "psnr": "clean-trained"}
+            reason += (
+                f" No {words[variant]} model is installed at this scale, so "
+                f"{registry.get(recommended).label} is the closest fit."
+            )
+    # pointing to x1 restore is advice, not an override: that scale is chosen by hand
+    by_hand = registry.get(recommended).restores and not registry.get(chosen).restores
+    if chosen != recommended and not by_hand:
         reason += (
             f" The analyst chose {registry.get(chosen).label} instead of the recommended "
             f"{registry.get(recommended).label}."
         )
     return {"recommended": recommended, "chosen": chosen, "variant": variant, "reason": reason}
+
+
+def _nothing_enlarges(variant: str, chosen: str) -> tuple[str, str]:
+    """(recommended model, sentence) for a face no model enlarges at the scale in use (128 px
+    or more at Auto): damaged evidence is pointed to the x1 restoration model of the variant,
+    clean evidence needs nothing (the chosen model stays, it just does not run)."""
+    from engine import registry
+
+    restore = next((e for e in registry.restoration_models() if e.variant == variant), None)
+    if restore is None:
+        return chosen, (
+            " No model enlarges this face at this scale: it is shown at its recorded size."
+        )
+    return restore.id, (
+        " No model enlarges this face at this scale (it needs clean-up, not enlargement): "
+        f"{restore.label} at the scale x1 restore removes compression, noise and blur at the "
+        "recorded size, enlarging nothing. Auto never picks it: choose it by hand."
+    )

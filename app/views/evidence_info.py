@@ -28,16 +28,22 @@ class EvidenceInfo(QLabel):
         self.setToolTip("")
         self.setVisible(False)
 
-    def set_evidence(self, evidence: Any, recommended: str, chosen: str, reason: str) -> None:
+    def set_evidence(
+        self, evidence: Any, recommended: str, chosen: str, reason: str, restore: bool = False
+    ) -> None:
         """``evidence``: engine.evidence_quality.EvidenceQuality or None; ``recommended`` and
-        ``chosen``: model labels; ``reason``: the recommendation in plain words."""
+        ``chosen``: model labels; ``reason``: the recommendation in plain words; ``restore``:
+        the recommendation is an x1 restoration model, which nothing enlarging replaces and
+        which runs only when its scale is chosen by hand."""
         quality = evidence.summary() if evidence is not None else None
         first = f"Evidence: {quality}." if quality else NOT_ASSESSED
         why = ""
         if evidence is not None and evidence.clean and evidence.recommended == "robust":
             why = " (a lossless file does not record what its pixels went through before)"
+        if restore:
+            why = " at the scale x1 restore (choose it by hand): nothing enlarges a face this size"
         lines = [first, f"Recommended: {recommended}{why}."]
-        if chosen != recommended:
+        if chosen != recommended and not restore:
             lines.append(f"In use: {chosen} (your choice).")
         self.setText("\n".join(lines))
         self.setToolTip(reason)

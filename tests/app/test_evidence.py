@@ -64,3 +64,29 @@ def test_a_good_jpeg_gets_the_clean_trained_variant(opened, run_job, tmp_path):
     choice = window.current.provenance["model_choice"]
     assert choice["recommended"] == choice["chosen"] == entry.id
     assert choice["reason"].startswith("Clean-trained variant recommended")
+
+
+def test_a_large_compressed_face_keeps_its_model_and_is_pointed_to_x1_restore(
+    make_window, qtbot, run_job, tmp_path
+):
+    """Nothing enlarging runs on a 200 px face. Before, the recommendation fell through to
+    the model in use (Bicubic on a fresh start), which does not run on it either; now the
+    model stays and the line points to x1 restore, which Auto never picks."""
+    from tests.app.conftest import wait_engine
+
+    path = tmp_path / "large_face.jpg"
+    image = Image.open(SAMPLE.with_name("astronaut.png")).convert("RGB")  # a 78 px face
+    image.resize((image.width * 3, image.height * 3), Image.Resampling.BICUBIC).save(
+        path, quality=40
+    )
+    window = make_window()
+    wait_engine(qtbot, window)
+    robust = registry.DEFAULT_ORDER[0]
+    window.set_model(robust)
+    run_job(window, lambda: window.open_file(path))
+    assert window.faces and window.faces[0].native_frame_px > 128
+    assert window.model_id == robust
+    text = window.evidence_info.text()
+    restore = registry.restoration_models()[0]
+    assert f"Recommended: {restore.label} at the scale x1 restore" in text
+    assert "your choice" not in text and "Bicubic" not in text

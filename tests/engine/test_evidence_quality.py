@@ -200,3 +200,22 @@ def test_pixelation_reads_as_a_grid_and_a_jpeg_file_keeps_its_tables_rule(rgb):
     assert eq.block_grid(blocks)[1] == (0, 0)
     good = eq.assess(rgb, _jpeg(rgb, 95), "still.jpg")  # the file's own tables decide
     assert good.recommended == "psnr" and not good.earlier_compression and good.clean
+
+
+def test_a_face_nothing_enlarges_is_pointed_to_x1_restore_not_to_bicubic(rgb):
+    """A face of 128 px or more at Auto: no model (not even bicubic) runs. Damaged evidence is
+    pointed to the x1 restoration model, as advice (that scale is chosen by hand, so it is no
+    override); clean evidence keeps the model in use, which simply does not run."""
+    from engine import registry
+
+    clean, robust = _pairs()[0]
+    nothing = lambda m: False  # noqa: E731
+    compressed = eq.assess(rgb, _jpeg(rgb, 40), "still.jpg")
+    choice = eq.model_choice(compressed, robust, nothing)
+    restore = registry.get(choice["recommended"])
+    assert restore.restores and restore.variant == "robust"
+    assert "x1 restore" in choice["reason"] and "The analyst chose" not in choice["reason"]
+    good = eq.assess(rgb, _jpeg(rgb, 95), "still.jpg")
+    kept = eq.model_choice(good, clean, nothing)
+    assert kept["recommended"] == kept["chosen"] == clean
+    assert "recorded size" in kept["reason"]
