@@ -55,9 +55,10 @@ class EvidenceController(Controller):
         recommended = self.state.entry(choice["recommended"]).label
         chosen = self.state.entry(choice["chosen"]).label
         evidence = getattr(self.state.still, "evidence", None)
-        restore = self.state.entry(choice["recommended"]).restores and not self.state.entry(
-            choice["chosen"]
-        ).restores
+        restore = (
+            self.state.entry(choice["recommended"]).restores
+            and not self.state.entry(choice["chosen"]).restores
+        )
         info.set_evidence(evidence, recommended, chosen, choice["reason"], restore)
         self.w.model_combo.setToolTip(f"{VARIANT_TIP}\n\nFor this still: {choice['reason']}")
 
