@@ -60,6 +60,8 @@ ROBUST="s0_srresnet_att_robust_x4 s4_idrn_robust_x8
 # Sessions 17-18: further stages; s4_idrn_robust_x4_logmse on the log_mse loss (per-face dB).
 ROBUST="$ROBUST s4_idrn_robust_x4_long2 s1_mffcn_robust_long2 s4_idrn_robust_x4_long3
         s3_prior_guided_robust_x4_long s4_idrn_robust_x4_logmse"
+# Session 19: S3 x4's third stage on log_mse.
+ROBUST="$ROBUST s3_prior_guided_robust_x4_logmse"
 # Issue 23: S4 and S0 at x2, every tensor of the x2 network from the x4 file (init_partial).
 X2="s4_idrn_x2 s0_srresnet_att_x2"
 # Session 18: S4's robust x2 from its clean x2 file, on mix_wide with the log_mse loss.
