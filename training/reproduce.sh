@@ -66,6 +66,8 @@ ROBUST="$ROBUST s3_prior_guided_robust_x4_logmse"
 X2="s4_idrn_x2 s0_srresnet_att_x2"
 # Session 18: S4's robust x2 from its clean x2 file, on mix_wide with the log_mse loss.
 X2="$X2 s4_idrn_robust_x2_logmse"
+# Session 19: S0's robust x2, the same recipe (log_mse) with its landmark term.
+X2="$X2 s0_srresnet_att_robust_x2"
 # Issue 24: the x1 restore, from the first robust x4 stage's file (its head and units; no
 # upsampler), so it runs right after that stage, before the later S4 stages overwrite the file.
 X1="s4_idrn_restore_x1"
@@ -91,9 +93,9 @@ $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 4 --deg
     --models $twins --json benchmarks/degraded_x4.json --md benchmarks/degraded_x4.md
 # x2 and x3 (issue 23, clean LR): S1 serves both, S4 has an x2 file and a robust x2 file.
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --degrade all \
-    --models bicubic,s4_idrn_robust --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
+    --models bicubic,s4_idrn_robust,s0_srresnet_att_robust --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --degrade unseen \
-    --models bicubic,s4_idrn_robust --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
+    --models bicubic,s4_idrn_robust,s0_srresnet_att_robust --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 2 --degrade clean \
     --models bicubic,s1_mffcn,s4_idrn,s0_srresnet_att --json benchmarks/degraded_x2.json --md benchmarks/degraded_x2.md
 $PY -m training.evaluate --images cache/faces/test_png --aligned --scale 3 --degrade clean \
