@@ -62,6 +62,8 @@ ROBUST="$ROBUST s4_idrn_robust_x4_long2 s1_mffcn_robust_long2 s4_idrn_robust_x4_
         s3_prior_guided_robust_x4_long s4_idrn_robust_x4_logmse"
 # Session 19: S3 x4's third stage on log_mse.
 ROBUST="$ROBUST s3_prior_guided_robust_x4_logmse"
+# Session 20: S1's fourth stage on log_mse (started in session 19, resumed).
+ROBUST="$ROBUST s1_mffcn_robust_logmse"
 # Issue 23: S4 and S0 at x2, every tensor of the x2 network from the x4 file (init_partial).
 X2="s4_idrn_x2 s0_srresnet_att_x2"
 # Session 18: S4's robust x2 from its clean x2 file, on mix_wide with the log_mse loss.
