@@ -4,6 +4,11 @@
 # Here (the CPU machine), build what travels, into the git-ignored .gpu/ folder:
 #   python -m training.pack pack --cache cache/faces --out .gpu/data --quality 94 --val-faces 100
 #   python -m training.pack halve resources/weights/<each init_from file> --out .gpu/init
+# and, for a degradation mix with an H.264 pass (mix, mix_wide), PyAV, which the GPU machine's
+# image lacks: its manylinux wheel (abi3) unzipped and xz-compressed (25 MB instead of 36), e.g.
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 av==18.1.0
+#   mkdir w && cd w && unzip ../av-*.whl && tar -cf - . | xz -9e >../.gpu/av.tar.xz
+# With that, the whole train split no longer fits: pack --train-faces 5300 --keep-source celebamask_hq.
 # There (repo root; engine/, training/ and .gpu/ copied over):
 #   bash training/gpu_stage.sh MINUTES training/configs/s4_idrn_x4_gpu.json ...
 # Results land in $OUT (default .gpu/out): the exported weights, cards and loss curves as a tar
@@ -29,6 +34,12 @@ mkdir -p "$OUT" runs resources/weights
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+if [ -f .gpu/av.tar.xz ]; then
+    mkdir -p /tmp/site
+    "$PY" -c "import tarfile; tarfile.open('.gpu/av.tar.xz').extractall('/tmp/site', filter='data')" || exit 1
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+"$PY" -c "import av; print('PyAV', av.__version__)" || echo "no PyAV: a mix with an H.264 pass will fail"
 "$PY" -m training.pack unpack --pack .gpu/data --out cache/faces || exit 1
 cp .gpu/init/*.safetensors resources/weights/
 touch .gpu/started

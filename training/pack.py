@@ -1,6 +1,7 @@
 """Pack the face cache small enough to travel to a remote GPU machine, and unpack it there.
 
     python -m training.pack pack   --cache cache/faces --out .gpu/data [--quality 94]
+                                   [--train-faces N --keep-source celebamask_hq]
     python -m training.pack halve resources/weights/s4_idrn_x4.safetensors ... --out .gpu/init
     python -m training.pack unpack --pack .gpu/data --out cache/faces
 
@@ -39,29 +40,50 @@ SPLITS = ("train", "val")
 LANDMARK_UNIT = 64  # int16 fixed point: 1/64 px, range +-512 px
 
 
+def train_subset(meta: list[dict], n: int, keep_sources: tuple[str, ...], seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``n`` train faces: every face of ``keep_sources`` (the small, sharp
+    sources a config's ``source_mix`` draws half of each batch from) plus a seeded random draw
+    of the others. For when the whole split does not fit the machine's 64 MiB with what else
+    must travel (a PyAV wheel, starting weights)."""
+    keep = np.array([i for i, m in enumerate(meta) if m["source"] in keep_sources], np.int64)
+    rest = np.setdiff1d(np.arange(len(meta)), keep)
+    extra = max(0, min(n - len(keep), len(rest)))
+    picked = np.random.default_rng(seed).choice(rest, extra, replace=False)
+    return np.sort(np.concatenate([keep, picked]))
+
+
 def pack(
     cache: Path,
     out: Path,
     quality: int = 94,
     val_faces: int | None = None,
     splits: tuple[str, ...] = SPLITS,
+    train_faces: int | None = None,
+    keep_sources: tuple[str, ...] = (),
 ) -> dict:
     """Write ``out/{split}.npz`` for each split and copy report.json; returns sizes in bytes.
     ``val_faces`` keeps only the first N validation faces (the trainer validates on the first
-    ``val_size`` of them, 100 in every config)."""
+    ``val_size`` of them, 100 in every config); ``train_faces`` keeps N train faces
+    (:func:`train_subset`)."""
     out.mkdir(parents=True, exist_ok=True)
     sizes = {}
     for split in splits:
-        n = val_faces if split == "val" and val_faces else None
-        hr = np.load(cache / f"{split}_hr.npy", mmap_mode="r")[:n]
+        count = len(np.load(cache / f"{split}_hr.npy", mmap_mode="r"))
+        sel = np.arange(count)
+        if split == "val" and val_faces:
+            sel = sel[:val_faces]
+        if split == "train" and train_faces:
+            meta_all = json.loads((cache / f"{split}_meta.json").read_text())
+            sel = train_subset(meta_all, train_faces, keep_sources)
+        hr = np.load(cache / f"{split}_hr.npy", mmap_mode="r")[sel]
         blobs = []
         for face in hr:
             buf = io.BytesIO()
             Image.fromarray(np.ascontiguousarray(face)).save(buf, "WEBP", quality=quality, method=6)
             blobs.append(np.frombuffer(buf.getvalue(), np.uint8))
         offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
-        landmarks = np.load(cache / f"{split}_landmarks.npy")[:n]
-        valid = np.load(cache / f"{split}_valid.npy")[:n]
+        landmarks = np.load(cache / f"{split}_landmarks.npy", mmap_mode="r")[sel]
+        valid = np.load(cache / f"{split}_valid.npy", mmap_mode="r")[sel]
         if valid.max() > 1:
             raise ValueError(f"{split}_valid.npy holds values other than 0/1")
         path = out / f"{split}.npz"
@@ -73,13 +95,14 @@ def pack(
             landmarks=np.round(landmarks * LANDMARK_UNIT).astype(np.int16),
             valid_bits=np.packbits(valid.astype(bool)),
             valid_shape=np.array(valid.shape),
-            parsing=np.load(cache / f"{split}_parsing.npy")[:n],
+            parsing=np.load(cache / f"{split}_parsing.npy", mmap_mode="r")[sel],
         )
         sizes[split] = path.stat().st_size
         meta = cache / f"{split}_meta.json"  # each face's source: what a source_mix draws on
         if meta.exists():
             # only the source: the rest (file name, sharpness) is not worth its megabyte of the 64 MiB
-            faces = json.loads(meta.read_text())[:n]
+            all_faces = json.loads(meta.read_text())
+            faces = [all_faces[i] for i in sel]
             (out / meta.name).write_text(json.dumps([{"source": m["source"]} for m in faces]))
         log.info("%s: %d faces -> %s (%.1f MB)", split, len(hr), path, sizes[split] / 1e6)
     shutil.copyfile(cache / "report.json", out / "report.json")
@@ -147,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--quality", type=int, default=94)
     p.add_argument("--val-faces", type=int, default=None, help="keep the first N val faces")
+    p.add_argument("--train-faces", type=int, default=None, help="keep N train faces")
+    p.add_argument(
+        "--keep-source",
+        action="append",
+        default=[],
+        help="with --train-faces: keep every face of this source (repeatable)",
+    )
     h = sub.add_parser("halve", help="float16 copies of weights files (metadata kept)")
     h.add_argument("weights", type=Path, nargs="+")
     h.add_argument("--out", type=Path, required=True)
@@ -157,7 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t = time.time()
     if args.cmd == "pack":
-        result = pack(args.cache, args.out, args.quality, args.val_faces)
+        result = pack(
+            args.cache,
+            args.out,
+            args.quality,
+            args.val_faces,
+            train_faces=args.train_faces,
+            keep_sources=tuple(args.keep_source),
+        )
     elif args.cmd == "halve":
         result = [str(p) for p in halve_weights(args.weights, args.out)]
     else:

@@ -44,6 +44,25 @@ class MFF(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fuse(torch.cat((self.b1(x), self.b3(x), self.b5(x)), dim=1))
 
+    def widened_from(self, old: dict[str, torch.Tensor]) -> None:
+        """After training.train.grow_from widened this module: ``fuse`` reads three concatenated
+        branches, so each old branch's weights belong at the start of that branch's new block,
+        not in one leading slice (see :func:`embed_concat_inputs`)."""
+        embed_concat_inputs(self.fuse.weight, old["fuse.weight"], 3)
+
+
+def embed_concat_inputs(new: torch.Tensor, old: torch.Tensor, parts: int) -> None:
+    """Place a narrower conv weight ``old`` into ``new`` (in place) where the layer's input is
+    ``parts`` equal tensors concatenated and each of them was widened at its end: old input
+    block k goes to the start of new block k; the old outputs read nothing else (zero)."""
+    n_out, n_in = old.shape[:2]
+    blk_old, blk_new = n_in // parts, new.shape[1] // parts
+    if blk_new == blk_old:
+        return
+    new[:n_out] = 0
+    for k in range(parts):
+        new[:n_out, k * blk_new : k * blk_new + blk_old] = old[:, k * blk_old : (k + 1) * blk_old]
+
 
 def _mff_stack(cin: int, cout: int, n: int, stride: int = 1) -> nn.Sequential:
     """``n`` MFF modules with ReLU, the first one mapping cin -> cout (optionally strided)."""
@@ -90,6 +109,16 @@ class MFFCN(nn.Module):
             self.decoders.append(_mff_stack(2 * widths[i], widths[i], mff_per_level))
         self.tail = MFF(widths[0], 3)
         init_weights(self)
+
+    def widened_from(self, old: dict[str, torch.Tensor]) -> None:
+        """After training.train.grow_from widened the network: each decoder's first MFF reads
+        the upsampled features and the skip concatenated, so its branches' weights are placed
+        per part (the MFF modules mend their own ``fuse``)."""
+        for i, dec in enumerate(self.decoders):
+            first = dec[0]
+            for branch in ("b1", "b3", "b5"):
+                conv = getattr(first, branch)
+                embed_concat_inputs(conv.weight, old[f"decoders.{i}.0.{branch}.weight"], 2)
 
     def output_convs(self) -> list[nn.Module]:
         """The RGB output layer, started near zero (see ``common.init_weights``)."""

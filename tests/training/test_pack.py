@@ -49,6 +49,30 @@ def test_pack_then_unpack_gives_back_the_cache(face_cache: Path, tmp_path: Path)
     assert list(FaceSet(out, "val").sources()) == sources[:2]
 
 
+def test_a_train_subset_keeps_every_face_of_the_kept_source(face_cache: Path, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(face_cache, src)
+    (src / "report.json").write_text("{}")
+    sources = ["utkface"] * 4 + ["celebamask_hq"] * 2
+    for split in ("train", "val"):
+        (src / f"{split}_meta.json").write_text(json.dumps([{"source": s} for s in sources]))
+
+    pack.pack(src, tmp_path / "packed", train_faces=3, keep_sources=("celebamask_hq",))
+    counts = pack.unpack(tmp_path / "packed", tmp_path / "out")
+    assert counts == {"train": 3, "val": 6}
+
+    kept = FaceSet(tmp_path / "out", "train")
+    assert sorted(kept.sources()) == ["celebamask_hq", "celebamask_hq", "utkface"]
+    # each kept face travels with its own landmarks and parsing map, not its neighbour's
+    picked = pack.train_subset([{"source": s} for s in sources], 3, ("celebamask_hq",))
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "out" / "train_parsing.npy"),
+        np.load(src / "train_parsing.npy")[picked],
+    )
+    landmarks = np.load(tmp_path / "out" / "train_landmarks.npy")
+    assert np.abs(landmarks - np.load(src / "train_landmarks.npy")[picked]).max() <= 1 / 128
+
+
 def test_halved_weights_keep_their_record_and_load(tmp_path: Path) -> None:
     entry = registry.get("s2_rafsr")
     kwargs = {"channels": 8, "n_ram": 1}

@@ -331,6 +331,25 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
         )
 
 
+def test_grow_widens_mffcn_through_its_concatenations(tmp_path: Path) -> None:
+    """S1 concatenates inside every MFF (three branches) and at every decoder (upsampled +
+    skip): a widened file must still compute what it did, with the new channels live."""
+    entry = registry.get("s1_mffcn")
+    kw = {"channels": 4, "levels": 3}
+    torch.manual_seed(0)
+    small = _trained_looking(registry.build(entry, 4, **kw))
+    path = tmp_path / "s1_mffcn.safetensors"
+    weights.save(small, entry, 4, path, training={"run": "small", "steps": 1})
+    wide = registry.build(entry, 4, **(kw | {"channels": 8}))
+    train.grow_from(wide, dict(small.state_dict()), path, entry, 4)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(wide.eval()(x), small.eval()(x), atol=1e-5)
+    fuse = wide.encoders[0][0].fuse.weight  # old outputs read old branch channels only
+    assert fuse[:4, 4:8].abs().sum() == 0 and fuse[:4, 8:12].abs().sum() > 0
+    assert wide.decoders[0][0].b3.weight[4:].abs().sum() > 0  # new channels learn
+
+
 def test_init_partial_starts_an_x2_network_from_an_x4_file(trained: dict, tmp_path: Path) -> None:
     """init_partial: every tensor of the x2 network that the x4 file has (same name, same
     shape) is loaded; the x4 file's second upsampling stage is left out; validation on a
