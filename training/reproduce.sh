@@ -76,6 +76,21 @@ X1="s4_idrn_restore_x1"
 for cfg in $PSNR $LONG $GPU $CELEBA $GROW $GAN0 $GPU3 $GAN3 $CPU4 $ROBUST_FIRST $X1 $ROBUST $X2; do
     $PY -m training.train "training/configs/$cfg.json"
 done
+# Session 21, an NVIDIA H200 through training/gpu_stage.sh (PyAV and 5,300 of the training faces
+# travel packed, see its header): the robust files on mix_wide, six runs sharing the GPU for 7.5
+# minutes (S1 grown from 16 to 32 channels per branch; its export goes to resources/weights/wide/
+# so that it could be compared with the 16-channel run beside it, s1_mffcn_robust_gpu, which was
+# not shipped), then S1 and S3 x4 2.5 minutes more from those files.
+for cfg in s1_mffcn_robust_wide_gpu s3_prior_guided_robust_x4_gpu s0_srresnet_att_robust_x4_gpu \
+    s4_idrn_robust_x4_gpu s0_srresnet_att_robust_x2_gpu; do
+    $PY -m training.train "training/configs/$cfg.json"
+done
+cp resources/weights/wide/s1_mffcn_robust.safetensors resources/weights/  # gpu2's init_from
+for cfg in s1_mffcn_robust_wide_gpu2 s3_prior_guided_robust_x4_gpu2; do
+    $PY -m training.train "training/configs/$cfg.json"
+done
+cp resources/weights/wide/s1_mffcn_robust* resources/weights/ && rm -r resources/weights/wide
+$PY -c "from engine import weights; weights.update_manifest('resources/weights/s1_mffcn_robust.safetensors')"
 
 for scale in 4 8; do
     $PY -m training.evaluate --images cache/faces/test_png --aligned --scale $scale --models all \
