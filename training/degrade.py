@@ -435,8 +435,10 @@ def describe_family(family: str, scale: int | None = None) -> str:
     text = replace(p, motion_angle=0.0).describe()
     if p.motion_len:
         text = text.replace("@0", " at a random angle")
-    if family in UNSEEN:
+    if family in unseen_families("mix_wide"):
         text += " (outside the training mix)"
+    elif family in UNSEEN:  # the later files' wider mix draws it; which file saw it: their cards
+        text += " (outside the training mix `mix`; `mix_wide` draws it)"
     if scale == 1:
         text += ", at the face's own size (no downscale)"
     return text + "; block grids at a random offset per face"

@@ -165,7 +165,9 @@ def test_unseen_families_hold_damage_the_mix_never_draws(hr):
         np.abs(np.diff(up, axis=1)).mean()
         < np.abs(np.diff(plain.astype(np.float32), axis=1)).mean()
     )
-    assert "outside the training mix" in dg.describe_family("upscaled_jpeg", 4)
+    assert "outside the training mix `mix`; `mix_wide` draws it" in dg.describe_family(
+        "upscaled_jpeg", 4
+    )
 
 
 def test_the_wide_mix_adds_sharpening_and_resizing_on_top_of_a_mix_draw():
