@@ -203,8 +203,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     width = max(len(r["id"]) for r in rows)
-    for r in rows:
-        scales = ", ".join(f"x{s} {state}" for s, state in r["scales"].items())
+    for entry, r in zip(registry.MODELS, rows, strict=True):
+        states = []
+        for s, state in r["scales"].items():
+            # a shared file that does not serve this scale is not a file gone missing: say so
+            why = weights.uncovered_reason(entry, int(s)) if state == "missing" else None
+            states.append(f"x{s} {state}" + (f" ({why})" if why else ""))
+        scales = ", ".join(states)
         print(f"{r['id']:<{width}}  {r['paper']:<8}  {r['name']}")
         print(f"{'':<{width}}  {'':<8}  {scales}")
     print(f"weights folder: {weights.get_weights_dir()}")

@@ -590,6 +590,24 @@ def status(entry: ModelEntry, scale: int, weights_dir: str | os.PathLike[str] | 
     return "installed"
 
 
+def uncovered_reason(
+    entry: ModelEntry, scale: int, weights_dir: str | os.PathLike[str] | None = None
+) -> str | None:
+    """Why ``scale`` reads "missing" although the model's shared file is there (it was not
+    trained for, or deliberately does not serve, that scale), e.g. "s1_mffcn_robust.safetensors
+    covers x4, x8 only"; None when the file is simply absent or covers the scale."""
+    path = weights_path(entry, scale, weights_dir)
+    if entry.is_baseline or not entry.shared_weights or not path.is_file():
+        return None
+    try:
+        _check_covers(read_metadata(path), entry, scale, path)
+    except MissingWeightsError as exc:
+        return exc.reason
+    except (WeightsError, OSError):
+        return None
+    return None
+
+
 def load(
     entry: ModelEntry,
     scale: int,

@@ -40,7 +40,9 @@ SPLITS = ("train", "val")
 LANDMARK_UNIT = 64  # int16 fixed point: 1/64 px, range +-512 px
 
 
-def train_subset(meta: list[dict], n: int, keep_sources: tuple[str, ...], seed: int = 0) -> np.ndarray:
+def train_subset(
+    meta: list[dict], n: int, keep_sources: tuple[str, ...], seed: int = 0
+) -> np.ndarray:
     """Sorted indices of ``n`` train faces: every face of ``keep_sources`` (the small, sharp
     sources a config's ``source_mix`` draws half of each batch from) plus a seeded random draw
     of the others. For when the whole split does not fit the machine's 64 MiB with what else

@@ -55,6 +55,18 @@ def test_models_json(capsys, empty_weights):
     assert "x8 invalid: it is not listed in the manifest" in text and "s3_prior_guided_gan" in text
 
 
+def test_models_says_why_a_shared_file_does_not_serve_a_scale(capsys):
+    """S1's robust file serves x4 and x8 only (the shipped weights): x2 reads "missing", and the
+    listing says the file is there but covers other scales, not that it is gone."""
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    row = next(i for i, ln in enumerate(lines) if ln.startswith("s1_mffcn_robust "))
+    line = lines[row + 1]
+    assert "x2 missing (s1_mffcn_robust.safetensors covers x4, x8 only)" in line
+    assert "x4 installed," in line and "x8 installed" in line
+
+
 def test_enhance_writes_labelled_outputs(tmp_path, image, capsys):
     out = tmp_path / "out"
     assert (

@@ -49,7 +49,9 @@ def test_pack_then_unpack_gives_back_the_cache(face_cache: Path, tmp_path: Path)
     assert list(FaceSet(out, "val").sources()) == sources[:2]
 
 
-def test_a_train_subset_keeps_every_face_of_the_kept_source(face_cache: Path, tmp_path: Path) -> None:
+def test_a_train_subset_keeps_every_face_of_the_kept_source(
+    face_cache: Path, tmp_path: Path
+) -> None:
     src = tmp_path / "src"
     shutil.copytree(face_cache, src)
     (src / "report.json").write_text("{}")
