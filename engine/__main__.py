@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="model id (see `models`); default: the one the evidence calls for (the robust "
         "variant for compressed, noisy, video or lossless input, whose past is unknown; "
-        "clean-trained for a JPEG of quality 90 or better with little noise), said on stderr "
+        "clean-trained for a JPEG of quality 95 or better with little noise), said on stderr "
         "and recorded in the provenance as model_choice",
     )
     enhance.add_argument(

@@ -35,7 +35,7 @@ in the provenance record).
   and also calls for the robust variant.
 
 Recommendation (:func:`recommend`): the clean-trained variant only for a JPEG file of quality
-``CLEAN_JPEG_QUALITY`` (90) or better with noise at most ``CLEAN_NOISE_SIGMA`` (3 grey levels);
+``CLEAN_JPEG_QUALITY`` (95) or better with noise at most ``CLEAN_NOISE_SIGMA`` (3 grey levels);
 the robust variant for everything else: a lower JPEG quality, noise, video frames (always
 codec-compressed), pixels without a file, and lossless files (PNG, BMP, TIFF), whose pixels
 alone miss most earlier damage: measured in benchmarks/pixel_damage.md on 200 held-out faces,
@@ -75,10 +75,11 @@ STD_LUMA = np.array(
 )
 # fmt: on
 
-# Measured (benchmarks/jpeg_crossover.md, x4, 200 held-out faces, JPEG only): the robust twins
-# beat the clean-trained S2 and S4 by +0.7 dB at quality 75 and +0.4 dB at 85, tie at 90
-# (+0.03 / +0.06 dB), and lose 0.5 dB at 95 (1.5 dB on clean input): clean-trained from 90 up.
-CLEAN_JPEG_QUALITY = 90
+# Measured (benchmarks/jpeg_crossover.md, x4, 200 held-out faces, JPEG only, every paper's
+# twins; session 21's robust files): the robust twins beat the clean-trained ones by +0.7 to
+# +1.0 dB at quality 75, +0.4 to +0.7 at 85 and still +0.15 to +0.43 at 90; at 95 they tie
+# (-0.04 to +0.07 dB; S3 -0.21): clean-trained from 95 up. (The first robust files tied at 90.)
+CLEAN_JPEG_QUALITY = 95
 CLEAN_NOISE_SIGMA = 3.0
 # benchmarks/block_grid.md: never-compressed versions score median 0.01-0.06, 1 of 280 above
 # 0.15; JPEG quality 60 scores median 0.20-0.50, quality 75 0.11-0.35 (by image size).

@@ -84,7 +84,7 @@ USE_WHEN = {
     ),
     "psnr": (
         "Trained on clean faces only. Use it only on input known to be clean: a JPEG of "
-        "quality about 90 or better, or a lossless file known never to have been compressed, "
+        "quality about 95 or better, or a lossless file known never to have been compressed, "
         "with little noise or blur (a lossless file alone does not prove it: the app "
         "recommends the robust variant for one). On compressed, noisy or blurred evidence it "
         "sharpens JPEG blocks and noise into detail that is not there; use the robust variant "

@@ -15,7 +15,7 @@ VARIANT_TIP = (
     "from phones or the web, DVR exports and screenshots, or when unsure). Chosen for you "
     "unless the file is a good JPEG with little noise.\n"
     "\u2022 Clean-trained: a face known never to have been compressed, or a JPEG of quality "
-    "90 or better with little noise. On damaged input it sharpens JPEG blocks and noise into "
+    "95 or better with little noise. On damaged input it sharpens JPEG blocks and noise into "
     "detail that is not there.\n"
     "Hover over a model for its own advice."
 )

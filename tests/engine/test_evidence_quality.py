@@ -57,6 +57,9 @@ def test_recommendation_and_reason(rgb):
     assert low.recommended == "robust" and "JPEG quality about 40" in low.reason
     high = eq.recommend(95, 1.0, False)
     assert high[0] == "psnr" and "Clean-trained" in high[1]
+    # benchmarks/jpeg_crossover.md: the robust twins still win by 0.15-0.43 dB at quality 90
+    at_90 = eq.recommend(90, 1.0, False)
+    assert at_90[0] == "robust" and "JPEG quality about 90 (below 95)" in at_90[1]
     assert eq.recommend(None, 1.0, True)[0] == "robust"
     assert eq.recommend(None, 8.0, False)[0] == "robust"
     assert eq.assess(rgb, None, "frame.mp4").video
