@@ -604,7 +604,7 @@ def uncovered_reason(
     except MissingWeightsError as exc:
         return exc.reason
     except (WeightsError, OSError):
-        return None
+        pass  # a broken file: status() says "invalid" with its own reason
     return None
 
 

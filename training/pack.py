@@ -70,14 +70,17 @@ def pack(
     out.mkdir(parents=True, exist_ok=True)
     sizes = {}
     for split in splits:
-        count = len(np.load(cache / f"{split}_hr.npy", mmap_mode="r"))
-        sel = np.arange(count)
+        hr_all = np.load(cache / f"{split}_hr.npy", mmap_mode="r")
+        meta = cache / f"{split}_meta.json"  # each face's source: what a source_mix draws on
+        sources = json.loads(meta.read_text()) if meta.exists() else None
+        sel = np.arange(len(hr_all))
         if split == "val" and val_faces:
             sel = sel[:val_faces]
         if split == "train" and train_faces:
-            meta_all = json.loads((cache / f"{split}_meta.json").read_text())
-            sel = train_subset(meta_all, train_faces, keep_sources)
-        hr = np.load(cache / f"{split}_hr.npy", mmap_mode="r")[sel]
+            if sources is None:
+                raise ValueError(f"--train-faces needs {meta.name} (each face's source)")
+            sel = train_subset(sources, train_faces, keep_sources)
+        hr = hr_all[sel]
         blobs = []
         for face in hr:
             buf = io.BytesIO()
@@ -100,12 +103,10 @@ def pack(
             parsing=np.load(cache / f"{split}_parsing.npy", mmap_mode="r")[sel],
         )
         sizes[split] = path.stat().st_size
-        meta = cache / f"{split}_meta.json"  # each face's source: what a source_mix draws on
-        if meta.exists():
+        if sources is not None:
             # only the source: the rest (file name, sharpness) is not worth its megabyte of the 64 MiB
-            all_faces = json.loads(meta.read_text())
-            faces = [all_faces[i] for i in sel]
-            (out / meta.name).write_text(json.dumps([{"source": m["source"]} for m in faces]))
+            kept = [{"source": sources[i]["source"]} for i in sel]
+            (out / meta.name).write_text(json.dumps(kept))
         log.info("%s: %d faces -> %s (%.1f MB)", split, len(hr), path, sizes[split] / 1e6)
     shutil.copyfile(cache / "report.json", out / "report.json")
     return sizes

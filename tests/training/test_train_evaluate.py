@@ -251,6 +251,17 @@ def _trained_looking(net: torch.nn.Module) -> torch.nn.Module:
     return net
 
 
+def _saved_small(model_id: str, scale: int, kw: dict, tmp_path: Path):
+    """A trained-looking small network of ``model_id`` saved as its weights file: what
+    ``grow_from`` starts a bigger one from. Returns (entry, network, path)."""
+    entry = registry.get(model_id)
+    torch.manual_seed(0)
+    small = _trained_looking(registry.build(entry, scale, **kw))
+    path = tmp_path / f"{model_id}_x{scale}.safetensors"
+    weights.save(small, entry, scale, path, training={"run": "small", "steps": 1})
+    return entry, small, path
+
+
 def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> None:
     """grow: a 1-block S3 file starts a 3-block (and a wider) S3 that computes exactly what
     the file did; so does a RAFSR with one more RAM (its fusion conv, which sees every RAM,
@@ -302,12 +313,8 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
             8,
         )
 
-    rafsr = registry.get("s2_rafsr")
     kw = {"channels": 8, "n_ram": 1, "image_residual": True}
-    torch.manual_seed(0)
-    r_small = _trained_looking(registry.build(rafsr, 4, **kw))
-    r_path = tmp_path / "s2_rafsr_x4.safetensors"
-    weights.save(r_small, rafsr, 4, r_path, training={"run": "small", "steps": 1})
+    rafsr, r_small, r_path = _saved_small("s2_rafsr", 4, kw, tmp_path)
     r_big = registry.build(rafsr, 4, **(kw | {"n_ram": 2}))
     train.grow_from(r_big, dict(r_small.state_dict()), r_path, rafsr, 4)
     with torch.no_grad():
@@ -315,12 +322,8 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
         assert torch.allclose(r_big.eval()(x), r_small.eval()(x), atol=1e-5)
 
     # IDRN sums every unit's output (global-local residual): an identity unit still adds a term
-    idrn = registry.get("s4_idrn")
     kw = {"channels": 8, "units": 1, "image_residual": True}
-    torch.manual_seed(0)
-    i_small = _trained_looking(registry.build(idrn, 4, **kw))
-    i_path = tmp_path / "s4_idrn_x4.safetensors"
-    weights.save(i_small, idrn, 4, i_path, training={"run": "small", "steps": 1})
+    idrn, i_small, i_path = _saved_small("s4_idrn", 4, kw, tmp_path)
     with pytest.raises(ValueError, match="change what it computes"):
         train.grow_from(
             registry.build(idrn, 4, **(kw | {"units": 2})),
@@ -334,12 +337,8 @@ def test_grow_starts_deeper_network_where_the_file_left_off(tmp_path: Path) -> N
 def test_grow_widens_mffcn_through_its_concatenations(tmp_path: Path) -> None:
     """S1 concatenates inside every MFF (three branches) and at every decoder (upsampled +
     skip): a widened file must still compute what it did, with the new channels live."""
-    entry = registry.get("s1_mffcn")
     kw = {"channels": 4, "levels": 3}
-    torch.manual_seed(0)
-    small = _trained_looking(registry.build(entry, 4, **kw))
-    path = tmp_path / "s1_mffcn.safetensors"
-    weights.save(small, entry, 4, path, training={"run": "small", "steps": 1})
+    entry, small, path = _saved_small("s1_mffcn", 4, kw, tmp_path)
     wide = registry.build(entry, 4, **(kw | {"channels": 8}))
     train.grow_from(wide, dict(small.state_dict()), path, entry, 4)
     x = torch.rand(2, 3, 32, 32)
