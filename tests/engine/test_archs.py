@@ -265,6 +265,21 @@ def test_s3_forward_all_shapes() -> None:
     assert final.shape == (2, 3, 32, 32)
 
 
+def test_s3_fuse_residual_starts_at_the_coarse_sr_and_adds_to_it() -> None:
+    """fuse_residual: a new network's final SR is its coarse SR; once the fusing module's output
+    conv is non-zero, the final SR is the coarse SR plus that module's output."""
+    model = build_small("s3", 4, image_residual=True, fuse_residual=True).eval()
+    x = small_input("s3", 4, n=2)
+    with torch.no_grad():
+        coarse, parsing, final = model.forward_all(x)
+        assert torch.equal(final, coarse)
+        torch.nn.init.normal_(model.fuse[-1].weight, std=0.1)
+        coarse, parsing, final = model.forward_all(x)
+        correction = model.fuse(torch.cat((coarse, parsing), dim=1))
+        assert correction.abs().max() > 1e-3
+        torch.testing.assert_close(final, coarse + correction)
+
+
 @pytest.mark.parametrize(("name", "scale"), [("s0", 4), ("s2", 8), ("s4", 3), ("s3", 4)])
 def test_image_residual_adds_bicubic(name: str, scale: int) -> None:
     """With the same weights, image_residual=True shifts the output by exactly bicubic."""
