@@ -12,6 +12,12 @@ that mean, a 95% interval (mean +- 1.96 SE) and the share of faces on which the 
 is closer to the person than bicubic's. An interval that straddles 0 means the 200 faces cannot
 tell the two apart; one wholly above 0 means the model is measurably further from the person.
 The PSNR gain is given alongside. One torch thread; results are appended to --md.
+
+With --bands SIGMAS, each model's output is also split at each Gaussian scale sigma (HR pixels)
+into its coarse part (the output blurred by sigma) and its fine detail (the rest), and two
+hybrids are measured the same way: the model's coarse part with bicubic's fine detail, and
+bicubic's coarse part with the model's fine detail. Where the identity excess moves with the
+fine detail, the model's finest restored detail is what makes the face look like someone else.
 """
 
 from __future__ import annotations
@@ -36,19 +42,50 @@ def paired(diffs: np.ndarray) -> tuple[float, float]:
     return float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
 
 
-def measure(model_ids: list[str], scale: int, family: str, hr_list, refs) -> dict[str, dict]:
-    """Per-face identity distance and PSNR for bicubic and each model on one family."""
+def band_hybrids(sr: np.ndarray, bic: np.ndarray, sigma: float) -> dict[str, np.ndarray]:
+    """The two hybrids of a model output and bicubic split at Gaussian scale ``sigma`` (HR px)."""
+    import cv2
+
+    def coarse(img: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(img.astype(np.float32), (0, 0), sigma)
+
+    def u8(img: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+    return {
+        f"its detail finer than sigma {sigma:g} px swapped for bicubic's": u8(
+            coarse(sr) + bic.astype(np.float32) - coarse(bic)
+        ),
+        f"only its detail finer than sigma {sigma:g} px, over bicubic": u8(
+            coarse(bic) + sr.astype(np.float32) - coarse(sr)
+        ),
+    }
+
+
+def measure(
+    model_ids: list[str], scale: int, family: str, hr_list, refs, bands: list[float] = ()
+) -> dict[str, dict]:
+    """Per-face identity distance and PSNR for bicubic and each model on one family (and, with
+    ``bands``, for each model's band hybrids, keyed "model id: hybrid")."""
     lrs = [dg.family_lr(hr, scale, family, k) for k, (_n, hr) in enumerate(hr_list)]
-    out = {}
+    bicubic = weights.load(registry.get("bicubic"), scale, "cpu")
+    rows: dict[str, dict[str, list[float]]] = {}
+
+    def add(key: str, img: np.ndarray, hr: np.ndarray, ref: dict) -> None:
+        row = rows.setdefault(key, {"id": [], "psnr": []})
+        row["id"].append(float(np.linalg.norm(descriptor(img, ref["lm"]) - ref["desc"])))
+        row["psnr"].append(psnr(img, hr))
+
     for model_id in ["bicubic", *model_ids]:
         model = weights.load(registry.get(model_id), scale, "cpu")
-        ids, psnrs = [], []
         for lr, (_n, hr), ref in zip(lrs, hr_list, refs, strict=True):
             sr = model.run(lr)
-            ids.append(float(np.linalg.norm(descriptor(sr, ref["lm"]) - ref["desc"])))
-            psnrs.append(psnr(sr, hr))
-        out[model_id] = {"id": np.array(ids), "psnr": np.array(psnrs)}
-    return out
+            add(model_id, sr, hr, ref)
+            if model_id != "bicubic":
+                for sigma in bands:
+                    for name, img in band_hybrids(sr, bicubic.run(lr), sigma).items():
+                        add(f"{model_id}: {name}", img, hr, ref)
+    return {k: {m: np.array(v) for m, v in row.items()} for k, row in rows.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", required=True, help="comma-separated model ids")
     parser.add_argument("--families", default="blur_jpeg,cctv")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument(
+        "--bands", default="", help="comma-separated Gaussian scales (HR px) to split outputs at"
+    )
     parser.add_argument("--md", type=Path, default=None, help="append the table here")
     args = parser.parse_args(argv)
     import torch
@@ -76,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|",
     ]
     for family in families:
-        res = measure(model_ids, args.scale, family, hr_list, refs)
+        bands = [float(b) for b in args.bands.split(",") if b.strip()]
+        res = measure(model_ids, args.scale, family, hr_list, refs, bands)
         base = res["bicubic"]
-        for model_id in model_ids:
+        for model_id in (k for k in res if k != "bicubic"):
             d, se = paired(res[model_id]["id"] - base["id"])
             gain, _ = paired(res[model_id]["psnr"] - base["psnr"])
             closer = float((res[model_id]["id"] < base["id"]).mean())
