@@ -91,6 +91,9 @@ for cfg in s1_mffcn_robust_wide_gpu2 s3_prior_guided_robust_x4_gpu2; do
 done
 cp resources/weights/wide/s1_mffcn_robust* resources/weights/ && rm -r resources/weights/wide
 $PY -c "from engine import weights; weights.update_manifest('resources/weights/s1_mffcn_robust.safetensors')"
+# Session 22 (CPU): S3 robust x4 rebuilt with fuse_residual (final SR = coarse SR + the fusing
+# module's correction), every tensor from the session-21 file but the fusing module's output conv.
+$PY -m training.train training/configs/s3_prior_guided_robust_x4_fuse.json
 
 for scale in 4 8; do
     $PY -m training.evaluate --images cache/faces/test_png --aligned --scale $scale --models all \
