@@ -714,7 +714,7 @@ class _Photo:
                     "record_version": provenance.RECORD_VERSION,
                     "label": provenance.AI_LABEL,
                     "software": {"name": provenance.SOFTWARE, "version": __version__},
-                    "time_utc": provenance.utc_now(),
+                    **provenance.record_time(),
                     "input": {
                         "path": io.display_path(still.path),
                         "name": still.name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -62,6 +63,23 @@ def utc_now(timespec: str = "seconds") -> str:
     return datetime.now(UTC).isoformat(timespec=timespec)
 
 
+def record_time() -> dict[str, str]:
+    """The time fields of an output's provenance record: now, or the time ``SOURCE_DATE_EPOCH``
+    fixes (whole seconds since 1970, the reproducible-builds convention), so that two runs on the
+    same input and settings write byte-identical files; a fixed time says so in the record. The
+    case log always records the real time of each action."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return {"time_utc": utc_now()}
+    try:
+        fixed = datetime.fromtimestamp(int(epoch), UTC).isoformat(timespec="seconds")
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(
+            f"SOURCE_DATE_EPOCH must be whole seconds since 1970 (e.g. 1700000000), got {epoch!r}"
+        ) from None
+    return {"time_utc": fixed, "time_fixed_by": "SOURCE_DATE_EPOCH"}
+
+
 def record(
     *,
     still: Any,
@@ -92,7 +110,7 @@ def record(
         "record_version": RECORD_VERSION,
         "label": AI_LABEL,
         "software": {"name": SOFTWARE, "version": __version__},
-        "time_utc": utc_now(),
+        **record_time(),
         "input": {
             "path": display_path(still.path) if still.path is not None else None,
             "name": getattr(still, "name", "") or None,
@@ -216,7 +234,7 @@ def bundle(records: list[dict[str, Any]]) -> dict[str, Any]:
         "record_version": RECORD_VERSION,
         "label": AI_LABEL,
         "software": dict(first["software"]),
-        "time_utc": utc_now(),
+        **record_time(),
         "input": dict(first["input"]),
         "faces": records,
         "outputs": [],

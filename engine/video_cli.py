@@ -314,7 +314,7 @@ def _run(args: argparse.Namespace) -> int:
         "record_version": provenance.RECORD_VERSION,
         "label": provenance.AI_LABEL,
         "software": dict(rec_fused["software"]),
-        "time_utc": provenance.utc_now(),
+        **provenance.record_time(),
         "clip": clip_record,
         "reference_frame": frames[reference].record(),
         "single_frame": rec_single,
