@@ -16,8 +16,8 @@ The PSNR gain is given alongside. One torch thread; results are appended to --md
 With --bands SIGMAS, each model's output is also split at each Gaussian scale sigma (HR pixels)
 into its coarse part (the output blurred by sigma) and its fine detail (the rest), and two
 hybrids are measured the same way: the model's coarse part with bicubic's fine detail, and
-bicubic's coarse part with the model's fine detail. Where the identity excess moves with the
-fine detail, the model's finest restored detail is what makes the face look like someone else.
+bicubic's coarse part with the model's fine detail: which part of the output carries the
+identity excess.
 """
 
 from __future__ import annotations
@@ -81,10 +81,12 @@ def measure(
         for lr, (_n, hr), ref in zip(lrs, hr_list, refs, strict=True):
             sr = model.run(lr)
             add(model_id, sr, hr, ref)
-            if model_id != "bicubic":
-                for sigma in bands:
-                    for name, img in band_hybrids(sr, bicubic.run(lr), sigma).items():
-                        add(f"{model_id}: {name}", img, hr, ref)
+            if model_id == "bicubic" or not bands:
+                continue
+            bic = bicubic.run(lr)
+            for sigma in bands:
+                for name, img in band_hybrids(sr, bic, sigma).items():
+                    add(f"{model_id}: {name}", img, hr, ref)
     return {k: {m: np.array(v) for m, v in row.items()} for k, row in rows.items()}
 
 
