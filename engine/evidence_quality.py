@@ -76,9 +76,9 @@ STD_LUMA = np.array(
 # fmt: on
 
 # Measured (benchmarks/jpeg_crossover.md, x4, 200 held-out faces, JPEG only, every paper's
-# twins; session 21's robust files): the robust twins beat the clean-trained ones by +0.7 to
-# +1.0 dB at quality 75, +0.4 to +0.7 at 85 and still +0.15 to +0.43 at 90; at 95 they tie
-# (-0.04 to +0.07 dB; S3 -0.21): clean-trained from 95 up. (The first robust files tied at 90.)
+# twins; session 22's files): the robust twins beat the clean-trained ones by +0.7 to
+# +1.0 dB at quality 75, +0.5 to +0.7 at 85 and still +0.29 to +0.43 at 90; at 95 they tie
+# (-0.08 to +0.07 dB): clean-trained from 95 up. (The first robust files tied at 90.)
 CLEAN_JPEG_QUALITY = 95
 CLEAN_NOISE_SIGMA = 3.0
 # benchmarks/block_grid.md: never-compressed versions score median 0.01-0.06, 1 of 280 above
