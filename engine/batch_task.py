@@ -564,8 +564,9 @@ class _Photo:
         return planner.model_choice(self.still, spec.id, self.task.scale, self.faces[k])
 
     def _stamp(self, document: dict[str, Any]) -> dict[str, Any]:
-        if self.task.time_utc:
+        if self.task.time_utc:  # a fixed time says so, as SOURCE_DATE_EPOCH's does
             document["time_utc"] = self.task.time_utc
+            document["time_fixed_by"] = "time_utc"
         return document
 
     def _row(self, model_id: str, status: str = OK, error: str = "") -> SummaryRow:

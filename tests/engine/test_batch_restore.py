@@ -94,6 +94,7 @@ def test_faces_full_image_and_summary(run, photos, enhancer, weights_dir):
     ]
 
     document = json.loads((run / row.outputs[-1]).read_text("utf-8"))
+    assert (document["time_utc"], document["time_fixed_by"]) == (STAMP, "time_utc")
     still = eio.load(photos / "sub" / "two.png")
     full = _picture(run / row.outputs[2])
     assert full.shape == still.rgb.shape  # nothing enlarged
