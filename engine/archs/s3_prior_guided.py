@@ -122,6 +122,8 @@ class PriorBranch(nn.Module):
 
     def __init__(self, channels: int, classes: int, blocks: int, hourglass_depth: int) -> None:
         super().__init__()
+        # the stride-2 conv and the hourglass's poolings halve the map 1 + depth times
+        self.multiple = 2 ** (1 + hourglass_depth)
         self.body = nn.Sequential(
             conv3x3(3, channels),
             nn.ReLU(inplace=True),
@@ -135,7 +137,15 @@ class PriorBranch(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        """A side that is not a multiple of ``self.multiple`` (a face run at its native size, e.g.
+        an odd 101 px at x4) would come back from the hourglass a row short: the input is
+        padded at the bottom and right by edge replication and the maps cropped back to its
+        size. Sizes already a multiple (every model frame) are computed exactly as before."""
+        h, w = x.shape[-2:]
+        pad_h, pad_w = -h % self.multiple, -w % self.multiple
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return self.body(x)[..., :h, :w]
 
 
 class PriorGuidedSR(nn.Module):

@@ -116,6 +116,20 @@ def test_small_output_shape_and_eval_determinism(name: str, scale: int) -> None:
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize(("name", "scale"), [c for c in small_cases() if c[0] != "s1"])
+@pytest.mark.parametrize("side", [9, 13])
+def test_odd_input_sizes_keep_the_output_size(name: str, scale: int, side: int) -> None:
+    """A face run at its native size may have any side (engine.weights.LoadedModel.accepts):
+    every LR-input network must give side x scale, not fail or lose a row (S3's prior branch
+    halved an odd map and came back short)."""
+    model = build_small(name, scale).eval()
+    x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (1, 3, side * scale, side * scale)
+    assert torch.isfinite(y).all()
+
+
 @pytest.mark.parametrize(("name", "scale"), small_cases())
 def test_gradients_reach_every_parameter(name: str, scale: int) -> None:
     model = build_small(name, scale).train()
