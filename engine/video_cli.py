@@ -173,7 +173,7 @@ def _run(args: argparse.Namespace) -> int:
     from engine import faces as facelib
     from engine import io, resolution, tracks, video, weights
     from engine.enhance import Enhancer
-    from engine.export import scale_tag
+    from engine.export import labelled, replaced_region, scale_tag
     from engine.video_enhance import check_enlarges, enhance_track
 
     try:
@@ -335,6 +335,11 @@ def _run(args: argparse.Namespace) -> int:
         "fused_lr": FUSION_LABEL,
         "fusion_fine": FUSION_LABEL,
     }
+    # The AI outputs carry the visible label strip, as enhance's and batch's do; the full frame
+    # also outlines the region the fused face replaced.
+    ai_regions: dict[str, list] = {"single": [], "fused": []}
+    if full is not None:
+        ai_regions["full"] = [replaced_region(fused.aligned, full.shape[1] / ref_still.rgb.shape[1])]
     try:
         out.mkdir(parents=True, exist_ok=True)
         for role, path in paths.items():
@@ -344,6 +349,9 @@ def _run(args: argparse.Namespace) -> int:
             text = provenance.png_text(rec)
             if role in labels:
                 text[provenance.PNG_KEY_LABEL] = labels[role]
+            if role in ai_regions:
+                pixels, strip = labelled(pixels, entry, ai_regions[role])
+                text |= strip
             sha = io.save_png(path, pixels, text)
             provenance.add_output(rec, role, path.resolve(), sha)
             provenance.add_output(document, role, path.resolve(), sha)

@@ -76,8 +76,11 @@ def test_video_command_writes_fused_and_single_results(clip, tmp_path, capsys) -
     outputs = {Path(o["path"]).name: o["sha256"] for o in doc["outputs"]}
     for name, sha in outputs.items():
         assert io.sha256_file(out / name) == sha
-    fused = np.array(Image.open(out / f"{stem}_fused_bicubic_x4.png"))
-    assert fused.shape == (128, 128, 3)
+    with Image.open(out / f"{stem}_fused_bicubic_x4.png") as im:  # an AI output: labelled
+        note = json.loads(im.text["ffe-visible-label"])
+        fused = np.array(im)
+    assert note["picture_rows"] == 128 and fused.shape[1:] == (128, 3)
+    assert fused.shape[0] == 128 + note["strip_rows"] > 128  # the visible label strip below
     with Image.open(out / f"{stem}_fused_lr.png") as im:
         assert im.size == (32, 32) and "fusion" in im.text["Disclaimer"].lower()
     pixels = {
