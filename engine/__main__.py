@@ -13,7 +13,8 @@ cleanly (exit 130, summary kept). Both append to the case log (``--case-log``, d
 app's: :func:`engine.caselog.default_case_dir`), which is checked before any work.
 
 Exit status: 0 success, 2 bad input or usage (unreadable image, no face, unknown model, missing
-or invalid weights, refused output folder or existing files), 1 when writing fails.
+or invalid weights, refused output folder or existing files), 1 when writing fails, 3 on a
+fault in the program itself (one line naming it; ``-v`` adds the traceback).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_WRITE_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3  # a fault in the program, not in the input: reported, never a bare traceback
 
 
 class UsageError(Exception):
@@ -178,6 +180,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"ffe: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the analyst gets a sentence; -v keeps the traceback
+        logging.getLogger("ffe").debug("internal error", exc_info=True)
+        print(
+            f"ffe: internal error in '{args.command}': {type(exc).__name__}: {exc}. The input "
+            "file was not changed. Run again with -v for the details to report.",
+            file=sys.stderr,
+        )
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        return EXIT_INTERNAL
 
 
 # --------------------------------------------------------------------------- models

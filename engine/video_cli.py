@@ -27,7 +27,8 @@ unless ``--allow-shrink``; a face of 128 px or more is fused at its own size and
   used (index, time, pixel SHA-256, registration residual) or rejected (and why), the model
   and weights, and every output's SHA-256.
 
-Exit status as the other commands: 0 done, 2 bad input or usage, 1 writing failed.
+Exit status as the other commands: 0 done, 2 bad input or usage, 1 writing failed, 3 a fault
+in the program (reported by ``engine.__main__.main``).
 """
 
 from __future__ import annotations

@@ -361,3 +361,24 @@ def test_enhance_without_a_model_follows_the_evidence(tmp_path, image, capsys):
     assert record["model_choice"]["chosen"] == clean
     assert record["model_choice"]["recommended"] == choice["recommended"]
     assert "The analyst chose" in record["model_choice"]["reason"]
+
+
+def test_an_internal_fault_is_a_sentence_not_a_traceback(tmp_path, image, monkeypatch, capsys):
+    """A fault in the program (here the enhancer raising something no one expected) ends with a
+    message naming the command and exit status 3; the input is untouched and nothing written."""
+    from engine import enhance
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("tensor sizes do not match")
+
+    monkeypatch.setattr(enhance.Enhancer, "enhance", broken)
+    before = io.sha256_file(image)
+    out = tmp_path / "out"
+    args = ["enhance", str(image), "--model", "bicubic", "--scale", "4", "--box", BOX]
+    assert main([*args, "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "internal error in 'enhance': RuntimeError: tensor sizes do not match" in err
+    assert "Traceback" not in err
+    assert io.sha256_file(image) == before and not out.exists()
+    assert main(["-v", *args, "--out", str(out)]) == 3
+    assert "Traceback" in capsys.readouterr().err
