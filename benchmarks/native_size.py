@@ -14,8 +14,15 @@ px and is scored by PSNR (RGB, whole face) against the HR face. The stretch N / 
 much larger the face is than the faces the network was trained on; the largest stretch at
 which native mode still beats shrinking and bicubic sets ``engine.resolution.MAX_NATIVE_STRETCH``.
 
+With ``--degrade FAMILY`` (training/degrade.py: jpeg, noise_jpeg, blur_jpeg, cctv, ...) the
+evidence is the face *recorded* at N px with that family's damage (its blur in pixels of the
+N px recording, then noise and compression there, seeded per face and size), which is what an
+analyst's faces between the frames look like; ``--models`` picks the files (e.g. the robust
+ones).
+
 Usage: ``nice .venv/bin/python benchmarks/native_size.py --faces cache/faces/test_png
-[--limit 100] [--md benchmarks/native_size.md]`` (shipped weights from resources/weights).
+[--limit 100] [--models s2_rafsr,s4_idrn,s1_mffcn] [--degrade clean] [--md FILE]`` (shipped
+weights from resources/weights).
 """
 
 from __future__ import annotations
@@ -63,13 +70,21 @@ def main() -> int:
     parser.add_argument("--faces", type=Path, required=True, help="folder of 128x128 HR PNGs")
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--md", type=Path, default=None)
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated model ids")
+    parser.add_argument("--degrade", default="clean", help="a training/degrade.py family")
     args = parser.parse_args()
+    from training import degrade as dg
+
+    family = dg.parse_families(args.degrade)
+    if len(family) != 1:
+        parser.error("--degrade takes one family")
+    family = family[0]
     files = sorted(args.faces.glob("*.png"))[: args.limit]
     faces = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     enhancer = Enhancer(device="cpu")
     rows = []
     start = time.time()
-    for model_id in MODELS:
+    for model_id in [m.strip() for m in args.models.split(",") if m.strip()]:
         entry = registry.get(model_id)
         installed = enhancer.installed_scales(model_id)
         for frame_scale, sizes in SIZES[entry.input].items():
@@ -77,8 +92,8 @@ def main() -> int:
                 continue
             for n in sizes:
                 scores: dict[str, list[float]] = {}
-                for hr in faces:
-                    lr = imaging.resize(hr, n, n, "bicubic")
+                for k, hr in enumerate(faces):
+                    lr = dg.family_native_lr(hr, n, family, k)
                     for route, sr in routes(enhancer, model_id, frame_scale, lr).items():
                         scores.setdefault(route, []).append(psnr(sr, hr))
                 mean = {k: statistics.fmean(v) for k, v in scores.items()}
@@ -91,7 +106,7 @@ def main() -> int:
         f"Measured by `benchmarks/native_size.py` on {len(faces)} held-out faces "
         f"({args.faces.name}), {hardware()}, torch CPU, {elapsed / 60:.1f} min. PSNR (dB, RGB, "
         "128x128) against the HR face; the evidence is the HR face shrunk to N px (antialiased "
-        "bicubic). *native*: the model run on the N px face (engine.resolution's native mode); "
+        f"bicubic), degradation family `{family}` ({dg.describe_family(family)}). *native*: the model run on the N px face (engine.resolution's native mode); "
         "*shrunk*: the N px face shrunk into the model's frame first (what the engine did "
         "before); *bicubic*: the N px face enlarged to 128 px, no model. Stretch = N / the "
         "model's frame.",

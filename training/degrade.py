@@ -352,16 +352,26 @@ def h264_intra(img: np.ndarray, crf: int, offset: tuple[int, int] = (0, 0)) -> n
 # --------------------------------------------------------------------------- the chain
 
 
-def apply(hr: np.ndarray, scale: int, p: Params, rng: np.random.Generator) -> np.ndarray:
-    """HR (H, W, 3) uint8 -> LR (H/scale, W/scale, 3) uint8 through the chain of `p`."""
+def apply(hr: np.ndarray, scale: float, p: Params, rng: np.random.Generator) -> np.ndarray:
+    """HR (H, W, 3) uint8 -> LR (H/scale, W/scale, 3) uint8 through the chain of `p`.
+
+    An integer `scale` is the benchmark's and training's (LR side = HR side // scale); any other
+    factor (a face recorded between the model frames, benchmarks/native_size.py) gives the
+    rounded side, through the same antialiased bicubic."""
     if hr.dtype != np.uint8 or hr.ndim != 3:
         raise ValueError(f"expected a uint8 (H, W, 3) image, got {hr.dtype} {hr.shape}")
     x = blur(np.ascontiguousarray(hr), p.blur_sigma * scale, p.motion_len * scale, p.motion_angle)
-    out_h, out_w = x.shape[0] // scale, x.shape[1] // scale
+    if float(scale).is_integer():
+        scale = int(scale)
+        out_h, out_w = x.shape[0] // scale, x.shape[1] // scale
+    else:
+        out_h, out_w = round(x.shape[0] / scale), round(x.shape[1] / scale)
     if p.size_ratio != 1.0:  # recorded at another size: the chain runs there
         lr = imaging.resize(x, _ratio_side(out_w, p), _ratio_side(out_h, p), "bicubic")
-    else:
+    elif isinstance(scale, int):
         lr = imaging.downscale(x, scale) if scale > 1 else x.copy()
+    else:
+        lr = imaging.resize(x, out_w, out_h, "bicubic")
     if p.noise_a > 0 or p.noise_b > 0:
         lr = add_noise(lr, p.noise_a, p.noise_b, p.chroma, rng)
     if p.denoise:
@@ -388,6 +398,16 @@ def _ratio_side(n: int, p: Params) -> int:
 def family_rng(family: str, index: int, scale: int) -> np.random.Generator:
     """The generator of face `index` in `family` at `scale`: the same LR for every model."""
     return np.random.default_rng([zlib.crc32(family.encode()), int(index), int(scale)])
+
+
+def family_native_lr(hr: np.ndarray, side: int, family: str, index: int) -> np.ndarray:
+    """Face `index` of `family` recorded at `side` px (any size, e.g. between the model frames):
+    the family's chain with its blur and motion in pixels of that recording. Seeded by the side,
+    so every model and route sees the same evidence."""
+    if family == "clean":
+        return imaging.resize(hr, side, side, "bicubic")
+    rng = np.random.default_rng([zlib.crc32(family.encode()), int(index), 1000 + int(side)])
+    return apply(hr, hr.shape[0] / side, family_params(family, rng), rng)
 
 
 def family_lr(hr: np.ndarray, scale: int, family: str, index: int) -> np.ndarray:

@@ -48,6 +48,20 @@ def test_families_are_deterministic_per_face_and_differ_between_faces(hr, family
     assert any(not np.array_equal(a, o) for o in others)  # grid offsets / noise differ per face
 
 
+@pytest.mark.parametrize("family", dg.FAMILIES + dg.UNSEEN)
+def test_a_face_recorded_between_the_frames_gets_the_family_at_its_own_size(hr, family):
+    """benchmarks/native_size.py --degrade: any side, seeded, damaged there; a side that is a
+    frame (32 px) takes the integer path, so it matches the benchmark's own downscale when clean."""
+    for side in (37, 101):
+        lr = dg.family_native_lr(hr, side, family, 2)
+        assert lr.shape == (side, side, 3) and lr.dtype == np.uint8
+        assert np.array_equal(lr, dg.family_native_lr(hr, side, family, 2))
+        clean = imaging.resize(hr, side, side, "bicubic")
+        assert np.array_equal(lr, clean) == (family == "clean")
+    if family == "clean":
+        assert np.array_equal(dg.family_native_lr(hr, 32, family, 2), imaging.downscale(hr, 4))
+
+
 def test_degraded_families_are_worse_than_clean(hr):
     clean = psnr(imaging.upscale(dg.family_lr(hr, 4, "clean", 0), 4, "bicubic"), hr)
     for family in dg.DEGRADED:
