@@ -15,7 +15,8 @@ measures each face's **native frame** -- the side, in the still's own pixels, of
   the interpolation baselines take any factor; a model that reads a pre-upsampled input (S1)
   runs at factors of at least :data:`MIN_UPSAMPLED_FACTOR`; the other networks are fully
   convolutional, so their smallest installed scale runs on the larger frame -- up to
-  :data:`MAX_NATIVE_STRETCH` times the face size it was trained on -- and its output (``s``
+  :data:`MAX_NATIVE_STRETCH` times the face size it was trained on, less for the files
+  listed in :data:`NATIVE_STRETCH_LIMITS` (never for :data:`NEVER_NATIVE`) -- and its output (``s``
   times the native frame, larger than 128 px) is resampled to the 128-px canonical frame,
   still more pixels than the evidence. Beyond those limits the model is skipped for the face.
 * ``"none"`` -- the face is already 128 px or more: no super-resolution applies. Enlarging it
@@ -55,6 +56,25 @@ than its training faces: the largest stretch measured. benchmarks/native_size.md
 faces, clean bicubic evidence): the x4 RAFSR and IDRN files on faces of 36-112 px (stretch
 1.1-3.5) gain +2.8 to +4.1 dB over bicubic and 1.8 to 13 dB over shrinking the face into
 their 32 px frame."""
+NATIVE_STRETCH_LIMITS: dict[str, float] = {
+    "s0_srresnet_att_robust": 2.0,
+    "s3_prior_guided_robust": 2.5,
+    "s4_idrn_robust": 2.0,
+}
+"""Files whose native-mode limit is below :data:`MAX_NATIVE_STRETCH`: the largest measured
+stretch at which each still gains at least 0.3 dB over bicubic on the evidence it is meant for.
+A robust file is meant for damaged evidence, and there its gain falls as the face grows:
+benchmarks/native_size_degraded.md (20 held-out faces recorded at 32-112 px, then JPEG q40, or
+blur, noise and JPEG like a CCTV frame): S4 robust x4 gains +0.46 / +0.91 dB (jpeg / cctv) at
+stretch 2.0, +0.18 / +0.90 at 2.5 and -0.01 / +0.72 at 3.0; S0 robust +0.53 / +0.74 at 2.0 and
++0.04 / +0.47 at 2.5; S3 robust +0.34 / +0.60 at 2.5 and +0.05 / +0.11 at 3.0. S2 robust keeps
++1.0 / +1.1 dB up to 3.5 and takes the general limit. Their x2 files (S0, S4) never stretch
+beyond 2 (a 127 px face on a 64 px frame)."""
+NEVER_NATIVE = frozenset({"s1_mffcn_robust"})
+"""Files that never run at a face's native size, only at their own frames: the robust MFFCN
+file, trained at x4 and x8 only, loses to bicubic on damaged evidence read at any other
+factor (benchmarks/native_size_degraded.md: jpeg +0.24 dB at x3.6 (36 px), -0.93 at x2.7,
+-1.94 at x2.3; cctv +1.21, +0.63, -0.03)."""
 MIN_UPSAMPLED_FACTOR = 1.8
 """In "native" mode a pre-upsampled model (S1) runs only at factors of at least this much.
 Measured: MFFCN gains +0.8 to +1.5 dB over bicubic at factors 2-3.6, nothing at 1.78 (a 72 px
@@ -247,11 +267,14 @@ def plan(
     lr_size = min(HR_SIZE - 1, max(input_frame(smallest), math.ceil(n - 1e-6)))
     if entry.is_baseline:
         fits_native, how = True, "interpolation takes any factor"
+    elif entry.id in NEVER_NATIVE:
+        fits_native, how = False, ""
     elif entry.input == "upsampled":
         fits_native = HR_SIZE / lr_size >= MIN_UPSAMPLED_FACTOR - 1e-9
         how = "it reads the face enlarged to 128 px"
     else:
-        fits_native = lr_size <= input_frame(smallest) * MAX_NATIVE_STRETCH
+        limit = NATIVE_STRETCH_LIMITS.get(entry.id, MAX_NATIVE_STRETCH)
+        fits_native = lr_size <= input_frame(smallest) * limit
         how = f"its x{smallest} network runs on the face at that size"
     if fits_native:
         return Plan(

@@ -98,6 +98,39 @@ def test_between_the_frames_a_face_runs_at_its_native_size(sized):
     assert result.sr.shape == (128, 128, 3)
 
 
+def test_robust_files_stretch_only_as_far_as_they_were_measured_to_help():
+    """On damaged evidence the robust S0, S3 and S4 files lose their gain as the face grows, and
+    the robust MFFCN file loses to bicubic at any factor but its own (native_size_degraded.md)."""
+    offered = {4: [4, 8], 2: [2, 4, 8]}
+    s3 = registry.get("s3_prior_guided_robust")  # x4 and x8 only: a 32 px frame
+    at_80 = resolution.plan(resolution.NativeSize(80.0, 21.0), s3, "auto", offered[4])
+    assert (at_80.mode, at_80.scale, at_80.lr_size) == ("native", 4, 80)  # stretch 2.5
+    at_90 = resolution.plan(resolution.NativeSize(90.0, 24.0), s3, "auto", offered[4])
+    assert at_90.mode == "none" and at_90.skipped and "not measured to beat" in at_90.message
+    # its clean twin keeps the general limit (3.5x)
+    twin = resolution.plan(
+        resolution.NativeSize(90.0, 24.0), registry.get("s3_prior_guided"), "auto"
+    )
+    assert (twin.mode, twin.lr_size) == ("native", 90)
+    # S4 robust without its x2 file stops at 2x its 32 px frame; with it, x2 covers up to 127 px
+    s4 = registry.get("s4_idrn_robust")
+    no_x2 = resolution.plan(resolution.NativeSize(70.0, 19.0), s4, "auto", offered[4])
+    assert no_x2.mode == "none" and no_x2.skipped
+    with_x2 = resolution.plan(resolution.NativeSize(120.0, 32.0), s4, "auto", offered[2])
+    assert (with_x2.mode, with_x2.scale, with_x2.lr_size) == ("native", 2, 120)
+    # S2 robust holds its gain to 3.5x
+    s2 = registry.get("s2_rafsr_robust")
+    assert resolution.plan(resolution.NativeSize(110.0, 29.0), s2, "auto").mode == "native"
+    # the robust MFFCN file (x4 and x8 shipped): its own frames only
+    s1 = registry.get("s1_mffcn_robust")
+    assert resolution.plan(resolution.NativeSize(40.0, 11.0), s1, "auto", offered[4]).skipped
+    assert resolution.plan(resolution.NativeSize(33.0, 9.0), s1, "auto", offered[4]).scale == 4
+    clean_s1 = resolution.plan(
+        resolution.NativeSize(40.0, 11.0), registry.get("s1_mffcn"), "auto", offered[4]
+    )
+    assert (clean_s1.mode, clean_s1.lr_size) == ("native", 40)
+
+
 def test_evidence_crop_is_the_recorded_pixels(sized):
     still, found = sized
     crop, (x0, y0, x1, y1) = resolution.evidence_crop(still.rgb, found[1])
