@@ -72,9 +72,9 @@ stretch 2.0, +0.18 / +0.90 at 2.5 and -0.01 / +0.72 at 3.0; S0 robust +0.53 / +0
 beyond 2 (a 127 px face on a 64 px frame)."""
 NEVER_NATIVE = frozenset({"s1_mffcn_robust"})
 """Files that never run at a face's native size, only at their own frames: the robust MFFCN
-file, whose later stages trained at x4 and x8 only, loses to bicubic on damaged evidence read at any other
-factor (benchmarks/native_size_degraded.md: jpeg +0.24 dB at x3.6 (36 px), -0.93 at x2.7,
--1.94 at x2.3; cctv +1.21, +0.63, -0.03)."""
+file, whose later stages trained at x4 and x8 only, loses to bicubic on damaged evidence read
+at any other factor (benchmarks/native_size_degraded.md: jpeg +0.24 dB at x3.6 (36 px), -0.93
+at x2.7, -1.94 at x2.3; cctv +1.21, +0.63, -0.03)."""
 MIN_UPSAMPLED_FACTOR = 1.8
 """In "native" mode a pre-upsampled model (S1) runs only at factors of at least this much.
 Measured: MFFCN gains +0.8 to +1.5 dB over bicubic at factors 2-3.6, nothing at 1.78 (a 72 px
