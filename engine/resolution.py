@@ -288,12 +288,14 @@ def plan(
             f"x{HR_SIZE / lr_size:.2f} to the 128 px frame.",
         )
     frames = ", ".join(f"{input_frame(s)} px (x{s})" for s in usable)
+    stretch = lr_size / input_frame(smallest)
     return _nothing(
         entry,
         native,
-        f"{entry.label} has no weights for a {_px(n)} face (its inputs: {frames}), and run "
-        "at the face's own size it was not measured to beat bicubic; it would have to shrink "
-        "the face. Use a model with weights for this size, or Bicubic.",
+        f"{entry.label} has no weights for a {_px(n)} face (its inputs: {frames}). Run at the "
+        f"face's own size ({stretch:.1f}x the faces it was trained on) it was not measured to "
+        "beat bicubic on such evidence, and shrinking the face would discard recorded pixels. "
+        "Use a model with weights for this size, or Bicubic.",
         skipped=True,
     )
 
