@@ -21,7 +21,7 @@ analyst's faces between the frames look like; ``--models`` picks the files (e.g.
 ones).
 
 Usage: ``nice .venv/bin/python benchmarks/native_size.py --faces cache/faces/test_png
-[--limit 100] [--models s2_rafsr,s4_idrn,s1_mffcn] [--degrade clean] [--md FILE]`` (shipped
+[--limit 100] [--offset 0] [--models s2_rafsr,s4_idrn,s1_mffcn] [--degrade clean] [--md FILE]`` (shipped
 weights from resources/weights).
 """
 
@@ -69,6 +69,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--faces", type=Path, required=True, help="folder of 128x128 HR PNGs")
     parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument(
+        "--offset", type=int, default=0, help="skip this many faces first (a second, unseen set)"
+    )
     parser.add_argument("--md", type=Path, default=None)
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated model ids")
     parser.add_argument("--degrade", default="clean", help="a training/degrade.py family")
@@ -79,7 +82,7 @@ def main() -> int:
     if len(family) != 1:
         parser.error("--degrade takes one family")
     family = family[0]
-    files = sorted(args.faces.glob("*.png"))[: args.limit]
+    files = sorted(args.faces.glob("*.png"))[args.offset : args.offset + args.limit]
     faces = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     enhancer = Enhancer(device="cpu")
     rows = []
@@ -104,7 +107,7 @@ def main() -> int:
         "# Faces between the model frames: native size against shrinking",
         "",
         f"Measured by `benchmarks/native_size.py` on {len(faces)} held-out faces "
-        f"({args.faces.name}), {hardware()}, torch CPU, {elapsed / 60:.1f} min. PSNR (dB, RGB, "
+        f"({args.faces.name}, numbers {args.offset + 1}-{args.offset + len(faces)} in name order), {hardware()}, torch CPU, {elapsed / 60:.1f} min. PSNR (dB, RGB, "
         "128x128) against the HR face; the evidence is the HR face shrunk to N px (antialiased "
         f"bicubic), degradation family `{family}` ({dg.describe_family(family)}). *native*: the model run on the N px face (engine.resolution's native mode); "
         "*shrunk*: the N px face shrunk into the model's frame first (what the engine did "
