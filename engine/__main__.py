@@ -353,7 +353,12 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         else:
             found = facelib.detect(still.rgb, method=args.detector)
             if not found:
-                raise UsageError(f"no face found in {name} (try --detector cnn, or give --box)")
+                hint = (
+                    "give --box" if args.detector == "cnn" else "try --detector cnn, or give --box"
+                )
+                raise UsageError(
+                    f"no face found in {name} by the {args.detector.upper()} detector ({hint})"
+                )
             chosen = list(enumerate(found))
             if args.face is not None:
                 if not 0 <= args.face < len(found):

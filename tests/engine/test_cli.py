@@ -167,7 +167,14 @@ def test_exit_codes_for_bad_input(tmp_path, image, empty_weights, capsys):
     Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(blank)
     cases = [
         ([str(not_image), "--model", "bicubic", "--scale", "4"], "Cannot open notes.png"),
-        ([str(blank), "--model", "bicubic", "--scale", "4"], "no face found in blank.png"),
+        (
+            [str(blank), "--model", "bicubic", "--scale", "4"],
+            "by the HOG detector (try --detector cnn",
+        ),
+        (
+            [str(blank), "--model", "bicubic", "--detector", "cnn"],
+            "by the CNN detector (give --box)",
+        ),
         ([str(image), "--model", "s4_idrn", "--scale", "8"], "x8 has no trained weights installed"),
         ([str(image), "--model", "s4_idrn"], "IDRN (Fan et al. 2019) has no installed weights"),
         ([str(image), "--model", "srgan", "--scale", "4"], "unknown model 'srgan'"),
