@@ -94,7 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     enhance.add_argument(
         "--face", type=int, default=None, help="only face K (0 = leftmost detected face)"
     )
-    enhance.add_argument("--detector", choices=("hog", "cnn"), default="hog")
+    enhance.add_argument(
+        "--detector",
+        choices=("auto", "hog", "cnn"),
+        default="auto",
+        help="auto (default, as in the app): HOG, then the slower CNN when HOG finds no face",
+    )
     enhance.add_argument(
         "--box", default=None, help="x0,y0,x1,y1: enhance the face in this box (no detection)"
     )
@@ -351,14 +356,15 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
             for text in chosen[0][1].fit_warnings:  # also in the provenance
                 print(f"ffe: warning: --box: {text}", file=sys.stderr)
         else:
-            found = facelib.detect(still.rgb, method=args.detector)
+            found, detector_used = facelib.detect_with(still.rgb, args.detector)
             if not found:
+                looked = {"auto": "the HOG or the CNN detector"}.get(
+                    args.detector, f"the {args.detector.upper()} detector"
+                )
                 hint = (
-                    "give --box" if args.detector == "cnn" else "try --detector cnn, or give --box"
+                    "try --detector cnn, or give --box" if args.detector == "hog" else "give --box"
                 )
-                raise UsageError(
-                    f"no face found in {name} by the {args.detector.upper()} detector ({hint})"
-                )
+                raise UsageError(f"no face found in {name} by {looked} ({hint})")
             chosen = list(enumerate(found))
             if args.face is not None:
                 if not 0 <= args.face < len(found):
@@ -415,7 +421,8 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         )
 
     parameters = {
-        "detector": "manual box" if box is not None else args.detector,
+        "detector": "manual box" if box is not None else detector_used,
+        "detector_setting": None if box is not None else args.detector,  # "auto": HOG, then CNN
         "requested_box": list(box) if box is not None else None,
     }
     results = []
@@ -487,7 +494,9 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
 
     # The case log: the still opened (faces found), then one "enhance" entry per face.
     try:
-        case_log.append("open", **caselog.open_fields(still, [f for _, f in chosen], args.detector))
+        case_log.append(
+            "open", **caselog.open_fields(still, [f for _, f in chosen], parameters["detector"])
+        )
         faces_by_index = dict(chosen)
         for result in results:
             fields = caselog.enhance_fields(

@@ -214,6 +214,23 @@ def detect(
     return faces
 
 
+DETECTORS = ("auto", "hog", "cnn")
+"""The detector settings offered to the analyst: "auto" is HOG, then the CNN when HOG finds no
+face (the app's default; the GUI worker runs the same two steps with progress between them)."""
+
+
+def detect_with(rgb: np.ndarray, detector: str) -> tuple[list[Face], str]:
+    """Faces found with the setting ``detector`` (one of :data:`DETECTORS`) and the detector
+    that found them ("hog" or "cnn"; for "auto", "cnn" means HOG found none)."""
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}; use {', '.join(DETECTORS)}")
+    first = "cnn" if detector == "cnn" else "hog"
+    found = detect(rgb, method=first)
+    if found or detector != "auto":
+        return found, first
+    return detect(rgb, method="cnn"), "cnn"
+
+
 def landmarks_in_box(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """dlib's 68 landmarks of the face inside ``box`` (x0, y0, x1, y1): (68, 2) float32."""
     import dlib

@@ -15,6 +15,7 @@ from PIL import Image
 
 from engine import io, provenance, registry
 from engine.__main__ import main
+from tests.conftest import SAMPLE
 
 BOX = "35,15,53,33"  # the small sample's face (dlib's HOG box), to skip detection where untested
 
@@ -91,6 +92,7 @@ def test_enhance_writes_labelled_outputs(tmp_path, image, capsys):
     assert document["input"]["sha256"] == io.sha256_file(image)
     assert [f["face"]["index"] for f in document["faces"]] == [0]
     assert document["faces"][0]["parameters"]["detector"] == "hog"
+    assert document["faces"][0]["parameters"]["detector_setting"] == "auto"
     recorded = {Path(o["path"]).name: o["sha256"] for o in document["outputs"]}
     assert recorded == {face.name: io.sha256_file(face), full.name: io.sha256_file(full)}
     assert sorted(image.parent.iterdir()) == [image]  # nothing written next to the input
@@ -169,11 +171,11 @@ def test_exit_codes_for_bad_input(tmp_path, image, empty_weights, capsys):
         ([str(not_image), "--model", "bicubic", "--scale", "4"], "Cannot open notes.png"),
         (
             [str(blank), "--model", "bicubic", "--scale", "4"],
-            "by the HOG detector (try --detector cnn",
+            "by the HOG or the CNN detector (give --box)",
         ),
         (
-            [str(blank), "--model", "bicubic", "--detector", "cnn"],
-            "by the CNN detector (give --box)",
+            [str(blank), "--model", "bicubic", "--detector", "hog"],
+            "by the HOG detector (try --detector cnn, or give --box)",
         ),
         ([str(image), "--model", "s4_idrn", "--scale", "8"], "x8 has no trained weights installed"),
         ([str(image), "--model", "s4_idrn"], "IDRN (Fan et al. 2019) has no installed weights"),
@@ -389,3 +391,28 @@ def test_an_internal_fault_is_a_sentence_not_a_traceback(tmp_path, image, monkey
     assert io.sha256_file(image) == before and not out.exists()
     assert main(["-v", *args, "--out", str(out)]) == 3
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_auto_detector_tries_the_cnn_when_hog_finds_nothing(tmp_path, monkeypatch):
+    """As in the app: HOG first, then the CNN; the provenance names the detector that found the
+    face and the setting. (HOG is made blind here; the CNN really runs, on the 78 px sample.)"""
+    from engine import faces as facelib
+
+    still = Path(shutil.copy(SAMPLE, tmp_path / "still.png"))
+    real, asked = facelib.detect, []
+
+    def hog_blind(rgb, method="hog", **kwargs):
+        asked.append(method)
+        return [] if method == "hog" else real(rgb, method=method, **kwargs)
+
+    monkeypatch.setattr(facelib, "detect", hog_blind)
+    out = tmp_path / "out"
+    assert main(["enhance", str(still), "--model", "bicubic", "--out", str(out)]) == 0
+    assert asked == ["hog", "cnn"]
+    document = json.loads((out / "still_bicubic_auto_provenance.json").read_text())
+    parameters = document["faces"][0]["parameters"]
+    assert (parameters["detector"], parameters["detector_setting"]) == ("cnn", "auto")
+    asked.clear()
+    hog_only = ["enhance", str(still), "--model", "bicubic", "--detector", "hog"]
+    assert main([*hog_only, "--out", str(tmp_path / "hog")]) == 2
+    assert asked == ["hog"]
