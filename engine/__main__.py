@@ -605,7 +605,13 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="also read symbolic links that lead to files outside IN_DIR (by default they get "
         "an error row and are not read)",
     )
-    parser.add_argument("--detector", choices=("hog", "cnn"), default="hog")
+    parser.add_argument(
+        "--detector",
+        choices=("auto", "hog", "cnn"),
+        default="hog",
+        help="hog (default: a run's detector is part of its settings, so earlier runs resume), "
+        "cnn, or auto: HOG, then the CNN on a photo where HOG finds no face",
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda[:N] (default: automatic)")
     parser.add_argument(
         "--dask",

@@ -913,8 +913,8 @@ def run_batch(
     ids = list(dict.fromkeys(model_ids))
     if not ids:
         raise BatchError("no model chosen")
-    if detector not in facelib.DEFAULT_MIN_SCORE:
-        raise BatchError(f"unknown detector {detector!r}; use 'hog' or 'cnn'")
+    if detector not in facelib.DETECTORS:
+        raise BatchError(f"unknown detector {detector!r}; use {', '.join(facelib.DETECTORS)}")
     if batch_faces < 1:
         raise BatchError(f"batch_faces must be at least 1, got {batch_faces}")
     try:

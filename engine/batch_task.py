@@ -333,6 +333,7 @@ class _Photo:
         self.task, self.models, self.token = task, models, token
         self.still: io.Still | None = None
         self.faces: list[facelib.Face] = []
+        self.detector_used = task.detector  # "hog" or "cnn" once detection ran ("auto" before)
         self.aligned: dict[tuple[int, int], facelib.AlignedFace] = {}
         self.m = {spec.id: _Model(spec) for spec in task.models}
         self.timings = dict.fromkeys(("load", "detect", "model", "write", "fidelity"), 0.0)
@@ -398,7 +399,7 @@ class _Photo:
                     f"{self.still.sha256[:12]}... now, {task.sha256[:12]}... when listed)"
                 )
             t = time.perf_counter()
-            self.faces = facelib.detect(self.still.rgb, method=task.detector)
+            self.faces, self.detector_used = facelib.detect_with(self.still.rgb, task.detector)
             for model in self.m.values():
                 self._plan(model)
             self._add_time("detect", t)
@@ -526,7 +527,8 @@ class _Photo:
     def _parameters(self, model: _Model) -> dict[str, Any]:
         """What a batch run adds to every record's parameters."""
         return {
-            "detector": self.task.detector,
+            "detector": self.detector_used,
+            "detector_setting": self.task.detector,
             "batch": {
                 "input_file": self.task.rel,
                 "faces_per_forward_pass": model.batch_size or 1,
@@ -735,6 +737,7 @@ class _Photo:
             "models": self.task.model_ids,
             "scale": self.task.scale,
             "detector": self.task.detector,
+            "detector_used": self.detector_used,
             "faces_found": len(self.faces),
         }
         document["outputs"] = outputs
