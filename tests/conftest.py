@@ -72,3 +72,19 @@ def face_sizes(tmp_path_factory) -> FaceSizes:
     path = tmp_path_factory.mktemp("face_sizes") / "face_sizes.png"
     io.save_png(path, canvas, {})
     return FaceSizes(path=path, targets=targets, boxes=tuple(boxes))
+
+
+@pytest.fixture
+def hog_blind(monkeypatch) -> list[str]:
+    """dlib's HOG detector made blind (finds nothing); the CNN still runs. Returns the list of
+    detector methods asked for, in order (the "auto" setting's fallback is seen there)."""
+    from engine import faces as facelib
+
+    real, asked = facelib.detect, []
+
+    def detect(rgb, method="hog", **kwargs):
+        asked.append(method)
+        return [] if method == "hog" else real(rgb, method=method, **kwargs)
+
+    monkeypatch.setattr(facelib, "detect", detect)
+    return asked

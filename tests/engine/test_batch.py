@@ -228,17 +228,11 @@ def test_full_image_too_large_still_writes_the_faces(tmp_path, face80, monkeypat
     _assert_summary_matches_disk(out)
 
 
-def test_auto_detector_falls_back_to_the_cnn_per_photo(tmp_path, monkeypatch):
+def test_auto_detector_falls_back_to_the_cnn_per_photo(tmp_path, hog_blind):
     """--detector auto: HOG, then the CNN where HOG finds nothing; each record names both."""
     src = tmp_path / "in"
     _save(src / "a.png", np.asarray(eio.load(SAMPLE).rgb))
-    real, asked = facelib.detect, []
-
-    def hog_blind(rgb, method="hog", **kwargs):
-        asked.append(method)
-        return [] if method == "hog" else real(rgb, method=method, **kwargs)
-
-    monkeypatch.setattr(facelib, "detect", hog_blind)
+    asked = hog_blind
     out = tmp_path / "out"
     summary = run_batch(src, out, ["bicubic"], "auto", detector="auto")
     assert summary.ok == 1 and asked == ["hog", "cnn"]

@@ -393,19 +393,11 @@ def test_an_internal_fault_is_a_sentence_not_a_traceback(tmp_path, image, monkey
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_auto_detector_tries_the_cnn_when_hog_finds_nothing(tmp_path, monkeypatch):
+def test_auto_detector_tries_the_cnn_when_hog_finds_nothing(tmp_path, hog_blind):
     """As in the app: HOG first, then the CNN; the provenance names the detector that found the
     face and the setting. (HOG is made blind here; the CNN really runs, on the 78 px sample.)"""
-    from engine import faces as facelib
-
     still = Path(shutil.copy(SAMPLE, tmp_path / "still.png"))
-    real, asked = facelib.detect, []
-
-    def hog_blind(rgb, method="hog", **kwargs):
-        asked.append(method)
-        return [] if method == "hog" else real(rgb, method=method, **kwargs)
-
-    monkeypatch.setattr(facelib, "detect", hog_blind)
+    asked = hog_blind
     out = tmp_path / "out"
     assert main(["enhance", str(still), "--model", "bicubic", "--out", str(out)]) == 0
     assert asked == ["hog", "cnn"]
