@@ -134,6 +134,7 @@ class BatchArgs:
     out_dir: str
     model_ids: Sequence[str]
     scale: int
+    detector: str = "hog"  # "hog", "cnn" or "auto" (HOG, then the CNN where HOG finds none)
     recursive: bool = True
     overwrite: bool = False  # replace another run's results in out_dir
     dask: str | None = None  # where the photos run: None (in the app), "local:N", "tcp://H:P"

@@ -302,6 +302,7 @@ class EngineWorker(QObject):
             job.args.out_dir,
             job.args.model_ids,
             job.args.scale,
+            detector=job.args.detector,
             recursive=job.args.recursive,
             token=QuietToken(job.token),  # its own lines name the last file finished
             on_event=on_event,

@@ -64,7 +64,7 @@ class BatchDialog(QDialog):
     """Non-modal: the analyst can look at other results while it runs. Closing it does not stop
     the run (the status bar keeps its progress and Cancel button); reopening shows it again."""
 
-    startRequested = Signal(dict)  # in_dir, out_dir, model_ids, scale, recursive
+    startRequested = Signal(dict)  # in_dir, out_dir, model_ids, scale, detector, recursive, ...
     pauseToggled = Signal(bool)
     cancelRequested = Signal()
 
@@ -109,6 +109,17 @@ class BatchDialog(QDialog):
             saved_scale = scales[0]
         self.scale_box.setCurrentIndex(max(0, self.scale_box.findData(saved_scale)))
         self.scale_box.currentIndexChanged.connect(lambda _: self.refresh_models())
+        self.detector_box = QComboBox()
+        self.detector_box.setToolTip(
+            "HOG (default): dlib's fast detector for frontal faces. Auto: HOG, then the slower CNN "
+            "on a photo where HOG finds no face (small, turned or blurred faces). CNN: the CNN "
+            "on every photo. The detector is part of a run's settings: a run resumes only with "
+            "the one it started with."
+        )
+        for text, value in (("HOG", "hog"), ("Auto (HOG, then CNN)", "auto"), ("CNN", "cnn")):
+            self.detector_box.addItem(text, value)
+        saved_detector = str(settings.value("batchDetector", "hog"))
+        self.detector_box.setCurrentIndex(max(0, self.detector_box.findData(saved_detector)))
         self.model_list = QListWidget()
         self.model_list.itemChanged.connect(lambda _: self._update_buttons())
         self.overwrite_box = QCheckBox("Overwrite existing outputs")
@@ -131,6 +142,7 @@ class BatchDialog(QDialog):
         form.addRow("", self.recursive_box)
         form.addRow("", self.overwrite_box)
         form.addRow("Scale:", self.scale_box)
+        form.addRow("Face detector:", self.detector_box)
         form.addRow("Models:", self.model_list)
         row = QHBoxLayout()
         row.addWidget(self.run_on_box, 1)
@@ -313,6 +325,7 @@ class BatchDialog(QDialog):
             self.out_edit,
             self.out_browse,
             self.scale_box,
+            self.detector_box,
             self.model_list,
             self.recursive_box,
             self.overwrite_box,
@@ -330,6 +343,7 @@ class BatchDialog(QDialog):
             "out_dir": self.out_edit.text().strip(),
             "model_ids": self.chosen_models(),
             "scale": self.scale(),
+            "detector": self.detector_box.currentData(),
             "recursive": self.recursive_box.isChecked(),
             "overwrite": self.overwrite_box.isChecked(),
             "dask": self.dask(),
@@ -343,6 +357,7 @@ class BatchDialog(QDialog):
         s.setValue("batchModels", request["model_ids"])
         s.setValue("batchScale", request["scale"])
         s.setValue("batchRecursive", request["recursive"])
+        s.setValue("batchDetector", request["detector"])
         s.setValue("batchRunOn", self.run_on_box.currentData())  # (overwrite is never kept)
         s.setValue("batchWorkers", self.workers_box.value())
         s.setValue("batchScheduler", self.scheduler_edit.text().strip())

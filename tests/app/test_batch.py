@@ -123,6 +123,7 @@ def test_batch_dialog_passes_where_to_run_and_overwrite_to_the_engine(
     # Defaults: in the app, nothing overwritten.
     assert dialog.run_on_box.currentText() == "This computer (in the app)"
     assert dialog.request()["dask"] is None and dialog.request()["overwrite"] is False
+    assert dialog.request()["detector"] == "hog"  # a run's settings name it: HOG unless chosen
     submitted = []
     real_submit = window.submit
 
@@ -133,15 +134,21 @@ def test_batch_dialog_passes_where_to_run_and_overwrite_to_the_engine(
     monkeypatch.setattr(window, "submit", spy)
     run_job(window, lambda: window.start_batch(dialog.request()))
     assert "Done" in dialog.status.text() and "in-process" in dialog.status.text()
-    assert (submitted[-1].dask, submitted[-1].overwrite) == (None, False)
+    assert (submitted[-1].dask, submitted[-1].overwrite, submitted[-1].detector) == (
+        None,
+        False,
+        "hog",
+    )
 
     # Another run (another model) into that folder: refused, then allowed with Overwrite.
     dialog.set_chosen_models(["lanczos"])
     run_job(window, lambda: window.start_batch(dialog.request()))
     assert "holds the results of another run" in dialog.status.text()
     dialog.overwrite_box.setChecked(True)
+    dialog.detector_box.setCurrentIndex(dialog.detector_box.findData("auto"))
     run_job(window, lambda: window.start_batch(dialog.request()))
     assert "Done" in dialog.status.text() and submitted[-1].overwrite is True
+    assert submitted[-1].detector == "auto"
     with open(out / "summary.csv", newline="") as fh:
         assert [row["model"] for row in csv.DictReader(fh)] == ["lanczos"]
 
