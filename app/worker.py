@@ -216,12 +216,13 @@ class EngineWorker(QObject):
 
         first = "cnn" if detector == "cnn" else "hog"
         job.token.set_progress(1, 3, f"Looking for faces ({first.upper()} detector)")
-        found = faces.detect(rgb, method=first)
-        if found or detector != "auto":
-            return found, first, False
-        job.token.check()
-        job.token.set_progress(2, 3, "No face found by HOG: trying the CNN detector (slower)")
-        return faces.detect(rgb, method="cnn"), "cnn", True
+
+        def before_cnn_fallback() -> None:
+            job.token.check()
+            job.token.set_progress(2, 3, "No face found by HOG: trying the CNN detector (slower)")
+
+        found, used = faces.detect_with(rgb, detector, before_cnn_fallback)
+        return found, used, used != first
 
     def _job_box(self, job: Job) -> Any:
         from engine import faces

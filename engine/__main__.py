@@ -358,12 +358,12 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         else:
             found, detector_used = facelib.detect_with(still.rgb, args.detector)
             if not found:
-                looked = {"auto": "the HOG or the CNN detector"}.get(
-                    args.detector, f"the {args.detector.upper()} detector"
-                )
-                hint = (
-                    "try --detector cnn, or give --box" if args.detector == "hog" else "give --box"
-                )
+                if args.detector == "auto":
+                    looked, hint = "the HOG or the CNN detector", "give --box"
+                elif args.detector == "hog":
+                    looked, hint = "the HOG detector", "try --detector cnn, or give --box"
+                else:
+                    looked, hint = "the CNN detector", "give --box"
                 raise UsageError(f"no face found in {name} by {looked} ({hint})")
             chosen = list(enumerate(found))
             if args.face is not None:

@@ -736,8 +736,8 @@ class _Photo:
             "input_file": self.task.rel,
             "models": self.task.model_ids,
             "scale": self.task.scale,
-            "detector": self.task.detector,
-            "detector_used": self.detector_used,
+            "detector": self.detector_used,
+            "detector_setting": self.task.detector,
             "faces_found": len(self.faces),
         }
         document["outputs"] = outputs

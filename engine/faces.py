@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -215,19 +216,25 @@ def detect(
 
 
 DETECTORS = ("auto", "hog", "cnn")
-"""The detector settings offered to the analyst: "auto" is HOG, then the CNN when HOG finds no
-face (the app's default; the GUI worker runs the same two steps with progress between them)."""
+"""The detector settings offered to the analyst: "auto" (the app's default) is HOG, then the
+CNN when HOG finds no face."""
 
 
-def detect_with(rgb: np.ndarray, detector: str) -> tuple[list[Face], str]:
+def detect_with(
+    rgb: np.ndarray, detector: str, before_cnn_fallback: Callable[[], None] | None = None
+) -> tuple[list[Face], str]:
     """Faces found with the setting ``detector`` (one of :data:`DETECTORS`) and the detector
-    that found them ("hog" or "cnn"; for "auto", "cnn" means HOG found none)."""
+    that found them ("hog" or "cnn"; for "auto", "cnn" means HOG found none).
+    ``before_cnn_fallback`` is called when "auto" turns to the CNN (the app shows progress and
+    checks for Cancel there)."""
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; use {', '.join(DETECTORS)}")
     first = "cnn" if detector == "cnn" else "hog"
     found = detect(rgb, method=first)
     if found or detector != "auto":
         return found, first
+    if before_cnn_fallback is not None:
+        before_cnn_fallback()
     return detect(rgb, method="cnn"), "cnn"
 
 

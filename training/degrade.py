@@ -362,15 +362,14 @@ def apply(hr: np.ndarray, scale: float, p: Params, rng: np.random.Generator) -> 
         raise ValueError(f"expected a uint8 (H, W, 3) image, got {hr.dtype} {hr.shape}")
     x = blur(np.ascontiguousarray(hr), p.blur_sigma * scale, p.motion_len * scale, p.motion_angle)
     if float(scale).is_integer():
-        scale = int(scale)
-        out_h, out_w = x.shape[0] // scale, x.shape[1] // scale
+        out_h, out_w = x.shape[0] // int(scale), x.shape[1] // int(scale)
     else:
         out_h, out_w = round(x.shape[0] / scale), round(x.shape[1] / scale)
     if p.size_ratio != 1.0:  # recorded at another size: the chain runs there
         lr = imaging.resize(x, _ratio_side(out_w, p), _ratio_side(out_h, p), "bicubic")
-    elif isinstance(scale, int):
-        lr = imaging.downscale(x, scale) if scale > 1 else x.copy()
-    else:
+    elif scale == 1:
+        lr = x.copy()
+    else:  # the same antialiased bicubic as imaging.downscale, to the side computed above
         lr = imaging.resize(x, out_w, out_h, "bicubic")
     if p.noise_a > 0 or p.noise_b > 0:
         lr = add_noise(lr, p.noise_a, p.noise_b, p.chroma, rng)
