@@ -8,6 +8,8 @@ whole image unless a `mask` (H, W) bool/0-1 array limits them to valid pixels.
 - SSIM as in Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03, L = 255,
   statistics over the "valid" part of the image only (no padding, as the reference MATLAB code),
   averaged over the three RGB channels.
+- Identification of face descriptors against a gallery (``gallery_scores``): rank-1, ROC AUC
+  and dlib's same-person threshold, for benchmarks/identity_gallery.py.
 """
 
 from __future__ import annotations
@@ -69,3 +71,33 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     if min(x.shape[:2]) < 11:
         raise ValueError("SSIM needs images of at least 11x11 pixels")
     return float(np.mean([_ssim_channel(x[..., c], y[..., c]) for c in range(x.shape[2])]))
+
+
+DLIB_THRESHOLD = 0.6  # dlib's published same-person threshold for this descriptor
+
+
+def gallery_scores(probes: np.ndarray, gallery: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Identification and verification scores of probes (N, 128) against gallery (N, 128),
+    probe i being the same person as gallery face i."""
+    dist = np.linalg.norm(probes[:, None, :] - gallery[None, :, :], axis=2)
+    n = len(dist)
+    genuine = np.diag(dist)
+    off = ~np.eye(n, dtype=bool)
+    impostor = dist[off].reshape(n, n - 1)
+    # AUC by ranks: the share of (genuine, impostor) pairs where the genuine one is closer.
+    imp_sorted = np.sort(impostor.ravel())
+    closer = len(imp_sorted) - np.searchsorted(imp_sorted, genuine, side="right")
+    ties = np.searchsorted(imp_sorted, genuine, side="right") - np.searchsorted(
+        imp_sorted, genuine, side="left"
+    )
+    auc = float((closer + 0.5 * ties).sum() / (n * len(imp_sorted)))
+    return {
+        "genuine": genuine,
+        "impostor": float(impostor.mean()),
+        "to_mean": float(np.linalg.norm(probes - gallery.mean(0), axis=1).mean()),
+        "rank1": float((dist.argmin(1) == np.arange(n)).mean()),
+        "auc": auc,
+        "tar": float((genuine < DLIB_THRESHOLD).mean()),
+        "far": float((impostor < DLIB_THRESHOLD).mean()),
+        "margin": np.median(impostor, axis=1) - genuine,
+    }

@@ -102,6 +102,45 @@ def degraded_results(bench_dir: Path, scale: int) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def gallery_results(bench_dir: Path, scale: int) -> dict[str, Any]:
+    """{family: {model id: scores}} of benchmarks/identity_gallery.json at this scale, or {}."""
+    path = bench_dir / "identity_gallery.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return data.get(f"x{scale}", {}).get("families", {})
+
+
+def identification_verdict(model_id: str, gallery: dict[str, Any]) -> str | None:
+    """Whether the model's outputs stand out as the right person more clearly than bicubic's
+    on every degraded family (paired margin of benchmarks/identity_gallery.py), or None."""
+    margins = {
+        fam: res[model_id]["margin_vs_bicubic"]
+        for fam, res in gallery.items()
+        if fam in dg.DEGRADED and model_id in res
+    }
+    if not margins:
+        return None
+    worse = [f"{fam} {m:+.3f}" for fam, (m, _lo, _hi) in margins.items() if m <= 0]
+    unsure = [
+        f"{fam} ({lo:+.3f} .. {hi:+.3f})" for fam, (m, lo, hi) in margins.items() if lo <= 0 < m
+    ]
+    lo_all = min(m for m, _lo, _hi in margins.values())
+    hi_all = max(m for m, _lo, _hi in margins.values())
+    head = (
+        f"Identification among the held-out faces (margin over bicubic's, paired; "
+        f"{len(margins)} families): "
+    )
+    if worse:
+        return head + f"**worse** on {', '.join(worse)}."
+    return head + (
+        f"better on every family (+{lo_all:.3f} to +{hi_all:.3f}"
+        + (
+            f"; within the spread on {', '.join(unsure)})."
+            if unsure
+            else "; each 95% interval above 0)."
+        )
+    )
+
+
 def clean_results(bench_dir: Path, scale: int) -> dict[str, dict[str, Any]]:
     """{model id: metrics} on clean input: quality_x{scale}.json, completed by the "clean"
     family of degraded_x{scale}.json for models measured only there (the same LR)."""
@@ -253,6 +292,7 @@ def robust_aims(bench_dir: Path, rows_: list[dict[str, Any]]) -> str:
     for scale in SCALES:
         fams = degraded_results(bench_dir, scale).get("families", {})
         clean = clean_results(bench_dir, scale)
+        gallery = gallery_results(bench_dir, scale)
         for r in rows_:
             entry = r["entry"]
             if r["scale"] != scale or entry.variant != "robust":
@@ -299,6 +339,9 @@ def robust_aims(bench_dir: Path, rows_: list[dict[str, Any]]) -> str:
                     else ""
                 )
             )
+            verdict = identification_verdict(entry.id, gallery)
+            if verdict:
+                parts.append(verdict)
             if twin and own:
                 loss = twin["psnr"] - own["psnr"]
                 parts.append(

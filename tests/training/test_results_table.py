@@ -72,8 +72,9 @@ def test_degraded_table_marks_unseen_families(tmp_path: Path) -> None:
     rows[0]["training"] = {"degradation": "mix", "stages": [{"degradation": "mix_wide"}]}
     row = next(
         line
-        for line in results_table.degraded_table(_bench(tmp_path, unseen_gain=0.4), 4, rows)
-        .splitlines()
+        for line in results_table.degraded_table(
+            _bench(tmp_path, unseen_gain=0.4), 4, rows
+        ).splitlines()
         if "s4_idrn_robust" in line
     )
     assert "+0.40 / 0.650 (trained on)" in row
@@ -87,3 +88,33 @@ def test_aims_flag_identity_measured_by_the_network_it_was_trained_on(tmp_path: 
     rows[0]["training"] = {"losses": {"l1": 1.0}, "stages": [{"losses": {"identity": 0.05}}]}
     flagged = results_table.robust_aims(bench, rows)
     assert "same dlib network" not in plain and "same dlib network" in flagged
+
+
+def _gallery(tmp_path: Path, margins: dict[str, list[float]]) -> Path:
+    """identity_gallery.json at x4: the robust S4 file's paired margin over bicubic's."""
+    fams = {
+        fam: {"s4_idrn_robust": {"margin_vs_bicubic": m}, "bicubic": {"margin_vs_bicubic": [0] * 3}}
+        for fam, m in margins.items()
+    }
+    (tmp_path / "identity_gallery.json").write_text(json.dumps({"x4": {"families": fams}}))
+    return tmp_path
+
+
+def test_aims_give_identification_beside_the_identity_distance(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, unseen_gain=0.5)
+    x4 = next(line for line in results_table.robust_aims(bench, _rows()).splitlines())
+    assert "Identification" not in x4  # no gallery benchmark: no verdict
+    _gallery(
+        bench,
+        {
+            "clean": [-0.01, -0.02, 0.0],  # clean is not an aim family
+            "jpeg": [0.004, -0.002, 0.010],
+            "blur_jpeg": [0.02, 0.01, 0.03],
+        },
+    )
+    x4 = next(line for line in results_table.robust_aims(bench, _rows()).splitlines())
+    assert "better on every family (+0.004 to +0.020" in x4
+    assert "within the spread on jpeg (-0.002 .. +0.010)" in x4
+    _gallery(bench, {"jpeg": [-0.004, -0.01, 0.002], "cctv": [0.02, 0.01, 0.03]})
+    x4 = next(line for line in results_table.robust_aims(bench, _rows()).splitlines())
+    assert "**worse** on jpeg -0.004." in x4
