@@ -61,7 +61,13 @@ def blurred(img: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def probe_descriptors(
-    model_ids: list[str], scale: int, family: str, hr_list, landmarks, controls: bool
+    model_ids: list[str],
+    scale: int,
+    family: str,
+    hr_list,
+    landmarks,
+    controls: bool,
+    weights_dir: Path | None = None,
 ) -> dict[str, np.ndarray]:
     """Descriptor of every face's output, per model (bicubic first), on one family. With
     ``controls``, also of two outputs that add no information: bicubic's blurred further, and
@@ -74,7 +80,7 @@ def probe_descriptors(
 
     out = {}
     for model_id in ["bicubic", *model_ids]:
-        model = weights.load(registry.get(model_id), scale, "cpu")
+        model = weights.load(registry.get(model_id), scale, "cpu", weights_dir)
         sr = [model.run(lr) for lr in lrs]
         out[model_id] = describe(sr)
         if model_id == "bicubic" and controls:
@@ -95,7 +101,9 @@ def measure(args: argparse.Namespace) -> dict[str, dict]:
     )
     scores: dict[str, dict] = {}
     for family in dg.parse_families(args.families):
-        probes = probe_descriptors(model_ids, args.scale, family, hr_list, landmarks, args.controls)
+        probes = probe_descriptors(
+            model_ids, args.scale, family, hr_list, landmarks, args.controls, args.weights
+        )
         base = gallery_scores(probes["bicubic"], gallery)
         for probe, desc in probes.items():
             s = gallery_scores(desc, gallery)
@@ -153,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument(
         "--controls", action="store_true", help="add two probes that add no information"
+    )
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="weights folder (default: the shipped one)"
     )
     parser.add_argument("--json", type=Path, required=True, help="scores, merged by scale")
     parser.add_argument(

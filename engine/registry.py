@@ -87,14 +87,16 @@ USE_WHEN = {
         "quality about 95 or better, or a lossless file known never to have been compressed, "
         "with little noise or blur (a lossless file alone does not prove it: the app "
         "recommends the robust variant for one). On compressed, noisy or blurred evidence it "
-        "sharpens JPEG blocks and noise into detail that is not there; use the robust variant "
-        "of the same paper instead."
+        "sharpens JPEG blocks and noise into detail that is not there, and the face becomes "
+        "harder to tell from other people's; use the robust variant of the same paper instead."
     ),
     "robust": (
         "Trained on damaged faces (JPEG quality 20-90, video coding, sensor noise, blur) and "
         "some clean ones. Use it on ordinary evidence: CCTV stills, video frames, JPEGs from "
-        "phones or the web, anything compressed, noisy or soft. On clean high-quality input the "
-        "clean-trained model of the same paper keeps a little more detail."
+        "phones or the web, anything compressed, noisy or soft: there a face-recognition "
+        "network tells the person from others at least as well as on plain enlargement "
+        "(measured on 200 held-out faces). On clean high-quality input the clean-trained model "
+        "of the same paper keeps a little more detail."
     ),
     "restore": (
         "For faces of 128 px or more, which need clean-up rather than enlargement: it runs on "
