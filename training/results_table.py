@@ -179,6 +179,8 @@ def table(rows_: list[dict[str, Any]]) -> str:
         gain = m["psnr"] - b["psnr"]
         stages = t.get("stages") or [t]  # every run behind the file, first stage first
         steps = " + ".join(f"{st.get('steps', '?')} x {st.get('batch_size', '?')}" for st in stages)
+        if t.get("interpolation"):  # training/interpolate.py: a mix of two stages' files
+            steps += f", then interpolated (alpha {t['interpolation']['alpha']:g})"
         wall = sum(st.get("wall_minutes") or 0 for st in stages)
         lines.append(
             f"| `{r['file']}` | x{s} | {steps} | {wall:.0f} min | {hardware_minutes(stages)} | "

@@ -118,3 +118,12 @@ def test_aims_give_identification_beside_the_identity_distance(tmp_path: Path) -
     _gallery(bench, {"jpeg": [-0.004, -0.01, 0.002], "cctv": [0.02, 0.01, 0.03]})
     x4 = next(line for line in results_table.robust_aims(bench, _rows()).splitlines())
     assert "**worse** on jpeg -0.004." in x4
+
+
+def test_table_says_when_a_file_is_an_interpolation_of_two_stages() -> None:
+    m = {"psnr": 30.0, "ssim": 0.9, "lpips": 0.1, "landmark_error": 0.02, "identity_distance": 0.3}
+    row = _rows()[0] | {"m": m, "bicubic": m | {"psnr": 28.0}}
+    row["training"] = {"stages": [{"steps": 10, "batch_size": 8, "wall_minutes": 1.0}]}
+    assert "interpolated" not in results_table.table([row])
+    row["training"]["interpolation"] = {"alpha": 0.75}
+    assert "10 x 8, then interpolated (alpha 0.75)" in results_table.table([row])
