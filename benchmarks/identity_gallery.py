@@ -40,11 +40,14 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from identity_diagnostics import blur, u8  # noqa: E402
+from identity_paired import paired  # noqa: E402
 
 from engine import faces, registry, weights  # noqa: E402
 from training import degrade as dg  # noqa: E402
@@ -52,12 +55,6 @@ from training.evaluate import descriptor, hardware, hr_faces  # noqa: E402
 from training.metrics import gallery_scores  # noqa: E402
 
 CONTROL_SIGMA = 1.5  # HR px: visibly softer than bicubic, no new information
-
-
-def blurred(img: np.ndarray, sigma: float) -> np.ndarray:
-    """``img`` under a Gaussian blur of ``sigma`` pixels, as uint8."""
-    out = cv2.GaussianBlur(img.astype(np.float32), (0, 0), sigma)
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
 def probe_descriptors(
@@ -85,9 +82,9 @@ def probe_descriptors(
         out[model_id] = describe(sr)
         if model_id == "bicubic" and controls:
             out[f"control: bicubic blurred further (sigma {CONTROL_SIGMA:g} px)"] = describe(
-                [blurred(img, CONTROL_SIGMA) for img in sr]
+                [u8(blur(img, CONTROL_SIGMA)) for img in sr]
             )
-            out["control: HR face blurred (sigma 1 px)"] = describe([blurred(hr, 1) for hr in hrs])
+            out["control: HR face blurred (sigma 1 px)"] = describe([u8(blur(hr, 1)) for hr in hrs])
     return out
 
 
@@ -107,8 +104,7 @@ def measure(args: argparse.Namespace) -> dict[str, dict]:
         base = gallery_scores(probes["bicubic"], gallery)
         for probe, desc in probes.items():
             s = gallery_scores(desc, gallery)
-            diff = s["margin"] - base["margin"]
-            mean, se = float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
+            mean, se = paired(s["margin"] - base["margin"])
             scores.setdefault(family, {})[probe] = {
                 "genuine": float(s["genuine"].mean()),
                 **{k: s[k] for k in ("impostor", "to_mean", "rank1", "auc", "tar", "far")},
@@ -129,8 +125,11 @@ def row(probe: str, family: str, s: dict) -> str:
 
 def probe_order(probe: str) -> tuple[int, str]:
     """bicubic, the controls, the robust files, then the clean-trained ones."""
-    rank = 0 if probe == "bicubic" else 1 if probe.startswith("control") else 2
-    return (rank if rank < 2 else 2 if probe.endswith("_robust") else 3, probe)
+    if probe == "bicubic":
+        return (0, probe)
+    if probe.startswith("control"):
+        return (1, probe)
+    return (2 if probe.endswith("_robust") else 3, probe)
 
 
 def render(data: dict[str, dict], reading: str) -> str:
@@ -163,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         "--controls", action="store_true", help="add two probes that add no information"
     )
     parser.add_argument(
-        "--weights", type=Path, default=None, help="weights folder (default: the shipped one)"
+        "--weights",
+        type=Path,
+        default=None,
+        help="weights folder (default: the shipped one; give its scores their own --json)",
     )
     parser.add_argument("--json", type=Path, required=True, help="scores, merged by scale")
     parser.add_argument(

@@ -14,7 +14,8 @@ chosen on validation faces, never on the held-out test faces that report the res
 
 A source is a file path or ``git:REV:PATH`` (a file as committed at revision REV, so an
 earlier shipped file can be reproduced from history). Both files must be the same model,
-architecture, constructor arguments, scales and tensor names and shapes. The result keeps B's
+architecture, constructor arguments, scales and tensor names and shapes, and B must have been
+trained on from A (A's recorded stages begin B's). The result keeps B's
 training record (whose stages include A's when B continued from A) and adds an
 ``interpolation`` entry with both files' SHA-256, their sources and ``alpha``; the manifest is
 updated. Its model card is B's, with the new SHA-256 and a section saying what was done.
@@ -33,34 +34,38 @@ from engine import registry, weights
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def read_source(source: str, suffix: str = ".safetensors") -> bytes | None:
+    """The bytes of ``source`` (a path, or git:REV:PATH read from this repository) with its
+    suffix replaced by ``suffix`` (".md": the model card beside it); None when there is none."""
+    if not source.startswith("git:"):
+        path = Path(source).with_suffix(suffix)
+        return path.read_bytes() if path.exists() else None
+    _git, rev, path = source.split(":", 2)
+    shown = subprocess.run(
+        ["git", "show", f"{rev}:{Path(path).with_suffix(suffix)}"], cwd=ROOT, capture_output=True
+    )
+    return shown.stdout if shown.returncode == 0 else None
+
+
 def fetch(source: str, workdir: Path) -> Path:
-    """A weights file for ``source`` (a path, or git:REV:PATH read from this repository)."""
+    """``source``'s weights file as a local path (one read from git is written to ``workdir``)."""
     if not source.startswith("git:"):
         return Path(source)
+    data = read_source(source)
+    if data is None:
+        raise FileNotFoundError(f"no weights file at {source}")
     _git, rev, path = source.split(":", 2)
-    data = subprocess.run(
-        ["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True, capture_output=True
-    ).stdout
     out = workdir / f"{rev}_{Path(path).name}"
     out.write_bytes(data)
     return out
 
 
-def card_text(source: str) -> str:
-    """The model card beside a weights file (its .md), or "" when there is none."""
-    if not source.startswith("git:"):
-        card = Path(source).with_suffix(".md")
-        return card.read_text() if card.exists() else ""
-    _git, rev, path = source.split(":", 2)
-    shown = subprocess.run(
-        ["git", "show", f"{rev}:{Path(path).with_suffix('.md')}"], cwd=ROOT, capture_output=True
-    )
-    return shown.stdout.decode() if shown.returncode == 0 else ""
+def stages(metadata: dict[str, str]) -> list:
+    return json.loads(metadata.get("training", "{}")).get("stages", [])
 
 
 def interpolate(a_src: str, b_src: str, alpha: float, out: Path) -> str:
     """Write the interpolated file to ``out`` (and its card and manifest row); its SHA-256."""
-    import torch
     from safetensors.torch import load_file
 
     if not 0.0 <= alpha <= 1.0:
@@ -73,11 +78,13 @@ def interpolate(a_src: str, b_src: str, alpha: float, out: Path) -> str:
                 raise ValueError(
                     f"the files differ in {key}: {meta_a.get(key)} vs {meta_b.get(key)}"
                 )
+        if stages(meta_b)[: len(stages(meta_a))] != stages(meta_a):
+            raise ValueError("file B was not trained on from file A (A's stages do not begin B's)")
         ta, tb = load_file(str(a_path)), load_file(str(b_path))
         if {k: v.shape for k, v in ta.items()} != {k: v.shape for k, v in tb.items()}:
             raise ValueError("the files hold different tensors")
         sha_a, sha_b = weights.file_sha256(a_path), weights.file_sha256(b_path)
-        card = card_text(b_src)
+        card = (read_source(b_src, ".md") or b"").decode()
     entry = registry.get(meta_b["model_id"])
     kwargs = json.loads(meta_b["kwargs"])
     scales = json.loads(meta_b["scales"])
@@ -97,15 +104,8 @@ def interpolate(a_src: str, b_src: str, alpha: float, out: Path) -> str:
         "b": {"source": b_src, "sha256": sha_b},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        sha = weights.save(
-            module,
-            entry,
-            scales if entry.shared_weights else scales[0],
-            out,
-            training,
-            kwargs=kwargs,
-        )
+    served = scales if entry.shared_weights else scales[0]
+    sha = weights.save(module, entry, served, out, training, kwargs=kwargs)
     weights.update_manifest(out)
     if card:
         card = card.split("\n## Network interpolation\n")[0].rstrip("\n") + "\n"
@@ -114,7 +114,8 @@ def interpolate(a_src: str, b_src: str, alpha: float, out: Path) -> str:
         card += (
             f"\n## Network interpolation\n\nThis file is not the last training run's output: "
             f"every tensor is (1 - {alpha:g}) x file A + {alpha:g} x file B "
-            f"(`python -m training.interpolate --a {a_src} --b {b_src} --alpha {alpha:g}`; "
+            f"(`python -m training.interpolate --a {a_src} --b {b_src} --alpha {alpha:g} "
+            f"--out {out.name}`; "
             f"Wang et al. 2018, ESRGAN, section 3.4).\n\n- A: `{a_src}` (SHA-256 `{sha_a}`)\n"
             f"- B: `{b_src}` (SHA-256 `{sha_b}`); the training record above is B's, whose "
             "stages include A's.\n"

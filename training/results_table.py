@@ -123,21 +123,21 @@ def identification_verdict(model_id: str, gallery: dict[str, Any]) -> str | None
     unsure = [
         f"{fam} ({lo:+.3f} .. {hi:+.3f})" for fam, (m, lo, hi) in margins.items() if lo <= 0 < m
     ]
-    lo_all = min(m for m, _lo, _hi in margins.values())
-    hi_all = max(m for m, _lo, _hi in margins.values())
+    least = min(m for m, _lo, _hi in margins.values())
+    most = max(m for m, _lo, _hi in margins.values())
     head = (
         f"Identification among the held-out faces (margin over bicubic's, paired; "
         f"{len(margins)} families): "
     )
     if worse:
         return head + f"**worse** on {', '.join(worse)}."
-    return head + (
-        f"better on every family (+{lo_all:.3f} to +{hi_all:.3f}"
-        + (
-            f"; within the spread on {', '.join(unsure)})."
-            if unsure
-            else "; each 95% interval above 0)."
+    if unsure:  # above bicubic on average, but not beyond the spread of the faces everywhere
+        return head + (
+            f"not worse on any family (+{least:.3f} to +{most:.3f}; within the spread on "
+            f"{', '.join(unsure)})."
         )
+    return (
+        head + f"better on every family (+{least:.3f} to +{most:.3f}; each 95% interval above 0)."
     )
 
 
